@@ -1,0 +1,1 @@
+"""Ingestion: files -> text with a page map -> chunks -> embeddings -> store."""

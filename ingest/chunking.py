@@ -1,0 +1,135 @@
+"""Token-aware chunking that keeps offsets, pages and the heading path.
+
+LangChain's RecursiveCharacterTextSplitter does the splitting (headings first,
+then paragraphs, lines, sentences, words), measuring length with the embedder's
+own tokenizer so no chunk is truncated by the encoder. What LangChain does not
+give is where each chunk sits: offsets are recovered here by searching forward in
+the text, then mapped to pages and to the headings above the chunk.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+from tokenizers import Tokenizer
+
+from rag.types import ChunkDraft, PageSpan
+
+CHUNKER_VERSION = 1
+
+# Headings, then paragraphs, lines, sentence ends, spaces, and characters last.
+_SEPARATORS = [
+    r"\n(?=#{1,6} )",
+    r"\n\n",
+    r"\n",
+    r"(?<=[.!?;:])\s+",
+    r"\s+",
+    "",
+]
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_FENCE = re.compile(r"^(```|~~~)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ChunkConfig:
+    tokenizer_file: str
+    chunk_tokens: int
+    overlap_tokens: int
+
+    def fingerprint(self) -> str:
+        return f"chunks:v{CHUNKER_VERSION}|{self.chunk_tokens}/{self.overlap_tokens}"
+
+
+def headings(text: str) -> list[tuple[int, int, str]]:
+    """(offset, level, title) of each Markdown heading outside code fences."""
+    fences = [m.start() for m in _FENCE.finditer(text)]
+    found = []
+    for m in _HEADING.finditer(text):
+        inside_fence = bisect.bisect_right(fences, m.start()) % 2 == 1
+        if not inside_fence:
+            found.append((m.start(), len(m.group(1)), m.group(2).strip()))
+    return found
+
+
+class Chunker:
+    def __init__(self, config: ChunkConfig) -> None:
+        self.config = config
+        self._tokenizer = Tokenizer.from_file(config.tokenizer_file)
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
+        self._splitter = RecursiveCharacterTextSplitter(
+            chunk_size=config.chunk_tokens,
+            chunk_overlap=config.overlap_tokens,
+            length_function=self.count_tokens,
+            separators=_SEPARATORS,
+            is_separator_regex=True,
+            keep_separator="start",
+            strip_whitespace=True,
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def split(self, text: str, pages: Sequence[PageSpan]) -> list[ChunkDraft]:
+        pieces = [p for p in self._splitter.split_text(text) if p.strip()]
+        page_starts = [p.start for p in pages]
+        heads = headings(text)
+        head_offsets = [h[0] for h in heads]
+        chunks: list[ChunkDraft] = []
+        cursor = 0
+        for piece in pieces:
+            start = text.find(piece, cursor)
+            if start < 0:  # cannot happen for substrings; kept as a loud guard
+                raise ValueError("chunk text not found in its document")
+            end = start + len(piece)
+            cursor = start + 1
+            chunks.append(
+                ChunkDraft(
+                    text=piece,
+                    start=start,
+                    end=end,
+                    page_start=_page_at(pages, page_starts, start),
+                    page_end=_page_at(pages, page_starts, end - 1),
+                    heading=_heading_path(heads, head_offsets, start),
+                    n_tokens=self.count_tokens(piece),
+                )
+            )
+        return chunks
+
+
+def _page_at(pages: Sequence[PageSpan], starts: list[int], offset: int) -> int:
+    if not pages:
+        return 1
+    i = bisect.bisect_right(starts, offset) - 1
+    return pages[max(i, 0)].number
+
+
+def _heading_path(heads: list[tuple[int, int, str]], offsets: list[int], start: int) -> str:
+    """'Title > Section > Subsection' for the headings in force at `start`."""
+    stack: list[tuple[int, str]] = []
+    for _, level, title in heads[: bisect.bisect_right(offsets, start)]:
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        stack.append((level, title))
+    return " > ".join(title for _, title in stack)
+
+
+@lru_cache(maxsize=4)
+def cached_chunker(config: ChunkConfig) -> Chunker:
+    """One chunker per worker process and configuration (tokenizer loads once)."""
+    return Chunker(config)
+
+
+def tokenizer_file(model_path: Path) -> str:
+    path = model_path / "tokenizer.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{model_path} has no tokenizer.json; the chunker needs the embedder's fast tokenizer"
+        )
+    return str(path)

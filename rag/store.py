@@ -1,0 +1,485 @@
+"""SQLite document store: the source of truth for documents, chunks, embeddings,
+the FTS5 full-text index, access groups, failed files and ingest jobs.
+
+One writer at a time (see `writer_lock`); WAL mode lets readers go on meanwhile.
+A document is written in one transaction, so it becomes visible all at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from rag.errors import StoreLockedError
+from rag.types import ChunkDraft, ChunkRecord, DocumentRecord, NewDocument, PageSpan
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    sha256 TEXT NOT NULL,
+    title TEXT NOT NULL,
+    mime TEXT NOT NULL,
+    groups TEXT NOT NULL,
+    pages INTEGER NOT NULL,
+    n_chunks INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'ready',
+    fingerprint TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    page_map TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS document_texts (
+    document_id INTEGER PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE,
+    text TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS document_groups (
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    grp TEXT NOT NULL,
+    PRIMARY KEY (grp, document_id)
+);
+CREATE INDEX IF NOT EXISTS document_groups_doc ON document_groups(document_id);
+-- AUTOINCREMENT: chunk ids are never reused, so the vector index can catch up
+-- with "every chunk above the last id it holds".
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    start_offset INTEGER NOT NULL,
+    end_offset INTEGER NOT NULL,
+    page_start INTEGER NOT NULL,
+    page_end INTEGER NOT NULL,
+    heading TEXT NOT NULL,
+    n_tokens INTEGER NOT NULL,
+    embedding BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, heading, content='chunks', content_rowid='id',
+    tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text, heading) VALUES (new.id, new.text, new.heading);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text, heading)
+    VALUES ('delete', old.id, old.text, old.heading);
+END;
+CREATE TABLE IF NOT EXISTS failures (
+    path TEXT PRIMARY KEY,
+    sha256 TEXT,
+    reason TEXT NOT NULL,
+    failed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    params TEXT NOT NULL,
+    counts TEXT NOT NULL DEFAULT '{}',
+    errors TEXT NOT NULL DEFAULT '[]',
+    started_at TEXT NOT NULL,
+    finished_at TEXT
+);
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@contextmanager
+def writer_lock(data_dir: Path, timeout_s: float = 0.0) -> Iterator[None]:
+    """Hold the store's single-writer lock, or fail with a message saying why."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(data_dir / "writer.lock"))
+    try:
+        lock.acquire(timeout=timeout_s)
+    except Timeout as exc:
+        raise StoreLockedError(
+            f"Another ingest job is writing to {data_dir}. Wait for it to finish, "
+            "or point RAG_DATA_DIR at another store."
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+class DocumentStore:
+    """Access to one store's SQLite database; one connection per thread."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        conn = self._conn
+        conn.executescript(_SCHEMA)  # idempotent; executescript manages its own commit
+        with self._write(conn):
+            conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+            conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
+
+    # -- connections and transactions -------------------------------------------------
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.db_path, isolation_level=None, timeout=30)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextmanager
+    def _write(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        conn = conn or self._conn
+        if conn.in_transaction:  # nested inside transaction(): join it
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group several writes into one atomic commit that bumps the generation once."""
+        with self._write() as conn:
+            yield
+            conn.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+            )
+
+    # -- meta ------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    @property
+    def generation(self) -> int:
+        """Increases with every committed change to documents or chunks."""
+        return int(self.get_meta("generation") or 0)
+
+    # -- documents -------------------------------------------------------------------
+
+    @staticmethod
+    def _document(row: sqlite3.Row) -> DocumentRecord:
+        return DocumentRecord(
+            id=row["id"],
+            path=row["path"],
+            sha256=row["sha256"],
+            title=row["title"],
+            mime=row["mime"],
+            groups=tuple(json.loads(row["groups"])),
+            pages=row["pages"],
+            chunks=row["n_chunks"],
+            status=row["status"],
+            fingerprint=row["fingerprint"],
+            size_bytes=row["size_bytes"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def get_document(self, document_id: int) -> DocumentRecord | None:
+        row = self._conn.execute("SELECT * FROM documents WHERE id = ?", (document_id,)).fetchone()
+        return None if row is None else self._document(row)
+
+    def get_document_by_path(self, path: str) -> DocumentRecord | None:
+        row = self._conn.execute("SELECT * FROM documents WHERE path = ?", (path,)).fetchone()
+        return None if row is None else self._document(row)
+
+    def list_documents(self, path_prefix: str | None = None) -> list[DocumentRecord]:
+        if path_prefix:
+            rows = self._conn.execute(
+                "SELECT * FROM documents WHERE substr(path, 1, ?) = ? ORDER BY path",
+                (len(path_prefix), path_prefix),
+            )
+        else:
+            rows = self._conn.execute("SELECT * FROM documents ORDER BY path")
+        return [self._document(r) for r in rows]
+
+    def count_documents(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM documents").fetchone()[0])
+
+    def document_text(self, document_id: int) -> str | None:
+        row = self._conn.execute(
+            "SELECT text FROM document_texts WHERE document_id = ?", (document_id,)
+        ).fetchone()
+        return None if row is None else str(row["text"])
+
+    def page_map(self, document_id: int) -> list[PageSpan]:
+        row = self._conn.execute(
+            "SELECT page_map FROM documents WHERE id = ?", (document_id,)
+        ).fetchone()
+        if row is None:
+            return []
+        return [PageSpan(*span) for span in json.loads(row["page_map"])]
+
+    def put_document(
+        self, doc: NewDocument, chunks: Sequence[ChunkDraft], embeddings: np.ndarray
+    ) -> tuple[int, list[int], list[int]]:
+        """Insert or replace the document at `doc.path` with its chunks, atomically.
+
+        Returns the document id, the ids of the chunks it replaced and the new ones.
+        """
+        if len(chunks) != len(embeddings):
+            raise ValueError(f"{len(chunks)} chunks but {len(embeddings)} embeddings")
+        now = _now()
+        groups_json = json.dumps(sorted(set(doc.groups)))
+        page_map = json.dumps([[p.number, p.start, p.end] for p in doc.pages])
+        with self._write() as conn:
+            old = conn.execute("SELECT id FROM documents WHERE path = ?", (doc.path,)).fetchone()
+            removed: list[int] = []
+            if old is not None:
+                document_id = int(old["id"])
+                removed = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT id FROM chunks WHERE document_id = ?", (document_id,)
+                    )
+                ]
+                conn.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+                conn.execute(
+                    "UPDATE documents SET sha256=?, title=?, mime=?, groups=?, pages=?, "
+                    "n_chunks=?, status='ready', fingerprint=?, size_bytes=?, page_map=?, "
+                    "updated_at=? WHERE id=?",
+                    (
+                        doc.sha256, doc.title, doc.mime, groups_json, len(doc.pages),
+                        len(chunks), doc.fingerprint, doc.size_bytes, page_map, now, document_id,
+                    ),
+                )
+            else:
+                cur = conn.execute(
+                    "INSERT INTO documents(path, sha256, title, mime, groups, pages, n_chunks, "
+                    "status, fingerprint, size_bytes, page_map, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, 'ready', ?, ?, ?, ?, ?)",
+                    (
+                        doc.path, doc.sha256, doc.title, doc.mime, groups_json, len(doc.pages),
+                        len(chunks), doc.fingerprint, doc.size_bytes, page_map, now, now,
+                    ),
+                )
+                document_id = int(cur.lastrowid or 0)
+            conn.execute(
+                "INSERT OR REPLACE INTO document_texts(document_id, text) VALUES (?, ?)",
+                (document_id, doc.text),
+            )
+            self._set_groups(conn, document_id, doc.groups)
+            vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
+            conn.executemany(
+                "INSERT INTO chunks(document_id, ordinal, text, start_offset, end_offset, "
+                "page_start, page_end, heading, n_tokens, embedding) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        document_id, i, c.text, c.start, c.end, c.page_start, c.page_end,
+                        c.heading, c.n_tokens, vectors[i].tobytes(),
+                    )
+                    for i, c in enumerate(chunks)
+                ],
+            )
+            conn.execute("DELETE FROM failures WHERE path = ?", (doc.path,))
+            added = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM chunks WHERE document_id = ? ORDER BY ordinal", (document_id,)
+                )
+            ]
+        return document_id, removed, added
+
+    @staticmethod
+    def _set_groups(conn: sqlite3.Connection, document_id: int, groups: Iterable[str]) -> None:
+        conn.execute("DELETE FROM document_groups WHERE document_id = ?", (document_id,))
+        conn.executemany(
+            "INSERT INTO document_groups(document_id, grp) VALUES (?, ?)",
+            [(document_id, g) for g in sorted(set(groups))],
+        )
+
+    def set_groups(self, document_id: int, groups: Iterable[str]) -> None:
+        groups = sorted(set(groups))
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE documents SET groups = ?, updated_at = ? WHERE id = ?",
+                (json.dumps(groups), _now(), document_id),
+            )
+            self._set_groups(conn, document_id, groups)
+
+    def delete_document(self, document_id: int) -> list[int]:
+        """Delete a document and its chunks; returns the removed chunk ids."""
+        with self._write() as conn:
+            removed = [
+                r[0]
+                for r in conn.execute("SELECT id FROM chunks WHERE document_id = ?", (document_id,))
+            ]
+            conn.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+            conn.execute("DELETE FROM documents WHERE id = ?", (document_id,))
+        return removed
+
+    # -- chunks and embeddings ---------------------------------------------------------
+
+    @staticmethod
+    def _chunk(row: sqlite3.Row) -> ChunkRecord:
+        return ChunkRecord(
+            id=row["id"],
+            document_id=row["document_id"],
+            ordinal=row["ordinal"],
+            text=row["text"],
+            start=row["start_offset"],
+            end=row["end_offset"],
+            page_start=row["page_start"],
+            page_end=row["page_end"],
+            heading=row["heading"],
+            groups=tuple(json.loads(row["groups"])),
+        )
+
+    def chunks_for_document(self, document_id: int) -> list[ChunkRecord]:
+        rows = self._conn.execute(
+            "SELECT c.*, d.groups FROM chunks c JOIN documents d ON d.id = c.document_id "
+            "WHERE c.document_id = ? ORDER BY c.ordinal",
+            (document_id,),
+        )
+        return [self._chunk(r) for r in rows]
+
+    def get_chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkRecord]:
+        """The chunks that still exist among `chunk_ids`, by id."""
+        out: dict[int, ChunkRecord] = {}
+        ids = list(chunk_ids)
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._conn.execute(
+                "SELECT c.*, d.groups FROM chunks c JOIN documents d ON d.id = c.document_id "
+                f"WHERE c.id IN ({marks})",
+                part,
+            )
+            for r in rows:
+                out[int(r["id"])] = self._chunk(r)
+        return out
+
+    def count_chunks(self, fingerprint: str | None = None) -> int:
+        if fingerprint is None:
+            return int(self._conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+        return int(
+            self._conn.execute(
+                "SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id "
+                "WHERE d.fingerprint = ?",
+                (fingerprint,),
+            ).fetchone()[0]
+        )
+
+    def chunk_ids(self, fingerprint: str, max_id: int | None = None) -> np.ndarray:
+        sql = (
+            "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id "
+            "WHERE d.fingerprint = ?"
+        )
+        params: list[object] = [fingerprint]
+        if max_id is not None:
+            sql += " AND c.id <= ?"
+            params.append(max_id)
+        return np.fromiter((r[0] for r in self._conn.execute(sql, params)), dtype=np.int64)
+
+    def iter_embeddings(
+        self, fingerprint: str, dimension: int, after_id: int = 0, batch: int = 4096
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) of chunks embedded with `fingerprint`, in id order, in batches."""
+        last = after_id
+        while True:
+            rows = self._conn.execute(
+                "SELECT c.id, c.embedding FROM chunks c JOIN documents d ON d.id = c.document_id "
+                "WHERE d.fingerprint = ? AND c.id > ? ORDER BY c.id LIMIT ?",
+                (fingerprint, last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+            yield ids, vectors.reshape(len(rows), dimension)
+            last = int(ids[-1])
+
+    def stale_documents(self, fingerprint: str) -> list[DocumentRecord]:
+        rows = self._conn.execute(
+            "SELECT * FROM documents WHERE fingerprint != ? ORDER BY id", (fingerprint,)
+        )
+        return [self._document(r) for r in rows]
+
+    # -- failed files ------------------------------------------------------------------
+
+    def record_failure(self, path: str, sha256: str | None, reason: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO failures(path, sha256, reason, failed_at) "
+                "VALUES (?, ?, ?, ?)",
+                (path, sha256, reason, _now()),
+            )
+
+    def clear_failure(self, path: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM failures WHERE path = ?", (path,))
+
+    def list_failures(self) -> list[dict[str, str | None]]:
+        rows = self._conn.execute("SELECT * FROM failures ORDER BY path")
+        return [dict(r) for r in rows]
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def create_job(self, kind: str, params: dict[str, object]) -> int:
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO jobs(kind, status, params, started_at) VALUES (?, 'running', ?, ?)",
+                (kind, json.dumps(params), _now()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def finish_job(
+        self, job_id: int, status: str, counts: dict[str, int], errors: list[dict[str, str]]
+    ) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE jobs SET status=?, counts=?, errors=?, finished_at=? WHERE id=?",
+                (status, json.dumps(counts), json.dumps(errors), _now(), job_id),
+            )
+
+    def get_job(self, job_id: int) -> dict[str, object] | None:
+        row = self._conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        job = dict(row)
+        for key in ("params", "counts", "errors"):
+            job[key] = json.loads(job[key])
+        return job

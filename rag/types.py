@@ -1,0 +1,89 @@
+"""Plain data types shared by ingestion, retrieval and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class PageSpan:
+    """Page `number` (1-based) covers document text [start, end)."""
+
+    number: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class ChunkDraft:
+    """A chunk before it is stored: text plus where it sits in its document."""
+
+    text: str
+    start: int
+    end: int
+    page_start: int
+    page_end: int
+    heading: str = ""
+    n_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """Everything the store needs to write one document at once."""
+
+    path: str
+    sha256: str
+    title: str
+    mime: str
+    groups: tuple[str, ...]
+    text: str
+    pages: tuple[PageSpan, ...]
+    size_bytes: int
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    id: int
+    path: str
+    sha256: str
+    title: str
+    mime: str
+    groups: tuple[str, ...]
+    pages: int
+    chunks: int
+    status: str
+    fingerprint: str
+    size_bytes: int
+    created_at: str
+    updated_at: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "path": self.path,
+            "title": self.title,
+            "pages": self.pages,
+            "chunks": self.chunks,
+            "groups": list(self.groups),
+            "sha256": self.sha256,
+            "status": self.status,
+            "mime": self.mime,
+            "size_bytes": self.size_bytes,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    id: int
+    document_id: int
+    ordinal: int
+    text: str
+    start: int
+    end: int
+    page_start: int
+    page_end: int
+    heading: str
+    groups: tuple[str, ...] = field(default=())
