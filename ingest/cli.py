@@ -13,6 +13,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -44,7 +45,7 @@ class RichProgress:
             console=console,
             disable=not console.is_terminal,
         )
-        self._task = None
+        self._task: TaskID | None = None
         self._pages = 0
         self._chunks = 0
         self._t0 = time.perf_counter()
@@ -148,15 +149,19 @@ def list_documents(
     table = Table("id", "path", "title", "pages", "chunks", "groups", "sha256", "status")
     for d in docs:
         table.add_row(
-            str(d.id), d.path, d.title[:60], str(d.pages), str(d.chunks),
-            ",".join(d.groups), d.sha256[:12], d.status,
+            str(d.id),
+            d.path,
+            d.title[:60],
+            str(d.pages),
+            str(d.chunks),
+            ",".join(d.groups),
+            d.sha256[:12],
+            d.status,
         )
     out.print(table)
     failures = store.list_failures()
     if failures:
-        console.print(
-            f"{len(failures)} files failed to ingest: see `rag documents failures`."
-        )
+        console.print(f"{len(failures)} files failed to ingest: see `rag documents failures`.")
 
 
 @documents.command("show")
@@ -211,7 +216,33 @@ def list_failures(
         out.print(f"{f['path']}: {f['reason']}")
 
 
+def demo_command(
+    folder: Annotated[
+        Path, typer.Option("--dir", help="Where to write the demo documents.")
+    ] = Path("demo_docs"),
+) -> None:
+    """Write a small fictional company's documents (PDF, DOCX, HTML, Markdown) and
+    ingest them, one access group per sub-folder."""
+    from ingest.demo import write_demo_corpus
+
+    written = write_demo_corpus(folder)
+    try:
+        service = IngestService(_settings())
+        failed = 0
+        for group, paths in written.items():
+            with RichProgress() as progress:
+                summary = service.run(paths[0].parent, [group], False, progress)
+            _print_summary(summary)
+            failed += len(summary.failed)
+    except RagError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(
+        f"Demo store ready in {service.settings.data_dir}: `rag documents list` shows it."
+    )
+    raise typer.Exit(3 if failed else 0)
+
+
 def register(app: typer.Typer) -> None:
     app.command("ingest")(ingest_command)
+    app.command("demo")(demo_command)
     app.add_typer(documents, name="documents")
-

@@ -115,9 +115,10 @@ def normalise(text: str) -> str:
 
 
 def _require_text(text: str, what: str) -> None:
-    if sum(ch.isalnum() for ch in text[:10000]) < MIN_TEXT_CHARS and sum(
-        ch.isalnum() for ch in text
-    ) < MIN_TEXT_CHARS:
+    if (
+        sum(ch.isalnum() for ch in text[:10000]) < MIN_TEXT_CHARS
+        and sum(ch.isalnum() for ch in text) < MIN_TEXT_CHARS
+    ):
         raise LoaderError(what)
 
 
@@ -288,7 +289,9 @@ def load_markdown(data: bytes, name: str) -> LoadedDocument:
         title = found.group(1).strip() if found else ""
         text = text[front.end() :].lstrip()
     _require_text(text, "no text in this file (empty)")
-    return LoadedDocument(text, _single_page(text), title or _first_line(text, name), MIME["markdown"])
+    return LoadedDocument(
+        text, _single_page(text), title or _first_line(text, name), MIME["markdown"]
+    )
 
 
 def load_text(data: bytes, name: str) -> LoadedDocument:

@@ -15,16 +15,15 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from ingest.chunking import Chunker, ChunkConfig, tokenizer_file
+from ingest.chunking import ChunkConfig, Chunker, tokenizer_file
 from ingest.loaders import LoaderError, kind_for
-from ingest.sandbox import ParsedFile, ParseLimits, ParserPool
+from ingest.sandbox import ParseLimits, ParserPool, ParseTask
 from rag.embedding import Embedder, create_embedder, resolve_model_path
 from rag.errors import RagError
 from rag.settings import Settings
@@ -108,7 +107,7 @@ class _Pending:
     size: int
     groups: tuple[str, ...]
     existing: DocumentRecord | None
-    future: Future[ParsedFile]
+    task: ParseTask
 
 
 @dataclass
@@ -131,9 +130,9 @@ def iter_files(root: Path, extensions: list[str]) -> Iterator[Path]:
                 yield Path(dirpath) / name
 
 
-def _sha256(path: Path) -> tuple[str, bytes]:
-    data = path.read_bytes()
-    return hashlib.sha256(data).hexdigest(), data
+def _sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 class IngestService:
@@ -293,7 +292,7 @@ class IngestService:
 
         def collect(item: _Pending) -> None:
             try:
-                parsed = pool.result(item.future)
+                parsed = pool.result(item.task)
             except LoaderError as exc:
                 fail(item.path, item.sha256, str(exc))
                 return
@@ -305,7 +304,7 @@ class IngestService:
                 _Ready(
                     NewDocument(
                         path=item.path,
-                        sha256=item.sha256,
+                        sha256=parsed.sha256,
                         title=doc.title,
                         mime=doc.mime,
                         groups=item.groups,
@@ -332,7 +331,7 @@ class IngestService:
                         mb = size / 1024 / 1024
                         fail(path, None, f"over the {cfg.max_file_mb:g} MB limit ({mb:.1f} MB)")
                         continue
-                    sha, data = _sha256(file)
+                    sha = _sha256(file)
                 except OSError as exc:
                     fail(path, None, f"cannot read the file ({exc.strerror or exc})")
                     continue
@@ -357,8 +356,12 @@ class IngestService:
                 )
                 pending.append(
                     _Pending(
-                        path, sha, size, doc_groups, existing,
-                        pool.submit(data, file.name, kind, self.chunk_config),
+                        path,
+                        sha,
+                        size,
+                        doc_groups,
+                        existing,
+                        pool.submit(path, kind, self.chunk_config),
                     )
                 )
                 while len(pending) > lookahead:
@@ -426,8 +429,14 @@ class IngestService:
             pages = tuple(self.store.page_map(doc.id))
             chunks = chunker.split(text, pages)
             new_doc = NewDocument(
-                path=doc.path, sha256=doc.sha256, title=doc.title, mime=doc.mime,
-                groups=doc.groups, text=text, pages=pages, size_bytes=doc.size_bytes,
+                path=doc.path,
+                sha256=doc.sha256,
+                title=doc.title,
+                mime=doc.mime,
+                groups=doc.groups,
+                text=text,
+                pages=pages,
+                size_bytes=doc.size_bytes,
                 fingerprint=self.fingerprint,
             )
             self._write_window([_Ready(new_doc, chunks, existed=True)], summary, progress, index)

@@ -8,12 +8,16 @@ worker and replaces it, and a clean error when a worker dies.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import multiprocessing
 import os
 import resource
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 
 from pebble import ProcessExpired, ProcessPool
 
@@ -33,25 +37,33 @@ class ParseLimits:
 class ParsedFile:
     document: LoadedDocument
     chunks: list[ChunkDraft]
+    sha256: str  # of the bytes actually parsed, in case the file changed meanwhile
 
 
-def parse_file(
-    data: bytes, name: str, kind: str, max_pages: int, chunk_config: ChunkConfig
-) -> ParsedFile:
-    """Runs in a worker: parse and chunk one file's bytes."""
-    document = load_bytes(data, kind, name, max_pages)
+def parse_file(path: str, kind: str, max_pages: int, chunk_config: ChunkConfig) -> ParsedFile:
+    """Runs in a worker: read, parse and chunk one file. The worker reads the file
+    itself, so a huge file exhausts the worker's memory, not the pool's channel."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise LoaderError(f"cannot read the file ({exc.strerror or exc})") from exc
+    document = load_bytes(data, kind, Path(path).name, max_pages)
     chunks = cached_chunker(chunk_config).split(document.text, document.pages)
-    return ParsedFile(document, chunks)
+    return ParsedFile(document, chunks, hashlib.sha256(data).hexdigest())
+
+
+@dataclass
+class ParseTask:
+    args: tuple[str, str, int, ChunkConfig]
+    future: Future[ParsedFile]
 
 
 def _limit_worker(memory_mb: int) -> None:
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    try:  # parsing must not compete with the encoder for the cores' attention
+    with contextlib.suppress(OSError):  # parsing yields the cores to the encoder
         os.nice(5)
-    except OSError:
-        pass
 
 
 class ParserPool:
@@ -59,11 +71,15 @@ class ParserPool:
 
     def __init__(self, limits: ParseLimits, workers: int = 1) -> None:
         self.limits = limits
+        self._workers = workers
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPool:
         # spawn, not fork: the parent may hold torch and OpenMP threads.
-        self._pool = ProcessPool(
-            max_workers=workers,
+        return ProcessPool(
+            max_workers=self._workers,
             initializer=_limit_worker,
-            initargs=(limits.memory_mb,),
+            initargs=(self.limits.memory_mb,),
             context=multiprocessing.get_context("spawn"),
         )
 
@@ -77,27 +93,37 @@ class ParserPool:
         self._pool.stop()
         self._pool.join()
 
-    def submit(
-        self, data: bytes, name: str, kind: str, chunk_config: ChunkConfig
-    ) -> Future[ParsedFile]:
-        # The bytes travel to the worker so that what is parsed is exactly what
-        # was hashed, even if the file changes meanwhile.
-        return self._pool.schedule(
-            parse_file,
-            args=(data, name, kind, self.limits.max_pages, chunk_config),
-            timeout=self.limits.timeout_s,
-        )
+    def _schedule(self, args: tuple[str, str, int, ChunkConfig]) -> Future[ParsedFile]:
+        return self._pool.schedule(parse_file, args=args, timeout=self.limits.timeout_s)
 
-    def result(self, future: Future[ParsedFile]) -> ParsedFile:
+    def submit(self, path: str, kind: str, chunk_config: ChunkConfig) -> ParseTask:
+        args = (path, kind, self.limits.max_pages, chunk_config)
+        return ParseTask(args, self._schedule(args))
+
+    def result(self, task: ParseTask) -> ParsedFile:
         """The parsed file, or LoaderError with a reason a person understands."""
         try:
+            return self._result(task.future)
+        except BrokenProcessPool:
+            # A worker died outside a task (e.g. out of memory while receiving it)
+            # and took the pool down: start a new one and try this file once more,
+            # so one hostile file never fails the files queued behind it.
+            self._pool.stop()
+            self._pool = self._new_pool()
+            try:
+                return self._result(self._schedule(task.args))
+            except BrokenProcessPool as exc:
+                self._pool.stop()
+                self._pool = self._new_pool()
+                raise LoaderError("parser crashed (worker process died)") from exc
+
+    def _result(self, future: Future[ParsedFile]) -> ParsedFile:
+        try:
             return future.result()
-        except LoaderError:
+        except (LoaderError, BrokenProcessPool):
             raise
         except FutureTimeout as exc:
-            raise LoaderError(
-                f"parser timed out after {self.limits.timeout_s:g} s"
-            ) from exc
+            raise LoaderError(f"parser timed out after {self.limits.timeout_s:g} s") from exc
         except MemoryError as exc:
             raise LoaderError(
                 f"parser ran out of memory (limit {self.limits.memory_mb} MB)"

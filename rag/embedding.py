@@ -79,11 +79,13 @@ def max_seq_length(model_path: Path) -> int | None:
 
 def _prefixes(settings: EmbeddingSettings) -> tuple[str, str]:
     is_e5 = "e5" in Path(settings.model).name.lower()
-    query = settings.query_prefix if settings.query_prefix is not None else (
-        "query: " if is_e5 else ""
+    query = (
+        settings.query_prefix if settings.query_prefix is not None else ("query: " if is_e5 else "")
     )
-    passage = settings.passage_prefix if settings.passage_prefix is not None else (
-        "passage: " if is_e5 else ""
+    passage = (
+        settings.passage_prefix
+        if settings.passage_prefix is not None
+        else ("passage: " if is_e5 else "")
     )
     return query, passage
 
@@ -127,8 +129,10 @@ class SentenceTransformerEmbedder:
 
     @property
     def fingerprint(self) -> str:
-        name = DEFAULT_EMBEDDING_MODEL if self._settings.model in _DEFAULT_ALIASES else (
-            self._settings.model
+        name = (
+            DEFAULT_EMBEDDING_MODEL
+            if self._settings.model in _DEFAULT_ALIASES
+            else (self._settings.model)
         )
         return (
             f"st:{name}|dim={self.dimension}|q={self._query_prefix!r}"

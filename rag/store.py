@@ -171,12 +171,13 @@ class DocumentStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Group several writes into one atomic commit that bumps the generation once."""
-        with self._write() as conn:
+        """Group several writes into one atomic commit."""
+        with self._write():
             yield
-            conn.execute(
-                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
-            )
+
+    @staticmethod
+    def _bump_generation(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
 
     # -- meta ------------------------------------------------------------------------
 
@@ -281,8 +282,17 @@ class DocumentStore:
                     "n_chunks=?, status='ready', fingerprint=?, size_bytes=?, page_map=?, "
                     "updated_at=? WHERE id=?",
                     (
-                        doc.sha256, doc.title, doc.mime, groups_json, len(doc.pages),
-                        len(chunks), doc.fingerprint, doc.size_bytes, page_map, now, document_id,
+                        doc.sha256,
+                        doc.title,
+                        doc.mime,
+                        groups_json,
+                        len(doc.pages),
+                        len(chunks),
+                        doc.fingerprint,
+                        doc.size_bytes,
+                        page_map,
+                        now,
+                        document_id,
                     ),
                 )
             else:
@@ -291,8 +301,18 @@ class DocumentStore:
                     "status, fingerprint, size_bytes, page_map, created_at, updated_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, 'ready', ?, ?, ?, ?, ?)",
                     (
-                        doc.path, doc.sha256, doc.title, doc.mime, groups_json, len(doc.pages),
-                        len(chunks), doc.fingerprint, doc.size_bytes, page_map, now, now,
+                        doc.path,
+                        doc.sha256,
+                        doc.title,
+                        doc.mime,
+                        groups_json,
+                        len(doc.pages),
+                        len(chunks),
+                        doc.fingerprint,
+                        doc.size_bytes,
+                        page_map,
+                        now,
+                        now,
                     ),
                 )
                 document_id = int(cur.lastrowid or 0)
@@ -308,13 +328,22 @@ class DocumentStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
-                        document_id, i, c.text, c.start, c.end, c.page_start, c.page_end,
-                        c.heading, c.n_tokens, vectors[i].tobytes(),
+                        document_id,
+                        i,
+                        c.text,
+                        c.start,
+                        c.end,
+                        c.page_start,
+                        c.page_end,
+                        c.heading,
+                        c.n_tokens,
+                        vectors[i].tobytes(),
                     )
                     for i, c in enumerate(chunks)
                 ],
             )
             conn.execute("DELETE FROM failures WHERE path = ?", (doc.path,))
+            self._bump_generation(conn)
             added = [
                 r[0]
                 for r in conn.execute(
@@ -339,6 +368,7 @@ class DocumentStore:
                 (json.dumps(groups), _now(), document_id),
             )
             self._set_groups(conn, document_id, groups)
+            self._bump_generation(conn)
 
     def delete_document(self, document_id: int) -> list[int]:
         """Delete a document and its chunks; returns the removed chunk ids."""
@@ -349,6 +379,7 @@ class DocumentStore:
             ]
             conn.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
             conn.execute("DELETE FROM documents WHERE id = ?", (document_id,))
+            self._bump_generation(conn)
         return removed
 
     # -- chunks and embeddings ---------------------------------------------------------

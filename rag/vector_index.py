@@ -104,7 +104,7 @@ class VectorIndex:
             if len(allowed_ids) == 0:
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
             sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed_ids, dtype=np.int64))
-            params = faiss.SearchParameters(sel=sel)
+            params = faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]
         scores, ids = self._index.search(q, min(k, len(self)), params=params)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
@@ -147,10 +147,9 @@ class VectorIndex:
         if manifest.get("fingerprint") != fingerprint or manifest.get("dimension") != dimension:
             return None, "index built with other embedding settings", manifest
         data = index_path.read_bytes()
-        if (
-            len(data) != manifest.get("index_bytes")
-            or hashlib.sha256(data).hexdigest() != manifest.get("index_sha256")
-        ):
+        if len(data) != manifest.get("index_bytes") or hashlib.sha256(
+            data
+        ).hexdigest() != manifest.get("index_sha256"):
             return None, "index file corrupt or incomplete (checksum mismatch)", manifest
         try:
             raw = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))

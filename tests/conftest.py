@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rag.embedding import HashingEmbedder
+from rag.settings import IngestSettings, Settings
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        model_cache_dir=tmp_path / "models",
+        ingest=IngestSettings(parse_timeout_s=60, embed_window=64),
+    )
+
+
+@pytest.fixture
+def embedder() -> HashingEmbedder:
+    return HashingEmbedder(dimension=32)
+
+
+@pytest.fixture
+def datasets() -> Path:
+    if not DATASETS.is_dir():
+        pytest.skip(f"shared data sets not found at {DATASETS}")
+    return DATASETS

@@ -1,0 +1,292 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.pipeline import EXIT_OK, EXIT_SOME_FILES_FAILED, IngestService
+from rag.embedding import HashingEmbedder
+from rag.errors import RagError, StoreLockedError
+from rag.settings import IngestSettings, Settings
+from rag.store import writer_lock
+from rag.vector_index import INDEX_FILE, VectorIndex
+from tests.files import (
+    HTML_PAGE,
+    make_docx,
+    make_encrypted_pdf,
+    make_pdf,
+    make_scanned_pdf,
+)
+
+
+class CountingEmbedder(HashingEmbedder):
+    """Counts the texts it embeds, to prove what was (not) re-embedded."""
+
+    def __init__(self, dimension: int = 32, name: str = "hashing") -> None:
+        super().__init__(dimension, name)
+        self.embedded: list[str] = []
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        self.embedded.extend(texts)
+        return super().embed_documents(texts)
+
+
+def write_corpus(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    make_pdf(
+        folder / "handbook.pdf",
+        [
+            "Annual leave is 25 working days.",
+            "Remote work is two days a week.",
+            "Mutual insurance.",
+        ],
+        title="Handbook",
+    )
+    make_docx(folder / "travel.docx", [("h1", "Travel"), ("p", "Trains are second class.")])
+    (folder / "faq.html").write_text(HTML_PAGE, encoding="utf-8")
+    (folder / "notes.md").write_text("# Notes\n\nLe comité social se réunit chaque mois.\n")
+    (folder / "plain.txt").write_text("Les tickets restaurant valent neuf euros.\n")
+    (folder / "ignored.png").write_bytes(b"\x89PNG")
+    return folder
+
+
+@pytest.fixture
+def service(settings: Settings) -> IngestService:
+    return IngestService(settings, embedder=CountingEmbedder())
+
+
+def chunk_ids_in_index(service: IngestService) -> list[int]:
+    index, _ = VectorIndex.load(
+        service.store, service.settings.index_dir, service.embedder.dimension, service.fingerprint
+    )
+    return sorted(index.ids().tolist())
+
+
+def test_first_ingest_adds_everything(service: IngestService, tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "docs")
+    summary = service.run(corpus, groups=["hr", "finance"])
+    assert (summary.added, summary.failed, summary.exit_code) == (5, [], EXIT_OK)
+    docs = service.store.list_documents()
+    assert {Path(d.path).name for d in docs} == {
+        "handbook.pdf",
+        "travel.docx",
+        "faq.html",
+        "notes.md",
+        "plain.txt",
+    }
+    assert all(d.groups == ("finance", "hr") for d in docs)
+    handbook = next(d for d in docs if d.path.endswith("handbook.pdf"))
+    assert handbook.pages == 3 and handbook.title == "Handbook"
+    assert len(handbook.sha256) == 64
+    # Every stored chunk is in the saved index, and the job is recorded.
+    assert chunk_ids_in_index(service) == sorted(service.store.chunk_ids(service.fingerprint))
+    job = service.store.get_job(summary.job_id)
+    assert job["status"] == "succeeded" and job["counts"]["added"] == 5
+
+
+def test_second_run_skips_unchanged_files_without_embedding(
+    service: IngestService, tmp_path: Path
+) -> None:
+    corpus = write_corpus(tmp_path / "docs")
+    service.run(corpus)
+    embedded_before = len(service.embedder.embedded)
+    generation = service.store.generation
+    summary = service.run(corpus)
+    assert (summary.unchanged, summary.added, summary.updated) == (5, 0, 0)
+    assert len(service.embedder.embedded) == embedded_before
+    assert service.store.generation == generation
+
+
+def test_changed_file_replaces_its_chunks(service: IngestService, tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "docs")
+    service.run(corpus)
+    old = service.store.get_document_by_path(str(corpus / "notes.md"))
+    old_chunks = [c.id for c in service.store.chunks_for_document(old.id)]
+    (corpus / "notes.md").write_text("# Notes\n\nLa cantine ferme à quatorze heures.\n")
+    service.embedder.embedded.clear()
+    summary = service.run(corpus)
+    assert (summary.updated, summary.unchanged) == (1, 4)
+    assert service.embedder.embedded == ["# Notes\n\nLa cantine ferme à quatorze heures."]
+    new = service.store.get_document_by_path(str(corpus / "notes.md"))
+    assert new.id == old.id and new.sha256 != old.sha256
+    ids = chunk_ids_in_index(service)
+    assert not set(old_chunks) & set(ids)
+    assert sorted(ids) == sorted(service.store.chunk_ids(service.fingerprint))
+
+
+def test_groups_change_without_reembedding(service: IngestService, tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "docs")
+    service.run(corpus)
+    assert service.store.list_documents()[0].groups == ("public",), "default group"
+    service.embedder.embedded.clear()
+    summary = service.run(corpus, groups=["hr"])
+    assert summary.updated == 5 and service.embedder.embedded == []
+    assert {d.groups for d in service.store.list_documents()} == {("hr",)}
+    service.run(corpus)  # no --groups: existing groups are kept
+    assert {d.groups for d in service.store.list_documents()} == {("hr",)}
+
+
+def test_prune_removes_documents_whose_file_is_gone(service: IngestService, tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "docs")
+    other = write_corpus(tmp_path / "other")
+    service.run(corpus)
+    service.run(other)
+    (corpus / "plain.txt").unlink()
+    summary = service.run(corpus)
+    assert summary.missing == 1 and summary.removed == 0
+    assert service.store.count_documents() == 10
+    summary = service.run(corpus, prune=True)
+    assert summary.removed == 1 and summary.missing == 0
+    assert service.store.get_document_by_path(str(corpus / "plain.txt")) is None
+    assert service.store.count_documents() == 9, "documents of other folders are kept"
+    assert sorted(chunk_ids_in_index(service)) == sorted(
+        service.store.chunk_ids(service.fingerprint)
+    )
+
+
+def test_model_change_is_detected_and_everything_reembedded(
+    settings: Settings, tmp_path: Path
+) -> None:
+    corpus = write_corpus(tmp_path / "docs")
+    elsewhere = write_corpus(tmp_path / "elsewhere")
+    IngestService(settings, embedder=CountingEmbedder(32, "model-a")).run(corpus)
+    IngestService(settings, embedder=CountingEmbedder(32, "model-a")).run(elsewhere)
+    new_model = CountingEmbedder(48, "model-b")
+    service = IngestService(settings, embedder=new_model)
+    summary = service.run(corpus)
+    assert any("re-embedding 10 documents" in n for n in summary.notices)
+    # The folder's files are re-parsed; the other folder's documents are re-embedded
+    # from their stored text, with no need for their files.
+    assert summary.updated == 10 and summary.unchanged == 0
+    assert not service.store.stale_documents(service.fingerprint)
+    assert service.store.get_meta("fingerprint") == service.fingerprint
+    assert len(chunk_ids_in_index(service)) == service.store.count_chunks()
+    assert service.run(corpus).unchanged == 5
+
+
+def test_bad_files_fail_alone_and_leave_no_trace(settings: Settings, tmp_path: Path) -> None:
+    settings.ingest = IngestSettings(max_file_mb=0.5, embed_window=64)
+    service = IngestService(settings, embedder=CountingEmbedder())
+    corpus = write_corpus(tmp_path / "docs")
+    bad = corpus / "bad"
+    bad.mkdir()
+    make_encrypted_pdf(bad / "encrypted.pdf", user_password="s3cret")
+    (bad / "fake.pdf").write_text(HTML_PAGE)
+    full = make_pdf(bad / "full.pdf", ["Truncated text. " * 40] * 3).read_bytes()
+    (bad / "full.pdf").unlink()
+    (bad / "truncated.pdf").write_bytes(full[: len(full) // 3])
+    (bad / "empty.txt").write_bytes(b"")
+    make_scanned_pdf(bad / "scanned.pdf")
+    (bad / "huge.txt").write_bytes(b"word " * 200_000)
+    (bad / "corrupt.docx").write_bytes(b"PK\x03\x04" + b"\x00junk" * 50)
+    summary = service.run(corpus)
+    reasons = {Path(p).name: r for p, r in summary.failed}
+    assert reasons["encrypted.pdf"] == "encrypted PDF, no password"
+    assert reasons["fake.pdf"].startswith("not a PDF despite the .pdf name")
+    assert "corrupt or truncated PDF" in reasons["truncated.pdf"] or (
+        "no extractable text" in reasons["truncated.pdf"]
+    )
+    assert reasons["empty.txt"] == "empty file"
+    assert reasons["scanned.pdf"] == "no extractable text (scanned?)"
+    assert reasons["huge.txt"] == "over the 0.5 MB limit (1.0 MB)"
+    assert "DOCX" in reasons["corrupt.docx"]
+    assert summary.added == 5 and summary.exit_code == EXIT_SOME_FILES_FAILED
+    stored = {Path(d.path).name for d in service.store.list_documents()}
+    assert not stored & set(reasons), "a failed file leaves nothing in the store"
+    assert {Path(f["path"]).name for f in service.store.list_failures()} == set(reasons)
+    assert service.store.get_job(summary.job_id)["status"] == "partial"
+
+    # Second run: only the failed files are tried again; fix one and it goes in.
+    (bad / "empty.txt").write_text("Le parking est gratuit pour les salariés du site.")
+    service.embedder.embedded.clear()
+    again = service.run(corpus)
+    assert again.unchanged == 5 and again.added == 1 and len(again.failed) == 6
+    assert service.embedder.embedded == ["Le parking est gratuit pour les salariés du site."]
+    assert "empty.txt" not in {Path(f["path"]).name for f in service.store.list_failures()}
+
+
+def test_a_parser_that_runs_too_long_is_killed(settings: Settings, tmp_path: Path) -> None:
+    settings.ingest = IngestSettings(parse_timeout_s=0.5, max_file_mb=100, embed_window=64)
+    service = IngestService(settings, embedder=CountingEmbedder())
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    # Tokenizing 40 MB of text takes far longer than half a second.
+    (folder / "slow.txt").write_text("Paragraphe de texte assez long pour le tokenizer. " * 800_000)
+    (folder / "ok.md").write_text("# Fine\n\nCe fichier passe sans souci.")
+    summary = service.run(folder)
+    assert summary.failed == [(str(folder / "slow.txt"), "parser timed out after 0.5 s")]
+    assert summary.added == 1
+
+
+def test_a_parser_over_its_memory_limit_fails_alone(settings: Settings, tmp_path: Path) -> None:
+    settings.ingest = IngestSettings(parse_memory_mb=256, max_file_mb=200, embed_window=64)
+    service = IngestService(settings, embedder=CountingEmbedder())
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "big.txt").write_bytes(("é" * 99 + "\n").encode() * 600_000)  # 120 MB of text
+    (folder / "ok.md").write_text("# Fine\n\nCe fichier passe sans souci.")
+    summary = service.run(folder)
+    assert len(summary.failed) == 1
+    path, reason = summary.failed[0]
+    assert path.endswith("big.txt")
+    assert reason.startswith(("parser ran out of memory", "parser crashed"))
+    assert summary.added == 1
+
+
+def test_index_is_rebuilt_when_its_file_is_deleted(service: IngestService, tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "docs")
+    service.run(corpus)
+    expected = chunk_ids_in_index(service)
+    (service.settings.index_dir / INDEX_FILE).unlink()
+    assert chunk_ids_in_index(service) == expected
+    service.run(corpus)  # the writer saves a sound index again
+    assert (service.settings.index_dir / INDEX_FILE).exists()
+
+
+def test_second_writer_is_refused(service: IngestService, tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "docs")
+    with writer_lock(service.settings.data_dir), pytest.raises(StoreLockedError):
+        service.run(corpus)
+
+
+def test_missing_or_empty_folder_is_a_clear_error(service: IngestService, tmp_path: Path) -> None:
+    with pytest.raises(RagError, match="does not exist"):
+        service.run(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RagError, match="No supported files"):
+        service.run(tmp_path / "empty")
+
+
+def test_two_data_dirs_are_two_stores(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "docs")
+    a = IngestService(Settings(data_dir=tmp_path / "a"), embedder=CountingEmbedder())
+    b = IngestService(Settings(data_dir=tmp_path / "b"), embedder=CountingEmbedder())
+    a.run(corpus)
+    assert a.store.count_documents() == 5 and b.store.count_documents() == 0
+
+
+def test_delete_document_removes_it_from_the_index(service: IngestService, tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "docs")
+    service.run(corpus)
+    doc = service.store.list_documents()[0]
+    chunks = {c.id for c in service.store.chunks_for_document(doc.id)}
+    assert service.delete_document(doc.id) is True
+    assert not chunks & set(chunk_ids_in_index(service))
+    assert service.delete_document(doc.id) is False
+
+
+def test_spf_sample_from_shared_datasets(
+    service: IngestService, datasets: Path, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "spf"
+    corpus.mkdir()
+    for source in sorted((datasets / "spf" / "corpus").glob("F1*.txt"))[:25]:
+        os.symlink(source, corpus / source.name)
+    summary = service.run(corpus)
+    assert summary.added == 25 and not summary.failed
+    for doc in service.store.list_documents():
+        text = service.store.document_text(doc.id)
+        for chunk in service.store.chunks_for_document(doc.id):
+            assert text[chunk.start : chunk.end] == chunk.text
