@@ -25,7 +25,7 @@ from rag.errors import RagError
 from rag.settings import Settings, get_settings
 from rag.store import DocumentStore
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # no hard wraps: messages stay greppable
 out = Console()
 
 

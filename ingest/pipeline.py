@@ -15,6 +15,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -281,14 +282,32 @@ class IngestService:
             self.store.record_failure(path, sha, reason)
             progress.advance(path, "failed")
 
-        def flush() -> None:
+        # One writer thread embeds and stores a window while this thread hashes
+        # files and collects parses for the next one (torch releases the GIL), so
+        # parsing overlaps with encoding. At most one window waits: memory stays
+        # bounded by two windows whatever the corpus size.
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
+        writing: Future[None] | None = None
+
+        def write(batch: list[_Ready]) -> None:
             nonlocal last_save
-            if window:
-                self._write_window(window, summary, progress, index)
-                window.clear()
+            self._write_window(batch, summary, progress, index)
             if time.monotonic() - last_save > SAVE_INDEX_EVERY_S:
                 self._save_index()
                 last_save = time.monotonic()
+
+        def wait_for_writer() -> None:
+            nonlocal writing
+            if writing is not None:
+                writing.result()  # re-raises the writer's exception here
+                writing = None
+
+        def flush() -> None:
+            nonlocal writing
+            if window:
+                wait_for_writer()
+                writing = writer.submit(write, list(window))
+                window.clear()
 
         def collect(item: _Pending) -> None:
             try:
@@ -321,54 +340,58 @@ class IngestService:
                 flush()
 
         with ParserPool(limits, cfg.parse_workers) as pool:
-            for file in files:
-                path = str(file)
-                seen.add(path)
-                existing = self.store.get_document_by_path(path)
-                try:
-                    size = file.stat().st_size
-                    if size > max_bytes:
-                        mb = size / 1024 / 1024
-                        fail(path, None, f"over the {cfg.max_file_mb:g} MB limit ({mb:.1f} MB)")
+            try:
+                for file in files:
+                    path = str(file)
+                    seen.add(path)
+                    existing = self.store.get_document_by_path(path)
+                    try:
+                        size = file.stat().st_size
+                        if size > max_bytes:
+                            mb = size / 1024 / 1024
+                            fail(path, None, f"over the {cfg.max_file_mb:g} MB limit ({mb:.1f} MB)")
+                            continue
+                        sha = _sha256(file)
+                    except OSError as exc:
+                        fail(path, None, f"cannot read the file ({exc.strerror or exc})")
                         continue
-                    sha = _sha256(file)
-                except OSError as exc:
-                    fail(path, None, f"cannot read the file ({exc.strerror or exc})")
-                    continue
-                wanted_groups = tuple(sorted(set(groups))) if groups else None
-                if (
-                    existing is not None
-                    and existing.sha256 == sha
-                    and existing.fingerprint == self.fingerprint
-                ):
-                    if wanted_groups is not None and wanted_groups != existing.groups:
-                        self.store.set_groups(existing.id, wanted_groups)
-                        summary.updated += 1
-                        progress.advance(path, "updated")
-                    else:
-                        summary.unchanged += 1
-                        progress.advance(path, "unchanged")
-                    self.store.clear_failure(path)
-                    continue
-                kind = kind_for(file) or "text"
-                doc_groups = wanted_groups or (
-                    existing.groups if existing else tuple(cfg.default_groups)
-                )
-                pending.append(
-                    _Pending(
-                        path,
-                        sha,
-                        size,
-                        doc_groups,
-                        existing,
-                        pool.submit(path, kind, self.chunk_config),
+                    wanted_groups = tuple(sorted(set(groups))) if groups else None
+                    if (
+                        existing is not None
+                        and existing.sha256 == sha
+                        and existing.fingerprint == self.fingerprint
+                    ):
+                        if wanted_groups is not None and wanted_groups != existing.groups:
+                            self.store.set_groups(existing.id, wanted_groups)
+                            summary.updated += 1
+                            progress.advance(path, "updated")
+                        else:
+                            summary.unchanged += 1
+                            progress.advance(path, "unchanged")
+                        self.store.clear_failure(path)
+                        continue
+                    kind = kind_for(file) or "text"
+                    doc_groups = wanted_groups or (
+                        existing.groups if existing else tuple(cfg.default_groups)
                     )
-                )
-                while len(pending) > lookahead:
+                    pending.append(
+                        _Pending(
+                            path,
+                            sha,
+                            size,
+                            doc_groups,
+                            existing,
+                            pool.submit(path, kind, self.chunk_config),
+                        )
+                    )
+                    while len(pending) > lookahead:
+                        collect(pending.popleft())
+                while pending:
                     collect(pending.popleft())
-            while pending:
-                collect(pending.popleft())
-            flush()
+                flush()
+                wait_for_writer()
+            finally:
+                writer.shutdown(wait=True)
         return seen
 
     def _write_window(

@@ -70,7 +70,7 @@ class IngestSettings(BaseModel):
         description="Access groups of a new document ingested without --groups.",
     )
     embed_window: int = Field(
-        512, ge=1, description="Chunks gathered (across files) before one encoder call."
+        1024, ge=1, description="Chunks gathered (across files) before one encoder call."
     )
     extensions: list[str] = Field(
         default_factory=lambda: [".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt"]

@@ -1,0 +1,111 @@
+"""The `rag` command as an admin runs it: real processes, exit codes, messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.files import make_encrypted_pdf, make_pdf
+
+
+def rag(*args: str, data_dir: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=cwd,
+    )
+
+
+def test_only_bad_files_exit_3_with_reasons(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    make_encrypted_pdf(docs / "locked.pdf", user_password="pw")
+    (docs / "empty.md").write_text("")
+    result = rag("ingest", str(docs), "--json", data_dir=tmp_path / "data")
+    assert result.returncode == 3, result.stderr
+    assert "locked.pdf: encrypted PDF, no password" in result.stderr.replace("\n", "")
+    assert "Traceback" not in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["failed"] == 2 and summary["added"] == 0
+    listed = rag("documents", "failures", "--json", data_dir=tmp_path / "data")
+    assert len(json.loads(listed.stdout)) == 2
+
+
+def test_job_failure_and_usage_errors(tmp_path: Path) -> None:
+    missing = rag("ingest", str(tmp_path / "nope"), data_dir=tmp_path / "data")
+    assert missing.returncode == 1
+    assert "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    usage = rag("ingest", data_dir=tmp_path / "data")
+    assert usage.returncode == 2
+    unknown = rag("documents", "show", "42", data_dir=tmp_path / "data")
+    assert unknown.returncode == 1 and "no document with id 42" in unknown.stderr
+    listed = rag("documents", "list", "--json", data_dir=tmp_path / "data")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+
+
+def test_bad_settings_are_reported_not_raised(tmp_path: Path) -> None:
+    env = {**os.environ, "RAG_DATA_DIR": str(tmp_path), "RAG_CHUNKING__CHUNK_TOKENS": "lots"}
+    result = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "documents", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "invalid settings" in result.stderr and "chunk_tokens" in result.stderr
+
+
+@pytest.mark.slow
+def test_demo_then_ingest_with_the_real_model(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    demo = rag("demo", "--dir", str(tmp_path / "demo"), data_dir=data)
+    assert demo.returncode == 0, demo.stderr
+    docs = json.loads(rag("documents", "list", "--json", data_dir=data).stdout)
+    assert {d["title"] for d in docs} >= {
+        "Nordlys Conseil - Livret d'accueil du salarié",
+        "Nordlys Conseil - Travel and Expense Policy",
+    }
+    groups = {Path(d["path"]).name: d["groups"] for d in docs}
+    assert groups["remuneration.md"] == ["hr"] and groups["expense-policy.docx"] == ["finance"]
+    handbook = next(d for d in docs if d["path"].endswith(".pdf"))
+    assert handbook["pages"] == 4
+
+    # A second folder with one good and one bad file: exit 3, the good one is in.
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    make_pdf(extra / "cantine.pdf", ["La cantine est ouverte de 11 h 30 à 14 h."])
+    (extra / "fake.pdf").write_text("<html><body>not a pdf</body></html>")
+    result = rag("ingest", str(extra), "--groups", "hr,finance", data_dir=data)
+    assert result.returncode == 3
+    assert "1 added" in result.stderr and "1 failed" in result.stderr
+    again = rag("ingest", str(extra), data_dir=data)
+    assert "1 unchanged" in again.stderr
+
+    # The real embedder puts the right passage first for a French question.
+    check = (
+        "from rag.settings import Settings; from rag.embedding import create_embedder;"
+        "from rag.store import DocumentStore; from rag.vector_index import VectorIndex;"
+        "from ingest.pipeline import IngestService;"
+        "s = IngestService(Settings());"
+        "idx, _ = VectorIndex.load(s.store, s.settings.index_dir, s.embedder.dimension,"
+        " s.fingerprint);"
+        "ids, _ = idx.search(s.embedder.embed_query('How much is a hotel night in Paris?'), 1);"
+        "c = s.store.get_chunks(ids.tolist())[int(ids[0])];"
+        "print(s.store.get_document(c.document_id).path, c.page_start, c.page_end)"
+    )
+    env = {**os.environ, "RAG_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1"}
+    top = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env)
+    assert top.returncode == 0, top.stderr
+    assert top.stdout.split()[0].endswith("expense-policy.docx")
+    _, first_page, last_page = top.stdout.split()
+    assert int(first_page) <= 2 <= int(last_page), "the hotel caps are on page 2"
