@@ -15,7 +15,6 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -274,7 +273,9 @@ class IngestService:
         seen: set[str] = set()
         pending: deque[_Pending] = deque()
         window: list[_Ready] = []
-        lookahead = 2 * cfg.parse_workers + 2
+        window_chunks = [0]
+        workers = cfg.parse_workers or (os.cpu_count() or 1)
+        lookahead = 2 * workers + 2
         last_save = time.monotonic()
 
         def fail(path: str, sha: str | None, reason: str) -> None:
@@ -282,32 +283,19 @@ class IngestService:
             self.store.record_failure(path, sha, reason)
             progress.advance(path, "failed")
 
-        # One writer thread embeds and stores a window while this thread hashes
-        # files and collects parses for the next one (torch releases the GIL), so
-        # parsing overlaps with encoding. At most one window waits: memory stays
-        # bounded by two windows whatever the corpus size.
-        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
-        writing: Future[None] | None = None
-
-        def write(batch: list[_Ready]) -> None:
+        # Parse a window with every core, then encode it with every core. Overlapping
+        # the two was measured slower on 2 cores: the parser preempts one of the
+        # encoder's OpenMP threads and the whole team waits (bench/ingest_throughput.py).
+        # Memory stays bounded by one window whatever the corpus size.
+        def flush() -> None:
             nonlocal last_save
-            self._write_window(batch, summary, progress, index)
+            if window:
+                self._write_window(window, summary, progress, index)
+                window.clear()
+                window_chunks[0] = 0
             if time.monotonic() - last_save > SAVE_INDEX_EVERY_S:
                 self._save_index()
                 last_save = time.monotonic()
-
-        def wait_for_writer() -> None:
-            nonlocal writing
-            if writing is not None:
-                writing.result()  # re-raises the writer's exception here
-                writing = None
-
-        def flush() -> None:
-            nonlocal writing
-            if window:
-                wait_for_writer()
-                writing = writer.submit(write, list(window))
-                window.clear()
 
         def collect(item: _Pending) -> None:
             try:
@@ -336,62 +324,59 @@ class IngestService:
                     existed=item.existing is not None,
                 )
             )
-            if sum(len(r.chunks) for r in window) >= cfg.embed_window:
+            window_chunks[0] += len(parsed.chunks)
+            if window_chunks[0] >= cfg.embed_window:
                 flush()
 
-        with ParserPool(limits, cfg.parse_workers) as pool:
-            try:
-                for file in files:
-                    path = str(file)
-                    seen.add(path)
-                    existing = self.store.get_document_by_path(path)
-                    try:
-                        size = file.stat().st_size
-                        if size > max_bytes:
-                            mb = size / 1024 / 1024
-                            fail(path, None, f"over the {cfg.max_file_mb:g} MB limit ({mb:.1f} MB)")
-                            continue
-                        sha = _sha256(file)
-                    except OSError as exc:
-                        fail(path, None, f"cannot read the file ({exc.strerror or exc})")
+        with ParserPool(limits, workers) as pool:
+            for file in files:
+                path = str(file)
+                seen.add(path)
+                existing = self.store.get_document_by_path(path)
+                try:
+                    size = file.stat().st_size
+                    if size > max_bytes:
+                        mb = size / 1024 / 1024
+                        fail(path, None, f"over the {cfg.max_file_mb:g} MB limit ({mb:.1f} MB)")
                         continue
-                    wanted_groups = tuple(sorted(set(groups))) if groups else None
-                    if (
-                        existing is not None
-                        and existing.sha256 == sha
-                        and existing.fingerprint == self.fingerprint
-                    ):
-                        if wanted_groups is not None and wanted_groups != existing.groups:
-                            self.store.set_groups(existing.id, wanted_groups)
-                            summary.updated += 1
-                            progress.advance(path, "updated")
-                        else:
-                            summary.unchanged += 1
-                            progress.advance(path, "unchanged")
-                        self.store.clear_failure(path)
-                        continue
-                    kind = kind_for(file) or "text"
-                    doc_groups = wanted_groups or (
-                        existing.groups if existing else tuple(cfg.default_groups)
+                    sha = _sha256(file)
+                except OSError as exc:
+                    fail(path, None, f"cannot read the file ({exc.strerror or exc})")
+                    continue
+                wanted_groups = tuple(sorted(set(groups))) if groups else None
+                if (
+                    existing is not None
+                    and existing.sha256 == sha
+                    and existing.fingerprint == self.fingerprint
+                ):
+                    if wanted_groups is not None and wanted_groups != existing.groups:
+                        self.store.set_groups(existing.id, wanted_groups)
+                        summary.updated += 1
+                        progress.advance(path, "updated")
+                    else:
+                        summary.unchanged += 1
+                        progress.advance(path, "unchanged")
+                    self.store.clear_failure(path)
+                    continue
+                kind = kind_for(file) or "text"
+                doc_groups = wanted_groups or (
+                    existing.groups if existing else tuple(cfg.default_groups)
+                )
+                pending.append(
+                    _Pending(
+                        path,
+                        sha,
+                        size,
+                        doc_groups,
+                        existing,
+                        pool.submit(path, kind, self.chunk_config),
                     )
-                    pending.append(
-                        _Pending(
-                            path,
-                            sha,
-                            size,
-                            doc_groups,
-                            existing,
-                            pool.submit(path, kind, self.chunk_config),
-                        )
-                    )
-                    while len(pending) > lookahead:
-                        collect(pending.popleft())
-                while pending:
+                )
+                while len(pending) > lookahead:
                     collect(pending.popleft())
-                flush()
-                wait_for_writer()
-            finally:
-                writer.shutdown(wait=True)
+            while pending:
+                collect(pending.popleft())
+            flush()
         return seen
 
     def _write_window(

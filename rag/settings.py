@@ -64,13 +64,19 @@ class IngestSettings(BaseModel):
     parse_memory_mb: int = Field(
         2048, ge=256, description="Address-space limit of a parser child process."
     )
-    parse_workers: int = Field(1, ge=1, le=16, description="Parser child processes.")
+    parse_workers: int = Field(
+        0, ge=0, le=64, description="Parser child processes; 0 uses every core."
+    )
     default_groups: list[str] = Field(
         default_factory=lambda: ["public"],
         description="Access groups of a new document ingested without --groups.",
     )
     embed_window: int = Field(
-        1024, ge=1, description="Chunks gathered (across files) before one encoder call."
+        4096,
+        ge=1,
+        description="Chunks gathered (across files) before one encoder call; the encoder "
+        "sorts by length within a call, so larger windows pad less (measured: 512 -> 13% "
+        "slower than 3072).",
     )
     extensions: list[str] = Field(
         default_factory=lambda: [".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt"]
@@ -80,6 +86,26 @@ class IngestSettings(BaseModel):
 class IndexSettings(BaseModel):
     faiss_threads: int = Field(
         1, ge=1, description="OpenMP threads for FAISS; 1 is fastest for single queries here."
+    )
+
+
+class RetrievalSettings(BaseModel):
+    k: int = Field(10, ge=1, le=100, description="Chunks returned by default.")
+    max_k: int = Field(50, ge=1, le=500, description="Largest k a request may ask for.")
+    candidates: int = Field(
+        50, ge=1, le=1000, description="Candidates taken from each of dense and BM25."
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    dense_weight: dict[str, float] = Field(
+        default_factory=lambda: {"fr": 1.0, "en": 1.0},
+        description="Weight of the dense list in fusion, per question language.",
+    )
+    bm25_weight: dict[str, float] = Field(
+        default_factory=lambda: {"fr": 1.0, "en": 1.0},
+        description="Weight of the BM25 list in fusion, per question language.",
+    )
+    max_question_chars: int = Field(
+        2000, ge=10, description="Longer questions are refused with a clear message."
     )
 
 
@@ -101,6 +127,7 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
 
     @classmethod
     def settings_customise_sources(

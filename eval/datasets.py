@@ -1,0 +1,57 @@
+"""Question files (`questions.jsonl`) and the relevance rule of the shared data sets."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class DatasetError(ValueError):
+    """A malformed data set line; the message names the file, the line and the fault."""
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    reference_answers: tuple[str, ...]
+    doc_ids: tuple[str, ...]
+    answerable: bool
+    lang: str
+
+
+def load_questions(path: Path) -> list[Question]:
+    if path.is_dir():
+        path = path / "questions.jsonl"
+    questions = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(raw, dict):
+            raise DatasetError(f"{path}:{number}: expected a JSON object")
+        missing = [k for k in ("id", "question") if not isinstance(raw.get(k), str)]
+        if missing:
+            raise DatasetError(f"{path}:{number}: missing or non-text field(s) {missing}")
+        questions.append(
+            Question(
+                id=raw["id"],
+                question=raw["question"],
+                reference_answers=tuple(raw.get("reference_answers") or ()),
+                doc_ids=tuple(raw.get("doc_ids") or ()),
+                answerable=bool(raw.get("answerable", True)),
+                lang=str(raw.get("lang", "fr")),
+            )
+        )
+    return questions
+
+
+def is_relevant(path: str, doc_ids: tuple[str, ...]) -> bool:
+    """A file is relevant when its stem is a doc id or starts with one followed by '_'
+    (spf splits some fiches into several files)."""
+    stem = Path(path).stem
+    return any(stem == d or stem.startswith(d + "_") for d in doc_ids)

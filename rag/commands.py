@@ -1,0 +1,74 @@
+"""`rag search` (and, next, `rag ask`): the employee's command line."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from rag.errors import RagError
+from rag.retrieval import MODES, SearchFilters
+from rag.search_service import SearchService
+from rag.settings import Settings, get_settings
+
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except Exception as exc:  # pydantic's validation errors name the bad variable
+        console.print(f"[red]error:[/red] invalid settings: {exc}")
+        raise typer.Exit(1) from exc
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
+
+
+def search_command(
+    query: Annotated[str, typer.Argument(help="What to look for, in French or English.")],
+    k: Annotated[int | None, typer.Option("--k", help="How many chunks to return.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    mode: Annotated[str, typer.Option(help=f"One of {', '.join(MODES)}.")] = "hybrid",
+    groups: Annotated[
+        str | None, typer.Option(help="Only documents of these access groups (comma-separated).")
+    ] = None,
+    path_prefix: Annotated[str | None, typer.Option(help="Only documents under this path.")] = None,
+) -> None:
+    """Ranked passages for a query: chunk id, document, page, score and text."""
+    try:
+        service = SearchService(_settings())
+        result = service.search(
+            query, k, SearchFilters(groups=_split(groups), path_prefix=path_prefix), mode
+        )
+    except RagError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "query": query,
+                    "language": result.language,
+                    "results": [h.to_dict() for h in result.hits],
+                    "timings": {k: round(v, 4) for k, v in result.timings.items()},
+                }
+            )
+        )
+        return
+    if not result.hits:
+        console.print("No matching passage.")
+    for rank, hit in enumerate(result.hits, start=1):
+        out.print(
+            f"[bold]{rank}. {hit.document.title}[/bold] (p. {hit.chunk.page_start}, "
+            f"chunk {hit.chunk.id}, score {hit.score:.4f})\n   {hit.document.path}\n"
+            f"   {' '.join(hit.chunk.text.split())[:300]}"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search_command)

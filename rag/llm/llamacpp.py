@@ -1,0 +1,99 @@
+"""The embedded LLM: llama-cpp-python running a GGUF model in-process.
+
+Loaded once on first use and kept warm. llama.cpp is not safe for concurrent
+calls on one context, so generations are serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rag.errors import ConfigurationError
+from rag.llm.base import Generation, GenerationParams, LLMUnavailable, Message, Usage
+from rag.llm.model_files import embedded_model_path, verify_model_file
+
+
+class LlamaCppLLM:
+    def __init__(
+        self,
+        model_path: Path | None,
+        cache_dir: Path,
+        context_size: int = 4096,
+        threads: int = 0,
+    ) -> None:
+        self._model_path = model_path
+        self._cache_dir = cache_dir
+        self._context_size = context_size
+        self._threads = threads or (os.cpu_count() or 1)
+        self._llama: Any = None
+        self._load_lock = threading.Lock()
+        self._generate_lock = threading.Lock()
+        self.name = f"llamacpp:{(model_path or Path('embedded-qwen2.5-coder-1.5b')).name}"
+
+    def _load(self) -> Any:
+        if self._llama is None:
+            with self._load_lock:
+                if self._llama is None:
+                    try:
+                        from llama_cpp import Llama
+                    except ImportError as exc:
+                        raise ConfigurationError(
+                            "The embedded LLM needs llama-cpp-python: `pip install -e '.[llm]'`."
+                        ) from exc
+                    path = self._model_path or embedded_model_path(self._cache_dir)
+                    verify_model_file(path)
+                    try:
+                        self._llama = Llama(
+                            model_path=str(path),
+                            n_ctx=self._context_size,
+                            n_threads=self._threads,
+                            n_threads_batch=self._threads,
+                            verbose=False,
+                        )
+                    except (ValueError, RuntimeError) as exc:
+                        raise ConfigurationError(
+                            f"llama.cpp could not load {path} ({exc}). The file may be corrupt: "
+                            "delete it to have the embedded model assembled again."
+                        ) from exc
+        return self._llama
+
+    def warm_up(self) -> None:
+        self._load()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._load().tokenize(text.encode(), add_bos=False, special=False))
+
+    def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
+        llama = self._load()
+        usage = Usage()
+
+        def stream() -> Iterator[str]:
+            with self._generate_lock:
+                try:
+                    chunks = llama.create_chat_completion(
+                        messages=messages,
+                        temperature=params.temperature,
+                        top_p=params.top_p,
+                        top_k=params.top_k,
+                        max_tokens=params.max_tokens,
+                        seed=params.seed,
+                        stop=list(params.stop) or None,
+                        stream=True,
+                    )
+                    completion = 0
+                    for chunk in chunks:
+                        delta = chunk["choices"][0].get("delta", {}).get("content")
+                        if delta:
+                            completion += 1
+                            yield delta
+                except ValueError as exc:  # llama.cpp: prompt longer than the context
+                    raise LLMUnavailable(f"the prompt does not fit the model ({exc})") from exc
+                prompt = "".join(m["content"] for m in messages)
+                usage.prompt_tokens = self.count_tokens(prompt)
+                usage.completion_tokens = completion
+
+        return Generation(stream(), usage)

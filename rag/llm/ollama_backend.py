@@ -1,0 +1,101 @@
+"""Ollama backend, through the official `ollama` Python client.
+
+Always sends `num_ctx`: Ollama otherwise silently cuts prompts to its default
+context (R2R #1979, ragas #1120). Truncation is still detected afterwards: a
+`prompt_eval_count` that reached the context size means the prompt was cut. (A
+count below the prompt's size is not a sign: Ollama reuses cached prefixes and
+counts only the tokens it evaluated.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from rag.llm.base import Generation, GenerationParams, LLMUnavailable, Message, Usage
+
+
+class OllamaLLM:
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        timeout_s: float = 120.0,
+        keep_alive: str = "30m",
+        **client_kwargs: Any,
+    ) -> None:
+        import ollama
+
+        self._ollama = ollama
+        # Extra keyword arguments reach httpx (tests pass a MockTransport).
+        self._client = ollama.Client(host=url, timeout=timeout_s, **client_kwargs)
+        self._url = url
+        self._model = model
+        self._keep_alive = keep_alive
+        self.name = f"ollama:{model}"
+
+    def count_tokens(self, text: str) -> int:
+        # Ollama has no tokenize endpoint; ~4 characters a token is the usual
+        # estimate for Latin scripts, enough to fit prompts and spot truncation.
+        return max(1, len(text) // 4)
+
+    def _unavailable(self, exc: Exception) -> LLMUnavailable:
+        if isinstance(exc, self._ollama.ResponseError):
+            if exc.status_code == 404:
+                return LLMUnavailable(
+                    f"Ollama at {self._url} does not have the model {self._model!r}: run "
+                    f"`ollama pull {self._model}` on that server, or set RAG_LLM__OLLAMA_MODEL."
+                )
+            return LLMUnavailable(f"Ollama answered an error: {exc.error} ({exc.status_code})")
+        if isinstance(exc, httpx.TimeoutException):
+            return LLMUnavailable(f"Ollama at {self._url} did not answer in time")
+        return LLMUnavailable(
+            f"Ollama is unreachable at {self._url}: start it, or fix RAG_LLM__OLLAMA_URL"
+        )
+
+    def check(self) -> None:
+        """Raise LLMUnavailable unless the server is up and has the model."""
+        try:
+            self._client.show(self._model)
+        except (self._ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+            raise self._unavailable(exc) from exc
+
+    def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
+        usage = Usage()
+        expected = self.count_tokens("".join(m["content"] for m in messages))
+        options = {
+            "num_ctx": params.context_size,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "top_k": params.top_k,
+            "num_predict": params.max_tokens,
+            "seed": params.seed,
+        }
+        if params.stop:
+            options["stop"] = list(params.stop)
+
+        def stream() -> Iterator[str]:
+            try:
+                for part in self._client.chat(
+                    model=self._model,
+                    messages=messages,
+                    stream=True,
+                    options=options,
+                    keep_alive=self._keep_alive,
+                ):
+                    text = part.message.content if part.message else ""
+                    if text:
+                        yield text
+                    if part.done:
+                        usage.prompt_tokens = part.prompt_eval_count or 0
+                        usage.completion_tokens = part.eval_count or 0
+                        usage.truncated_prompt = (
+                            expected > params.context_size
+                            or usage.prompt_tokens >= params.context_size - 8
+                        )
+            except (self._ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+                raise self._unavailable(exc) from exc
+
+        return Generation(stream(), usage)

@@ -1,0 +1,85 @@
+"""Search over one store: the service that `rag search`, `rag ask` and the API call."""
+
+from __future__ import annotations
+
+from rag.embedding import Embedder, create_embedder
+from rag.errors import RagError, StoreMismatchError
+from rag.retrieval import FusionWeights, Retriever, SearchFilters, SearchResult
+from rag.settings import Settings
+from rag.store import DocumentStore
+from rag.vector_index import VectorIndex
+
+
+class SearchService:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        store: DocumentStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder or create_embedder(settings.embedding)
+        self.store = store or DocumentStore(settings.db_path)
+        r = settings.retrieval
+        self.retriever = Retriever(
+            self.store,
+            self.embedder,
+            self._load_index,
+            FusionWeights(r.dense_weight, r.bm25_weight, r.rrf_k),
+            candidates=r.candidates,
+        )
+
+    def fingerprint(self) -> str:
+        """The store's index fingerprint, checked against this embedder.
+
+        Ingest records it once every document is embedded with one set of settings.
+        """
+        fingerprint = self.store.get_meta("fingerprint")
+        if fingerprint is None:
+            return ""
+        stored_model = fingerprint.split("||")[0]
+        if stored_model != self.embedder.fingerprint:
+            raise StoreMismatchError(
+                f"This store was embedded with {stored_model}, but the embedder is now "
+                f"{self.embedder.fingerprint}. Set RAG_EMBEDDING__MODEL back, or run "
+                "`rag ingest` to re-embed the documents with the new model."
+            )
+        return fingerprint
+
+    def _load_index(self) -> VectorIndex:
+        index, _ = VectorIndex.load(
+            self.store,
+            self.settings.index_dir,
+            self.embedder.dimension,
+            self.fingerprint(),
+            self.settings.index.faiss_threads,
+        )
+        return index
+
+    def validate_question(self, question: str) -> str:
+        question = question.strip()
+        if not question:
+            raise RagError("The question is empty: type what you are looking for.")
+        limit = self.settings.retrieval.max_question_chars
+        if len(question) > limit:
+            raise RagError(
+                f"The question is {len(question):,} characters long; the limit is {limit:,}. "
+                "Ask a shorter question, or quote only the passage that matters."
+            )
+        return question
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        filters: SearchFilters | None = None,
+        mode: str = "hybrid",
+    ) -> SearchResult:
+        query = self.validate_question(query)
+        k = k or self.settings.retrieval.k
+        if not 1 <= k <= self.settings.retrieval.max_k:
+            raise RagError(f"k must be between 1 and {self.settings.retrieval.max_k}, not {k}.")
+        fingerprint = self.fingerprint()
+        if not fingerprint:
+            return SearchResult([], "fr", {})
+        return self.retriever.search(query, k, filters, mode, fingerprint)

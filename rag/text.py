@@ -1,0 +1,98 @@
+"""Language identification and the full-text query built from a question.
+
+The question's language picks the answer's language, the "not found" message,
+and the stemmer used for the BM25 query. Stemmed terms become FTS5 prefix
+queries (`fraction*` finds "fractionnement" and "fractionné"), which gives French
+the light morphology that FTS5's unicode61 tokenizer lacks.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+SUPPORTED_LANGUAGES = ("fr", "en")
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+# Function words that carry no topic: dropping them keeps BM25 from matching
+# every chunk on "de", "la", "the", "what".
+_STOPWORDS = {
+    "fr": set(
+        """a à afin ai aie aient ainsi alors au aucun aussi autre aux avec avoir avons
+        bon c ça car ce ceci cela celle celles celui ces cet cette ceux chaque chez ci
+        combien comme comment d dans de des du donc dont elle elles en encore est et étaient
+        été être eu eux fait faut il ils j je jusqu l la le les leur leurs lors lui m
+        ma mais me même mes moi mon n ne ni nos notre nous on ont ou où par pas peut
+        peuvent peux plus pour pourquoi qu quand que quel quelle quelles quels qui quoi
+        s sa sans se ses si son sont sous sur ta te tes toi ton tous tout toute toutes
+        très tu un une vos votre vous y""".split()
+    ),
+    "en": set(
+        """a about after all also an and any are as at be been before being but by can
+        could did do does doing for from had has have having he her his how i if in
+        into is it its many me much my no not of on or our out she should so some than that the
+        their them then there these they this those to too up us was we were what
+        when where which who whom why will with would you your""".split()
+    ),
+}
+
+
+@lru_cache(maxsize=1)
+def _identifier():  # type: ignore[no-untyped-def]
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)  # npz, no pickle
+    identifier.set_languages(list(SUPPORTED_LANGUAGES))
+    return identifier
+
+
+def detect_language(text: str, default: str = "fr") -> str:
+    """'fr' or 'en'. Very short or ambiguous text falls back to `default`."""
+    if len(_WORD.findall(text)) < 2:
+        return default
+    lang, prob = _identifier().classify(text)
+    return str(lang) if prob >= 0.6 else default
+
+
+@lru_cache(maxsize=4)
+def _stemmer(lang: str):  # type: ignore[no-untyped-def]
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("french" if lang == "fr" else "english")
+
+
+def _fold(word: str) -> str:
+    """Lower case without diacritics, as FTS5's remove_diacritics 2 indexes them."""
+    decomposed = unicodedata.normalize("NFD", word.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def query_terms(question: str, lang: str) -> list[str]:
+    """Content words of the question, stopwords removed, in order, deduplicated."""
+    stop = _STOPWORDS.get(lang, set()) | _STOPWORDS["fr"] | _STOPWORDS["en"]
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(question):
+        low = word.lower()
+        if low in stop or (len(low) < 2 and not low.isdigit()):
+            continue
+        seen.setdefault(low, None)
+    return list(seen)
+
+
+def fts_query(question: str, lang: str, min_prefix: int = 5, max_terms: int = 32) -> str | None:
+    """An FTS5 MATCH expression: each content word OR-ed, as a prefix query on its
+    stem when the stem has at least `min_prefix` letters (shorter stems would match
+    unrelated words), else as the word and its stem. None if no word is left."""
+    parts: list[str] = []
+    for word in query_terms(question, lang)[:max_terms]:
+        folded = _fold(word)
+        stem = _fold(_stemmer(lang).stemWord(word.lower()))
+        if min_prefix and len(stem) >= min_prefix and folded.startswith(stem):
+            parts.append(f'"{stem}"*')
+        else:
+            parts.append(f'"{folded}"')
+            if stem and stem != folded:
+                parts.append(f'"{stem}"')
+    return " OR ".join(dict.fromkeys(parts)) or None
