@@ -1,12 +1,16 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   install everything, write a demo corpus and ingest it
-#   make test   install everything and run the fast test suite
+#   make demo   install everything (with the embedded LLM), write a demo corpus,
+#               ingest it and answer a question from it
+#   make test   install what the tests need and run the fast test suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
+LLM_STAMP := $(VENV)/.installed-llm
+LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+	-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF
 
-.PHONY: install demo test test-slow lint typecheck bench-ingest clean
+.PHONY: install demo test test-slow lint typecheck bench-ingest bench-retrieval clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,16 +20,21 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(LLM_STAMP): $(STAMP)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -q -e '.[dev,llm]'
+	touch $(LLM_STAMP)
 
-demo: $(STAMP)
+install: $(LLM_STAMP)
+
+demo: $(LLM_STAMP)
 	$(VENV)/bin/rag demo --dir demo_docs
 	$(VENV)/bin/rag documents list
+	$(VENV)/bin/rag ask "Combien de jours de congé pour un mariage ?"
 
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-test-slow: $(STAMP)
+test-slow: $(LLM_STAMP)
 	$(PY) -m pytest -q -m slow
 
 lint: $(STAMP)
@@ -37,6 +46,10 @@ typecheck: $(STAMP)
 
 bench-ingest: $(STAMP)
 	$(PY) bench/ingest_throughput.py --corpus ../shared/datasets/spf/corpus
+
+bench-retrieval: $(STAMP)
+	$(PY) bench/retrieval_quality.py --dataset ../shared/datasets/spf --data-dir bench/stores/spf
+	$(PY) bench/retrieval_quality.py --dataset ../shared/datasets/clapnq --data-dir bench/stores/clapnq
 
 clean:
 	rm -rf $(VENV) rag_data demo_docs

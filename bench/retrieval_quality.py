@@ -68,6 +68,8 @@ def main() -> None:
         "chunks": search.store.count_chunks(),
         "model": settings.embedding.model,
         "fusion": {
+            "method": settings.retrieval.fusion,
+            "bm25_title_weight": settings.retrieval.bm25_title_weight,
             "dense_weight": settings.retrieval.dense_weight,
             "bm25_weight": settings.retrieval.bm25_weight,
             "rrf_k": settings.retrieval.rrf_k,

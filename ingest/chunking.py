@@ -21,7 +21,12 @@ from tokenizers import Tokenizer
 
 from rag.types import ChunkDraft, PageSpan
 
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2
+# A chunk shorter than this (or a fifth of the chunk size) is merged into the next
+# one. LangChain leaves a title alone when the paragraph after it is longer than a
+# chunk; such title-only chunks matched every question on their topic and held no
+# answer (seen on clapnq).
+MIN_CHUNK_TOKENS = 24
 
 # Headings, then paragraphs, lines, sentence ends, spaces, and characters last.
 _SEPARATORS = [
@@ -76,19 +81,42 @@ class Chunker:
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
 
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) of each chunk, tiny ones merged into the next."""
+        spans: list[tuple[int, int]] = []
+        cursor = 0
+        for piece in self._splitter.split_text(text):
+            if not piece.strip():
+                continue
+            start = text.find(piece, cursor)
+            if start < 0:  # cannot happen for substrings; kept as a loud guard
+                raise ValueError("chunk text not found in its document")
+            spans.append((start, start + len(piece)))
+            cursor = start + 1
+        tiny = min(MIN_CHUNK_TOKENS, self.config.chunk_tokens // 5)
+        merged: list[tuple[int, int]] = []
+        carry: int | None = None  # start of a tiny chunk waiting for the next one
+        for start, end in spans:
+            if carry is not None:
+                start, carry = min(carry, start), None
+            if self.count_tokens(text[start:end]) < tiny:
+                carry = start
+                continue
+            merged.append((start, end))
+        if carry is not None:  # a tiny last chunk joins the one before, if any
+            if merged:
+                merged[-1] = (merged[-1][0], spans[-1][1])
+            else:
+                merged.append((carry, spans[-1][1]))
+        return merged
+
     def split(self, text: str, pages: Sequence[PageSpan]) -> list[ChunkDraft]:
-        pieces = [p for p in self._splitter.split_text(text) if p.strip()]
         page_starts = [p.start for p in pages]
         heads = headings(text)
         head_offsets = [h[0] for h in heads]
         chunks: list[ChunkDraft] = []
-        cursor = 0
-        for piece in pieces:
-            start = text.find(piece, cursor)
-            if start < 0:  # cannot happen for substrings; kept as a loud guard
-                raise ValueError("chunk text not found in its document")
-            end = start + len(piece)
-            cursor = start + 1
+        for start, end in self._spans(text):
+            piece = text[start:end]
             chunks.append(
                 ChunkDraft(
                     text=piece,

@@ -1,8 +1,9 @@
-"""`rag search` (and, next, `rag ask`): the employee's command line."""
+"""`rag search` and `rag ask`: the employee's command line."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -70,5 +71,71 @@ def search_command(
         )
 
 
+def _load_history(path: Path | None) -> list[dict[str, str]] | None:
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RagError(f"cannot read the conversation {path}: {exc}") from exc
+    turns = data.get("messages", data) if isinstance(data, dict) else data
+    if not isinstance(turns, list) or not all(
+        isinstance(t, dict) and isinstance(t.get("content"), str) for t in turns
+    ):
+        raise RagError(
+            f"{path} must hold a JSON list of {{'role': 'user'|'assistant', 'content': '...'}}"
+        )
+    return turns
+
+
+def ask_command(
+    question: Annotated[str, typer.Argument(help="The question, in French or English.")],
+    stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it comes.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+    history: Annotated[
+        Path | None, typer.Option(help="JSON file with the conversation so far (follow-ups).")
+    ] = None,
+    k: Annotated[int | None, typer.Option("--k", help="Passages given to the LLM.")] = None,
+    groups: Annotated[
+        str | None, typer.Option(help="Only documents of these access groups (comma-separated).")
+    ] = None,
+) -> None:
+    """A short answer built only from the documents, with [n] citations."""
+    from rag.answer import AnswerService
+
+    try:
+        service = AnswerService(_settings())
+        answer = None
+        for event in service.stream(
+            question,
+            history=_load_history(history),
+            filters=SearchFilters(groups=_split(groups)),
+            k=k,
+        ):
+            if event["type"] == "token" and stream and not as_json:
+                out.print(event["text"], end="")
+            elif event["type"] == "reset" and stream and not as_json:
+                out.print("\n[yellow](generation interrupted)[/yellow]")
+            elif event["type"] == "answer":
+                answer = event["answer"]
+    except RagError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    assert answer is not None
+    if as_json:
+        out.print_json(json.dumps(answer.to_dict()))
+        return
+    if stream and answer.mode == "generative":
+        out.print()
+    else:
+        out.print(answer.text)
+    for c in answer.citations:
+        flag = "" if c.supported else "  [red](not supported by this source)[/red]"
+        out.print(f"  [{c.n}] {c.title}, p. {c.page} — « {c.quote[:160]} »{flag}")
+    for notice in answer.notices:
+        console.print(f"[yellow]note:[/yellow] {notice}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("search")(search_command)
+    app.command("ask")(ask_command)

@@ -107,7 +107,11 @@ class SentenceTransformerEmbedder:
                 if self._model is None:
                     os.environ.setdefault("HF_HUB_OFFLINE", "1")
                     import torch
+                    import transformers
                     from sentence_transformers import SentenceTransformer
+
+                    transformers.logging.set_verbosity_error()
+                    transformers.logging.disable_progress_bar()  # "Loading weights" bars
 
                     threads = self._settings.threads or (os.cpu_count() or 1)
                     torch.set_num_threads(threads)

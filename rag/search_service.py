@@ -25,8 +25,9 @@ class SearchService:
             self.store,
             self.embedder,
             self._load_index,
-            FusionWeights(r.dense_weight, r.bm25_weight, r.rrf_k),
+            FusionWeights(r.dense_weight, r.bm25_weight, r.rrf_k, r.fusion),
             candidates=r.candidates,
+            bm25_columns=(1.0, 1.0, r.bm25_title_weight),
         )
 
     def fingerprint(self) -> str:
@@ -76,7 +77,7 @@ class SearchService:
         mode: str = "hybrid",
     ) -> SearchResult:
         query = self.validate_question(query)
-        k = k or self.settings.retrieval.k
+        k = self.settings.retrieval.k if k is None else k
         if not 1 <= k <= self.settings.retrieval.max_k:
             raise RagError(f"k must be between 1 and {self.settings.retrieval.max_k}, not {k}.")
         fingerprint = self.fingerprint()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
@@ -95,17 +95,58 @@ class RetrievalSettings(BaseModel):
     candidates: int = Field(
         50, ge=1, le=1000, description="Candidates taken from each of dense and BM25."
     )
+    fusion: Literal["convex", "rrf"] = Field(
+        "convex", description="convex: weighted sum of scores; rrf: reciprocal rank fusion."
+    )
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    # The default embedder is English-only: French leans on BM25, English on vectors.
     dense_weight: dict[str, float] = Field(
-        default_factory=lambda: {"fr": 1.0, "en": 1.0},
-        description="Weight of the dense list in fusion, per question language.",
+        default_factory=lambda: {"fr": 0.25, "en": 1.0},
+        description="Weight of dense similarity in fusion, per question language.",
     )
     bm25_weight: dict[str, float] = Field(
-        default_factory=lambda: {"fr": 1.0, "en": 1.0},
-        description="Weight of the BM25 list in fusion, per question language.",
+        default_factory=lambda: {"fr": 1.0, "en": 0.25},
+        description="Weight of the BM25 score in fusion, per question language.",
+    )
+    bm25_title_weight: float = Field(
+        3.0, ge=0, description="BM25 weight of the document title against the chunk text."
     )
     max_question_chars: int = Field(
         2000, ge=10, description="Longer questions are refused with a clear message."
+    )
+
+
+class LLMSettings(BaseModel):
+    backend: Literal["llamacpp", "ollama"] = Field(
+        "llamacpp", description="llamacpp: embedded, in-process; ollama: an Ollama server."
+    )
+    model_path: Path | None = Field(
+        None, description="A GGUF file for llamacpp; unset uses the embedded Qwen2.5 1.5B."
+    )
+    ollama_url: str = "http://localhost:11434"
+    ollama_model: str = Field("qwen2.5:1.5b-instruct", description="Model name on Ollama.")
+    keep_alive: str = Field("30m", description="How long Ollama keeps the model loaded.")
+    timeout_s: float = Field(120, gt=0, description="A generation taking longer is abandoned.")
+    context_size: int = Field(4096, ge=512, le=131072, description="Prompt + answer tokens.")
+    threads: int = Field(0, ge=0, description="llama.cpp threads; 0 uses every core.")
+    temperature: float = Field(0.0, ge=0, le=2)
+    top_p: float = Field(1.0, gt=0, le=1)
+    top_k: int = Field(40, ge=1, le=1000)
+    max_tokens: int = Field(384, ge=16, le=4096, description="Longest answer, in tokens.")
+    seed: int = 42
+
+
+class AnswerSettings(BaseModel):
+    sources: int = Field(5, ge=1, le=20, description="Passages given to the LLM.")
+    min_dense_score: float = Field(
+        0.2,
+        ge=-1,
+        le=1,
+        description="Below this cosine, with no full-text match either, nothing relevant "
+        "was found and the answer is 'not found' without calling the LLM.",
+    )
+    support_threshold: float = Field(
+        0.5, ge=0, le=1, description="Least support score for a citation to count as supported."
     )
 
 
@@ -128,6 +169,8 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -21,7 +21,7 @@ from filelock import FileLock, Timeout
 from rag.errors import StoreLockedError
 from rag.types import ChunkDraft, ChunkRecord, DocumentRecord, NewDocument, PageSpan
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,20 +64,10 @@ CREATE TABLE IF NOT EXISTS chunks (
     page_end INTEGER NOT NULL,
     heading TEXT NOT NULL,
     n_tokens INTEGER NOT NULL,
-    embedding BLOB NOT NULL
+    embedding BLOB NOT NULL,
+    title TEXT NOT NULL DEFAULT ''  -- the document's, so BM25 matches it on every chunk
 );
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, heading, content='chunks', content_rowid='id',
-    tokenize='unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts(rowid, text, heading) VALUES (new.id, new.text, new.heading);
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts(chunks_fts, rowid, text, heading)
-    VALUES ('delete', old.id, old.text, old.heading);
-END;
 CREATE TABLE IF NOT EXISTS failures (
     path TEXT PRIMARY KEY,
     sha256 TEXT,
@@ -94,6 +84,21 @@ CREATE TABLE IF NOT EXISTS jobs (
     started_at TEXT NOT NULL,
     finished_at TEXT
 );
+"""
+
+_FTS = """
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, heading, title, content='chunks', content_rowid='id',
+    tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text, heading, title)
+    VALUES (new.id, new.text, new.heading, new.title);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text, heading, title)
+    VALUES ('delete', old.id, old.text, old.heading, old.title);
+END;
 """
 
 
@@ -128,12 +133,36 @@ class DocumentStore:
         self._local = threading.local()
         conn = self._conn
         conn.executescript(_SCHEMA)  # idempotent; executescript manages its own commit
+        version = self.get_meta("schema_version")
+        if version is not None and int(version) < SCHEMA_VERSION:
+            self._migrate(conn, int(version))
+        conn.executescript(_FTS)
         with self._write(conn):
             conn.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                "INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (str(SCHEMA_VERSION),),
             )
             conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection, version: int) -> None:
+        """Bring an older store up to SCHEMA_VERSION in place, without re-embedding."""
+        if version < 2:  # v2: document titles indexed for BM25 on every chunk
+            conn.executescript(
+                """
+                BEGIN IMMEDIATE;
+                ALTER TABLE chunks ADD COLUMN title TEXT NOT NULL DEFAULT '';
+                UPDATE chunks SET title =
+                    (SELECT title FROM documents WHERE documents.id = chunks.document_id);
+                DROP TRIGGER IF EXISTS chunks_ai;
+                DROP TRIGGER IF EXISTS chunks_ad;
+                DROP TABLE IF EXISTS chunks_fts;
+                COMMIT;
+                """
+            )
+            conn.executescript(_FTS)
+            conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
 
     # -- connections and transactions -------------------------------------------------
 
@@ -324,8 +353,8 @@ class DocumentStore:
             vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
             conn.executemany(
                 "INSERT INTO chunks(document_id, ordinal, text, start_offset, end_offset, "
-                "page_start, page_end, heading, n_tokens, embedding) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "page_start, page_end, heading, n_tokens, embedding, title) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         document_id,
@@ -338,6 +367,7 @@ class DocumentStore:
                         c.heading,
                         c.n_tokens,
                         vectors[i].tobytes(),
+                        doc.title,
                     )
                     for i, c in enumerate(chunks)
                 ],
@@ -462,6 +492,13 @@ class DocumentStore:
             vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
             yield ids, vectors.reshape(len(rows), dimension)
             last = int(ids[-1])
+
+    def embeddings(self, chunk_ids: list[int], dimension: int) -> dict[int, np.ndarray]:
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self._conn.execute(
+            f"SELECT id, embedding FROM chunks WHERE id IN ({marks})", list(chunk_ids)
+        )
+        return {int(r[0]): np.frombuffer(r[1], dtype=np.float32, count=dimension) for r in rows}
 
     def stale_documents(self, fingerprint: str) -> list[DocumentRecord]:
         rows = self._conn.execute(

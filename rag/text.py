@@ -96,3 +96,15 @@ def fts_query(question: str, lang: str, min_prefix: int = 5, max_terms: int = 32
             if stem and stem != folded:
                 parts.append(f'"{stem}"')
     return " OR ".join(dict.fromkeys(parts)) or None
+
+
+def content_stems(text: str, lang: str) -> set[str]:
+    """Folded stems of the content words of `text` (numbers kept as they are)."""
+    stop = _STOPWORDS["fr"] | _STOPWORDS["en"]
+    stemmer = _stemmer(lang)
+    out = set()
+    for word in _WORD.findall(text.lower()):
+        if word in stop or (len(word) < 2 and not word.isdigit()):
+            continue
+        out.add(word if word.isdigit() else _fold(stemmer.stemWord(word)))
+    return out

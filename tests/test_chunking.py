@@ -97,3 +97,15 @@ def test_offsets_hold_for_any_text(chunker: Chunker, page_texts: list[str]) -> N
         assert text[c.start : c.end] == c.text
         assert c.text.strip()
         assert 1 <= c.page_start <= c.page_end <= len(pages)
+
+
+def test_a_title_is_never_a_chunk_of_its_own(chunker: Chunker) -> None:
+    body = " ".join(f"The wall was built in year {i} for reasons of state." for i in range(12))
+    text = f"Berlin Wall\n\n{body}"
+    chunks = Chunker(ChunkConfig(chunker.config.tokenizer_file, 120, 10)).split(
+        text, (PageSpan(1, 0, len(text)),)
+    )
+    assert chunks[0].text.startswith("Berlin Wall\n\nThe wall")
+    assert all(c.n_tokens >= 24 for c in chunks)
+    for c in chunks:
+        assert text[c.start : c.end] == c.text

@@ -65,7 +65,7 @@ class OllamaLLM:
     def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
         usage = Usage()
         expected = self.count_tokens("".join(m["content"] for m in messages))
-        options = {
+        options: dict[str, object] = {
             "num_ctx": params.context_size,
             "temperature": params.temperature,
             "top_p": params.top_p,

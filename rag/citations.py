@@ -1,0 +1,109 @@
+"""`[n]` citation markers: parsing, and checking each against the passage it cites.
+
+Parsing accepts `[1]`, `[1, 2]`, `[1; 2]`, `[1][2]` and ranges `[1-3]`; numbers
+outside the sources are removed from the text and reported. A statement (the
+sentence that carries markers) is supported by a cited passage when enough of the
+statement's content words appear in the passage (stemmed, accents folded). That
+test works the same in French and English, where the default embedder is
+English-only; bench/citation_support.py measures it on HaluEval.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rag.text import content_stems
+
+_MARKER = re.compile(r"\[\s*(\d+(?:\s*(?:[,;]|[-–])\s*\d+)*)\s*\]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_PASSAGE_SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
+
+
+@dataclass
+class Statement:
+    text: str  # the sentence, markers removed
+    sources: list[int]  # 1-based source numbers it cites, in range
+
+
+@dataclass
+class ParsedAnswer:
+    text: str  # the answer with out-of-range markers removed
+    statements: list[Statement] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)  # out-of-range numbers
+
+
+def _numbers(inner: str) -> list[int]:
+    numbers: list[int] = []
+    for part in re.split(r"\s*[,;]\s*", inner):
+        bounds = re.split(r"\s*[-–]\s*", part)
+        if len(bounds) == 2 and bounds[0].isdigit() and bounds[1].isdigit():
+            low, high = int(bounds[0]), int(bounds[1])
+            if 0 < high - low < 20:
+                numbers.extend(range(low, high + 1))
+                continue
+        numbers.extend(int(b) for b in bounds if b.isdigit())
+    return numbers
+
+
+def parse_citations(answer: str, n_sources: int) -> ParsedAnswer:
+    dropped: list[int] = []
+
+    def keep_valid(match: re.Match[str]) -> str:
+        valid = []
+        for n in _numbers(match.group(1)):
+            if 1 <= n <= n_sources:
+                if n not in valid:
+                    valid.append(n)
+            else:
+                dropped.append(n)
+        return "[" + ", ".join(map(str, valid)) + "]" if valid else ""
+
+    text = _MARKER.sub(keep_valid, answer)
+    # "… 4 jours. [2]" -> "… 4 jours [2].": a marker after the full stop cites the
+    # sentence before it, so it moves inside that sentence.
+    text = re.sub(r"([.!?])((?:[ \t]*\[[^\]]*\])+)", r"\2\1", text)
+    text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text).strip()
+    statements: list[Statement] = []
+    pieces = [p for p in _SENTENCE_END.split(text) if p.strip()]
+    for piece in pieces:
+        cited = [n for m in _MARKER.finditer(piece) for n in _numbers(m.group(1))]
+        sentence = re.sub(r"\s+([.,;:!?])", r"\1", _MARKER.sub("", piece)).strip()
+        if re.search(r"\w", sentence):
+            statements.append(Statement(sentence, list(dict.fromkeys(cited))))
+    return ParsedAnswer(text, statements, sorted(set(dropped)))
+
+
+def support(statement: str, passage: str, lang: str) -> float:
+    """Share of the statement's content words found in the passage, in [0, 1].
+
+    Numbers weigh double, and a number the passage does not contain halves the
+    score: "4 jours" against a passage saying "5 jours" is the typical invention.
+    """
+    wanted = content_stems(statement, lang)
+    if not wanted:
+        return 1.0  # nothing to check ("Oui [1].")
+    found = content_stems(passage, lang)
+
+    def weight(term: str) -> int:
+        return 2 if term.isdigit() else 1
+
+    score = sum(weight(t) for t in wanted & found) / sum(weight(t) for t in wanted)
+    if any(t.isdigit() and t not in found for t in wanted):
+        score /= 2
+    return score
+
+
+def best_quote(statement: str, passage: str, lang: str) -> tuple[str, int, int]:
+    """The passage sentence that shares most words with the statement, and its offsets."""
+    wanted = content_stems(statement, lang)
+    best, best_score = (passage.strip()[:300], 0, min(len(passage), 300)), -1.0
+    for match in _PASSAGE_SENTENCE.finditer(passage):
+        sentence = match.group(0).strip()
+        if len(sentence) < 3:
+            continue
+        score = len(wanted & content_stems(sentence, lang)) if wanted else 0
+        if score > best_score:
+            start = match.start() + match.group(0).index(sentence)
+            best, best_score = (sentence, start, start + len(sentence)), score
+    return best

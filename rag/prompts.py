@@ -1,0 +1,121 @@
+"""Prompts, in the question's language, and the fixed sentences of the service."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+
+from rag.llm.base import Message
+from rag.retrieval import SearchHit
+
+NOT_FOUND = {
+    "fr": "Je ne trouve pas la réponse dans les documents.",
+    "en": "The documents do not contain the answer.",
+}
+EXTRACTIVE_INTRO = {
+    "fr": "Le modèle de langue ne répond pas ; voici les passages les plus pertinents :",
+    "en": "The language model is not answering; here are the most relevant passages:",
+}
+
+SYSTEM = {
+    "fr": (
+        "Tu es l'assistant documentaire de l'entreprise. Réponds à la question en "
+        "utilisant uniquement les sources numérotées. Réponds en français, en une à "
+        "trois phrases courtes. Termine chaque phrase par le numéro de la source qui "
+        "la justifie, entre crochets, par exemple [1]. N'invente rien. Si les sources "
+        f"ne contiennent pas la réponse, réponds exactement : {NOT_FOUND['fr']}"
+    ),
+    "en": (
+        "You are the company's document assistant. Answer the question using only the "
+        "numbered sources. Answer in English, in one to three short sentences. End "
+        "each sentence with the number of the source that supports it, in brackets, "
+        "for example [1]. Do not make anything up. If the sources do not contain the "
+        f"answer, reply exactly: {NOT_FOUND['en']}"
+    ),
+}
+_LABELS = {
+    "fr": ("Sources", "Question", "p."),
+    "en": ("Sources", "Question", "p."),
+}
+REWRITE = {
+    "fr": (
+        "Réécris la dernière question de l'utilisateur en une question autonome et "
+        "complète, compréhensible sans la conversation. Réponds uniquement par la question."
+    ),
+    "en": (
+        "Rewrite the user's last question as a standalone, complete question that is "
+        "understandable without the conversation. Reply with the question only."
+    ),
+}
+
+# Ways a model says the sources lack the answer, besides the exact sentence.
+_NOT_FOUND_PATTERNS = re.compile(
+    r"(ne trouve pas la reponse|ne contiennent pas|ne mentionnent pas|ne precisent pas"
+    r"|aucune information|pas d'information|do not contain|does not contain"
+    r"|don't contain|do not mention|no information|cannot find|could not find"
+    r"|not (?:mentioned|found) in the (?:documents|sources))"
+)
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text.lower().replace("’", "'"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def looks_not_found(answer: str) -> bool:
+    return bool(_NOT_FOUND_PATTERNS.search(_fold(answer))) and "[" not in answer
+
+
+def _source_block(n: int, hit: SearchHit, lang: str) -> str:
+    page = hit.chunk.page_start
+    pages = f"{page}" if page == hit.chunk.page_end else f"{page}-{hit.chunk.page_end}"
+    return f"[{n}] {hit.document.title} ({_LABELS[lang][2]} {pages})\n{hit.chunk.text.strip()}"
+
+
+def build_messages(
+    question: str,
+    hits: list[SearchHit],
+    lang: str,
+    count_tokens: Callable[[str], int],
+    context_size: int,
+    max_tokens: int,
+) -> tuple[list[Message], int]:
+    """The chat messages, with as many sources as fit the context (by token count).
+
+    Returns the messages and how many sources they hold.
+    """
+    sources_label, question_label, _ = _LABELS[lang]
+    system = SYSTEM[lang]
+    tail = f"\n\n{question_label} : {question}"
+    budget = context_size - max_tokens - count_tokens(system) - count_tokens(tail) - 64
+    blocks: list[str] = []
+    for n, hit in enumerate(hits, start=1):
+        block = _source_block(n, hit, lang)
+        cost = count_tokens(block) + 2
+        if cost > budget:
+            break
+        blocks.append(block)
+        budget -= cost
+    user = f"{sources_label} :\n\n" + "\n\n".join(blocks) + tail
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}], len(blocks)
+
+
+def rewrite_messages(
+    question: str, history: list[Message], lang: str | None = None
+) -> list[Message]:
+    from rag.text import detect_language
+
+    lang = lang or detect_language(question)
+    lines = []
+    for turn in history[-6:]:
+        role = "Utilisateur" if turn.get("role") == "user" else "Assistant"
+        if lang == "en":
+            role = "User" if turn.get("role") == "user" else "Assistant"
+        lines.append(f"{role} : {turn.get('content', '').strip()[:1000]}")
+    last = "Dernière question" if lang == "fr" else "Last question"
+    conversation = "\n".join(lines) + f"\n{last} : {question}"
+    return [
+        {"role": "system", "content": REWRITE[lang]},
+        {"role": "user", "content": conversation},
+    ]

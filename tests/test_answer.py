@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest.demo import write_demo_corpus
+from ingest.pipeline import IngestService
+from rag.answer import AnswerService
+from rag.embedding import HashingEmbedder
+from rag.errors import RagError
+from rag.llm import LLMUnavailable
+from rag.prompts import NOT_FOUND
+from rag.retrieval import SearchFilters
+from rag.search_service import SearchService
+from rag.settings import Settings
+from tests.fakes import ScriptedLLM
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("demo")
+    settings = Settings(data_dir=root / "data")
+    ingest = IngestService(settings, embedder=HashingEmbedder(1024))
+    for group, paths in write_demo_corpus(root / "docs").items():
+        ingest.run(paths[0].parent, [group])
+    return settings
+
+
+def service(settings: Settings, llm: ScriptedLLM) -> AnswerService:
+    search = SearchService(settings, embedder=HashingEmbedder(1024))
+    return AnswerService(settings, search=search, llm=llm)
+
+
+def test_generative_answer_with_verified_citation(demo_store: Settings) -> None:
+    llm = ScriptedLLM("Le mariage du salarié donne droit à 5 jours de congé payé [1].")
+    answer = service(demo_store, llm).ask("Combien de jours de congé pour un mariage ?")
+    assert answer.mode == "generative" and answer.language == "fr"
+    assert answer.text == "Le mariage du salarié donne droit à 5 jours de congé payé [1]."
+    [citation] = answer.citations
+    assert citation.supported and citation.title.startswith("Nordlys Conseil - Livret")
+    assert citation.page == 2, "the quote sits on page 2 of the handbook PDF"
+    assert "mariage du salarié donne droit à 5 jours" in citation.quote
+    text = service(demo_store, llm).search.store.document_text(citation.document_id)
+    assert text[citation.start : citation.end] == citation.quote
+    prompt = llm.calls[0][1]["content"]
+    assert "[1] Nordlys Conseil - Livret" in prompt and "(p. 2)" in prompt
+    assert answer.usage.completion_tokens > 0 and "first_token_s" in answer.timings
+
+
+def test_unsupported_and_out_of_range_citations_are_flagged(demo_store: Settings) -> None:
+    llm = ScriptedLLM("Le mariage donne droit à 12 jours de vacances au soleil [1]. Voir [9].")
+    answer = service(demo_store, llm).ask("Combien de jours de congé pour un mariage ?")
+    assert "[9]" not in answer.text
+    assert any("[9]" in n for n in answer.notices)
+    assert answer.citations[0].supported is False
+    assert any("not supported" in n for n in answer.notices)
+
+
+def test_nothing_relevant_means_not_found_without_calling_the_llm(demo_store: Settings) -> None:
+    llm = ScriptedLLM()
+    answer = service(demo_store, llm).ask("zyxwv qwrtp")
+    assert answer.mode == "not_found" and answer.text == NOT_FOUND["fr"]
+    assert llm.calls == []
+
+
+def test_a_user_who_may_see_nothing_gets_not_found(demo_store: Settings) -> None:
+    llm = ScriptedLLM()
+    answer = service(demo_store, llm).ask(
+        "Quel est le budget d'augmentation ?", filters=SearchFilters(groups=())
+    )
+    assert answer.mode == "not_found" and llm.calls == []
+
+
+def test_hr_document_is_invisible_to_other_groups(demo_store: Settings) -> None:
+    llm = ScriptedLLM("Le budget est de 3 % [1].")
+    answer = service(demo_store, llm).ask(
+        "Quel est le budget d'augmentation de la masse salariale ?",
+        filters=SearchFilters(groups=("public", "finance")),
+    )
+    sources = llm.calls[0][1]["content"] if llm.calls else ""
+    assert "confidentiel RH" not in sources
+    assert all("remuneration" not in c.path for c in answer.citations)
+
+
+def test_the_llm_saying_it_does_not_know_is_not_found(demo_store: Settings) -> None:
+    llm = ScriptedLLM("Les sources ne contiennent pas cette information.")
+    answer = service(demo_store, llm).ask("Quel est le salaire du directeur ?")
+    assert answer.mode == "not_found" and answer.text == NOT_FOUND["fr"]
+
+
+def test_english_question_english_messages(demo_store: Settings) -> None:
+    llm = ScriptedLLM("I cannot find this in the documents.")
+    answer = service(demo_store, llm).ask("What is the hotel cap in Paris for business trips?")
+    assert answer.language == "en" and answer.text == NOT_FOUND["en"]
+    assert "Answer in English" in llm.calls[0][0]["content"]
+
+
+def test_unreachable_llm_gives_an_extractive_answer(demo_store: Settings) -> None:
+    llm = ScriptedLLM(LLMUnavailable("Ollama is unreachable"))
+    answer = service(demo_store, llm).ask("Combien de jours de télétravail par semaine ?")
+    assert answer.mode == "extractive"
+    assert answer.text.startswith("Le modèle de langue ne répond pas")
+    assert answer.citations and all(c.supported for c in answer.citations)
+    assert any("unreachable" in n for n in answer.notices)
+
+
+def test_llm_failing_mid_stream_resets_then_extracts(demo_store: Settings) -> None:
+    llm = ScriptedLLM("Le télétravail est possible deux jours [1].", fail_after=2)
+    events = list(service(demo_store, llm).stream("Combien de jours de télétravail ?"))
+    kinds = [e["type"] for e in events]
+    assert kinds[:2] == ["token", "token"] and "reset" in kinds and kinds[-1] == "answer"
+    assert events[-1]["answer"].mode == "extractive"
+
+
+def test_follow_up_is_rewritten_with_the_history(demo_store: Settings) -> None:
+    llm = ScriptedLLM(
+        "Combien de jours de congé pour un PACS ?",
+        "La conclusion d'un PACS donne droit à 4 jours [1].",
+    )
+    history = [
+        {"role": "user", "content": "Combien de jours de congé pour un mariage ?"},
+        {"role": "assistant", "content": "Cinq jours [1]."},
+    ]
+    answer = service(demo_store, llm).ask("Et pour un PACS ?", history=history)
+    assert answer.standalone_question == "Combien de jours de congé pour un PACS ?"
+    assert "mariage" in llm.calls[0][1]["content"]
+    assert answer.citations[0].supported
+
+
+def test_follow_up_without_llm_falls_back_to_the_previous_question(demo_store: Settings) -> None:
+    llm = ScriptedLLM(LLMUnavailable("down"), LLMUnavailable("down"))
+    history = [{"role": "user", "content": "Combien de jours de congé pour un mariage ?"}]
+    answer = service(demo_store, llm).ask("Et pour un PACS ?", history=history)
+    assert (
+        answer.standalone_question
+        == "Combien de jours de congé pour un mariage ? Et pour un PACS ?"
+    )
+    assert answer.mode == "extractive"
+
+
+def test_sources_are_cut_to_fit_the_context(demo_store: Settings) -> None:
+    llm = ScriptedLLM("Cinq jours [1].")
+    answer = service(demo_store, llm).ask(
+        "Combien de jours de congé pour un mariage ?", context_size=600, max_tokens=100
+    )
+    assert any("left out to fit the context" in n for n in answer.notices)
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 10_000])
+def test_bad_questions_get_clear_errors(demo_store: Settings, question: str) -> None:
+    with pytest.raises(RagError, match=r"empty|characters long"):
+        service(demo_store, ScriptedLLM()).ask(question)
+
+
+def test_empty_store_answers_not_found(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "empty")
+    answer = service(settings, ScriptedLLM()).ask("Combien de jours de congé ?")
+    assert answer.mode == "not_found"

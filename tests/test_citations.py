@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import pytest
+
+from rag.citations import best_quote, parse_citations, support
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("Cinq jours [1].", [[1]]),
+        ("Cinq jours [1, 2].", [[1, 2]]),
+        ("Cinq jours [1][2].", [[1, 2]]),
+        ("Cinq jours [1; 3].", [[1, 3]]),
+        ("Cinq jours [1-3].", [[1, 2, 3]]),
+        ("Cinq jours. [2]", [[2]]),
+        ("Cinq jours [1]. Quatre pour un PACS [2].", [[1], [2]]),
+        ("Pas de citation ici.", [[]]),
+    ],
+)
+def test_marker_forms(answer: str, expected: list[list[int]]) -> None:
+    parsed = parse_citations(answer, n_sources=3)
+    assert [s.sources for s in parsed.statements] == expected
+    assert parsed.dropped == []
+
+
+def test_out_of_range_numbers_are_dropped_and_reported() -> None:
+    parsed = parse_citations("Cinq jours [1, 7]. Quatre jours [9]. Rien [0].", n_sources=2)
+    assert parsed.dropped == [0, 7, 9]
+    assert parsed.text == "Cinq jours [1]. Quatre jours. Rien."
+    assert [s.sources for s in parsed.statements] == [[1], [], []]
+
+
+def test_statement_text_has_no_markers() -> None:
+    parsed = parse_citations("Le mariage donne droit à 5 jours [1].", n_sources=1)
+    assert parsed.statements[0].text == "Le mariage donne droit à 5 jours."
+
+
+def test_support_is_high_for_a_faithful_statement_and_low_otherwise() -> None:
+    passage = "Le mariage du salarié donne droit à 5 jours de congé payé."
+    assert (
+        support("Un mariage donne droit à cinq jours, soit 5 jours de congés.", passage, "fr") > 0.6
+    )
+    assert support("Le PACS donne droit à 4 jours.", passage, "fr") < 0.5
+    assert (
+        support("Hotels are capped at 120 euros.", "Hotel nights are capped at 120 euros.", "en")
+        == 1.0
+    )
+
+
+def test_best_quote_is_the_matching_sentence_with_offsets() -> None:
+    passage = (
+        "Horaires de 8 h à 19 h. Le mariage donne droit à 5 jours. La mutuelle est prise en charge."
+    )
+    quote, start, end = best_quote("mariage 5 jours", passage, "fr")
+    assert quote == "Le mariage donne droit à 5 jours."
+    assert passage[start:end] == quote
