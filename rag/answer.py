@@ -154,7 +154,13 @@ class AnswerService:
             yield {"type": "answer", "answer": answer}
             return
         messages, used = build_messages(
-            standalone, hits, lang, self.llm.count_tokens, params.context_size, params.max_tokens
+            standalone,
+            hits,
+            lang,
+            self.llm.count_tokens,
+            params.context_size,
+            params.max_tokens,
+            self.settings.answer.source_tokens,
         )
         if used < len(hits):
             answer.notices.append(f"{len(hits) - used} sources left out to fit the context")

@@ -138,6 +138,13 @@ class LLMSettings(BaseModel):
 
 class AnswerSettings(BaseModel):
     sources: int = Field(5, ge=1, le=20, description="Passages given to the LLM.")
+    source_tokens: int = Field(
+        60,
+        ge=0,
+        description="Each passage is cut to its sentences most related to the question, "
+        "up to about this many LLM tokens (prefill dominates answer time on CPU); 0 keeps "
+        "whole passages.",
+    )
     min_dense_score: float = Field(
         0.2,
         ge=-1,

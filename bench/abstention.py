@@ -1,0 +1,85 @@
+"""Abstention: does the service say "not found" exactly when it should?
+
+    python bench/abstention.py --dataset ../shared/datasets/clapnq \
+        --data-dir bench/stores/clapnq --per-class 25
+
+Takes the first N answerable and the first N unanswerable questions of the set
+(file order, no selection), asks each with the configured LLM, and reports the
+share of unanswerable questions that get `not_found` (target >= 0.80), the share
+of answerable ones that get an answer (target >= 0.85), and the share of answers
+whose citations are all in range and supported. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from eval.datasets import load_questions
+from rag.answer import AnswerService
+from rag.settings import Settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--per-class", type=int, default=25)
+    args = parser.parse_args()
+    service = AnswerService(Settings(data_dir=args.data_dir))
+    questions = load_questions(args.dataset)
+    answerable = [q for q in questions if q.answerable][: args.per_class]
+    unanswerable = [q for q in questions if not q.answerable][: args.per_class]
+    rows = []
+    started = time.perf_counter()
+    for q in answerable + unanswerable:
+        answer = service.ask(q.question)
+        rows.append(
+            {
+                "id": q.id,
+                "answerable": q.answerable,
+                "mode": answer.mode,
+                "cited": bool(answer.citations),
+                "all_supported": bool(answer.citations)
+                and all(c.supported for c in answer.citations),
+                "answer": answer.text[:300],
+            }
+        )
+    answered = [r for r in rows if r["mode"] != "not_found"]
+    print(
+        json.dumps(
+            {
+                "dataset": args.dataset.name,
+                "llm": service.llm.name,
+                "answerable": len(answerable),
+                "unanswerable": len(unanswerable),
+                "unanswerable_not_found": round(
+                    sum(r["mode"] == "not_found" for r in rows if not r["answerable"])
+                    / len(unanswerable),
+                    3,
+                ),
+                "answerable_answered": round(
+                    sum(r["mode"] != "not_found" for r in rows if r["answerable"])
+                    / len(answerable),
+                    3,
+                ),
+                "answers_with_all_citations_supported": round(
+                    sum(r["all_supported"] for r in answered) / max(len(answered), 1), 3
+                ),
+                "seconds": round(time.perf_counter() - started, 1),
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
