@@ -21,8 +21,8 @@ from rich.progress import (
 from rich.table import Table
 
 from ingest.pipeline import EXIT_JOB_FAILED, IngestService, IngestSummary
+from rag.commands import settings_or_exit
 from rag.errors import RagError
-from rag.settings import Settings, get_settings
 from rag.store import DocumentStore
 
 console = Console(stderr=True, soft_wrap=True)  # no hard wraps: messages stay greppable
@@ -96,13 +96,6 @@ def _fail(message: str, code: int = EXIT_JOB_FAILED) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except Exception as exc:  # pydantic's validation errors name the bad variable
-        raise _fail(f"invalid settings: {exc}") from exc
-
-
 def ingest_command(
     path: Annotated[Path, typer.Argument(help="Folder (or single file) to ingest.")],
     groups: Annotated[
@@ -120,7 +113,7 @@ def ingest_command(
     """
     group_list = [g.strip() for g in groups.split(",") if g.strip()] if groups else None
     try:
-        service = IngestService(_settings())
+        service = IngestService(settings_or_exit())
         with RichProgress() as progress:
             summary = service.run(path, group_list, prune, progress)
     except RagError as exc:
@@ -141,7 +134,7 @@ def list_documents(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Every stored document: id, path, title, pages, chunks, groups, sha256, status."""
-    store = DocumentStore(_settings().db_path)
+    store = DocumentStore(settings_or_exit().db_path)
     docs = store.list_documents()
     if as_json:
         out.print_json(json.dumps([d.to_dict() for d in docs]))
@@ -169,7 +162,7 @@ def show_document(
     document_id: Annotated[int, typer.Argument(help="Document id, from `rag documents list`.")],
 ) -> None:
     """One document's record and its chunks' pages."""
-    store = DocumentStore(_settings().db_path)
+    store = DocumentStore(settings_or_exit().db_path)
     doc = store.get_document(document_id)
     if doc is None:
         raise _fail(f"no document with id {document_id}; `rag documents list` shows the ids.")
@@ -195,7 +188,7 @@ def delete_document(
 ) -> None:
     """Remove a document and its chunks from the store and the index."""
     try:
-        deleted = IngestService(_settings()).delete_document(document_id)
+        deleted = IngestService(settings_or_exit()).delete_document(document_id)
     except RagError as exc:
         raise _fail(str(exc)) from exc
     if not deleted:
@@ -208,7 +201,7 @@ def list_failures(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Files whose last ingest failed, with the reason."""
-    failures = DocumentStore(_settings().db_path).list_failures()
+    failures = DocumentStore(settings_or_exit().db_path).list_failures()
     if as_json:
         out.print_json(json.dumps(failures))
         return
@@ -227,7 +220,7 @@ def demo_command(
 
     written = write_demo_corpus(folder)
     try:
-        service = IngestService(_settings())
+        service = IngestService(settings_or_exit())
         failed = 0
         for group, paths in written.items():
             with RichProgress() as progress:

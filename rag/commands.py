@@ -18,7 +18,8 @@ console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
 
-def _settings() -> Settings:
+def settings_or_exit() -> Settings:
+    """Settings for a command, or exit 1 with the invalid variable named (no traceback)."""
     try:
         return get_settings()
     except Exception as exc:  # pydantic's validation errors name the bad variable
@@ -42,7 +43,7 @@ def search_command(
 ) -> None:
     """Ranked passages for a query: chunk id, document, page, score and text."""
     try:
-        service = SearchService(_settings())
+        service = SearchService(settings_or_exit())
         result = service.search(
             query, k, SearchFilters(groups=_split(groups), path_prefix=path_prefix), mode
         )
@@ -104,7 +105,7 @@ def ask_command(
     from rag.answer import AnswerService
 
     try:
-        service = AnswerService(_settings())
+        service = AnswerService(settings_or_exit())
         answer = None
         for event in service.stream(
             question,

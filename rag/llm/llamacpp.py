@@ -38,14 +38,14 @@ class LlamaCppLLM:
         if self._llama is None:
             with self._load_lock:
                 if self._llama is None:
+                    path = self._model_path or embedded_model_path(self._cache_dir)
+                    verify_model_file(path)
                     try:
                         from llama_cpp import Llama
                     except ImportError as exc:
                         raise ConfigurationError(
                             "The embedded LLM needs llama-cpp-python: `pip install -e '.[llm]'`."
                         ) from exc
-                    path = self._model_path or embedded_model_path(self._cache_dir)
-                    verify_model_file(path)
                     try:
                         self._llama = Llama(
                             model_path=str(path),
