@@ -40,12 +40,20 @@ def search_command(
         str | None, typer.Option(help="Only documents of these access groups (comma-separated).")
     ] = None,
     path_prefix: Annotated[str | None, typer.Option(help="Only documents under this path.")] = None,
+    mmr: Annotated[
+        float | None,
+        typer.Option(help="Diversify with maximal marginal relevance, lambda in 0..1."),
+    ] = None,
 ) -> None:
     """Ranked passages for a query: chunk id, document, page, score and text."""
     try:
         service = SearchService(settings_or_exit())
         result = service.search(
-            query, k, SearchFilters(groups=_split(groups), path_prefix=path_prefix), mode
+            query,
+            k,
+            SearchFilters(groups=_split(groups), path_prefix=path_prefix),
+            mode,
+            mmr_lambda=mmr,
         )
     except RagError as exc:
         console.print(f"[red]error:[/red] {exc}")

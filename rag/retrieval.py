@@ -224,7 +224,11 @@ class Retriever:
         mode: str = "hybrid",
         fingerprint: str = "",
         lang: str | None = None,
+        mmr_lambda: float | None = None,
     ) -> SearchResult:
+        """Top-k chunks. With `mmr_lambda` (0..1), maximal marginal relevance picks
+        them for diversity: 1 is pure relevance, lower values penalise chunks close
+        to those already picked (Carbonell & Goldstein, 1998)."""
         if mode not in MODES:
             raise RagError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
         filters = filters or SearchFilters()
@@ -245,9 +249,10 @@ class Retriever:
             timings["bm25_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         if mode == "hybrid" and self.weights.method == "convex":
-            fused = self._fuse_convex(query, lang, dense, lexical, vector)[: k * 2]
+            fused = self._fuse_convex(query, lang, dense, lexical, vector)
         else:
-            fused = self._fuse(dense, lexical, lang)[: k * 2]
+            fused = self._fuse(dense, lexical, lang)
+        fused = fused[: k * 2] if mmr_lambda is None else self._mmr(fused, k * 2, mmr_lambda)
         hits = self._hydrate(fused, dense, lexical, filters)[:k]
         timings["fuse_s"] = time.perf_counter() - t0
         return SearchResult(hits, lang, timings)
@@ -265,6 +270,25 @@ class Retriever:
         for rank, (cid, _) in enumerate(lexical, start=1):
             scores[cid] = scores.get(cid, 0.0) + wb / (w.rrf_k + rank)
         return sorted(scores.items(), key=lambda item: -item[1])
+
+    def _mmr(self, ranked: list[tuple[int, float]], n: int, lam: float) -> list[tuple[int, float]]:
+        """Re-pick `n` of the ranked candidates by maximal marginal relevance."""
+        if not ranked:
+            return []
+        vectors = self.store.embeddings([cid for cid, _ in ranked], self.embedder.dimension)
+        top = max(score for _, score in ranked) or 1.0
+        pool = [(cid, score / top) for cid, score in ranked if cid in vectors]
+        picked: list[tuple[int, float]] = []
+        while pool and len(picked) < n:
+            best_i, best_value = 0, float("-inf")
+            for i, (cid, relevance) in enumerate(pool):
+                redundancy = max((float(vectors[cid] @ vectors[p]) for p, _ in picked), default=0.0)
+                value = lam * relevance - (1 - lam) * redundancy
+                if value > best_value:
+                    best_i, best_value = i, value
+            cid, relevance = pool.pop(best_i)
+            picked.append((cid, relevance * top))
+        return picked
 
     def _fuse_convex(
         self,

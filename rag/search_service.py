@@ -75,6 +75,7 @@ class SearchService:
         k: int | None = None,
         filters: SearchFilters | None = None,
         mode: str = "hybrid",
+        mmr_lambda: float | None = None,
     ) -> SearchResult:
         query = self.validate_question(query)
         k = self.settings.retrieval.k if k is None else k
@@ -83,4 +84,6 @@ class SearchService:
         fingerprint = self.fingerprint()
         if not fingerprint:
             return SearchResult([], "fr", {})
-        return self.retriever.search(query, k, filters, mode, fingerprint)
+        if mmr_lambda is not None and not 0.0 <= mmr_lambda <= 1.0:
+            raise RagError(f"mmr_lambda must be between 0 and 1, not {mmr_lambda}.")
+        return self.retriever.search(query, k, filters, mode, fingerprint, mmr_lambda=mmr_lambda)

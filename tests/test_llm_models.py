@@ -64,7 +64,10 @@ def test_embedded_model_answers_with_citations_and_degrades_without_ollama(
     def rag(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "rag.cli", *args],
-            capture_output=True, text=True, env={**env, **extra}, timeout=900,
+            capture_output=True,
+            text=True,
+            env={**env, **extra},
+            timeout=900,
         )
 
     assert rag("demo", "--dir", str(tmp_path / "docs")).returncode == 0
@@ -78,8 +81,11 @@ def test_embedded_model_answers_with_citations_and_degrades_without_ollama(
 
     # Ollama configured but down: an extractive answer, not an error.
     down = rag(
-        "ask", "Combien de jours de télétravail par semaine ?", "--json",
-        RAG_LLM__BACKEND="ollama", RAG_LLM__OLLAMA_URL="http://127.0.0.1:9",
+        "ask",
+        "Combien de jours de télétravail par semaine ?",
+        "--json",
+        RAG_LLM__BACKEND="ollama",
+        RAG_LLM__OLLAMA_URL="http://127.0.0.1:9",
     )
     assert down.returncode == 0, down.stderr
     degraded = json.loads(down.stdout)

@@ -134,3 +134,21 @@ def test_store_of_another_model_is_refused_with_a_hint(demo) -> None:
     other = SearchService(demo[0], embedder=HashingEmbedder(1024, name="other-model"))
     with pytest.raises(StoreMismatchError, match="RAG_EMBEDDING__MODEL"):
         other.search("congés")
+
+
+def test_mmr_diversifies_near_duplicates(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    same = "Le télétravail est autorisé deux jours par semaine avec l'accord du manager."
+    for i in range(3):
+        (docs / f"copie{i}.md").write_text(f"# Copie {i}\n\n{same}\n")
+    (docs / "autre.md").write_text("# Autre\n\nLe télétravail ouvre droit à une indemnité.\n")
+    settings = Settings(data_dir=tmp_path / "data")
+    IngestService(settings, embedder=HashingEmbedder(1024)).run(docs)
+    search = SearchService(settings, embedder=HashingEmbedder(1024))
+    plain = names(search.search("télétravail deux jours manager", k=2).hits)
+    diverse = names(search.search("télétravail deux jours manager", k=2, mmr_lambda=0.3).hits)
+    assert all(n.startswith("copie") for n in plain)
+    assert "autre.md" in diverse
+    with pytest.raises(RagError, match="mmr_lambda"):
+        search.search("télétravail", mmr_lambda=2.0)
