@@ -13,11 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rag.text import content_stems
+from rag.text import content_stems, sentences
 
 _MARKER = re.compile(r"\[\s*(\d+(?:\s*(?:[,;]|[-–])\s*\d+)*)\s*\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-_PASSAGE_SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 
 
 @dataclass
@@ -98,12 +97,11 @@ def best_quote(statement: str, passage: str, lang: str) -> tuple[str, int, int]:
     """The passage sentence that shares most words with the statement, and its offsets."""
     wanted = content_stems(statement, lang)
     best, best_score = (passage.strip()[:300], 0, min(len(passage), 300)), -1.0
-    for match in _PASSAGE_SENTENCE.finditer(passage):
-        sentence = match.group(0).strip()
+    for start, end in sentences(passage):
+        sentence = passage[start:end]
         if len(sentence) < 3:
             continue
         score = len(wanted & content_stems(sentence, lang)) if wanted else 0
         if score > best_score:
-            start = match.start() + match.group(0).index(sentence)
-            best, best_score = (sentence, start, start + len(sentence)), score
+            best, best_score = (sentence, start, end), score
     return best

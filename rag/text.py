@@ -108,3 +108,27 @@ def content_stems(text: str, lang: str) -> set[str]:
             continue
         out.add(word if word.isdigit() else _fold(stemmer.stemWord(word)))
     return out
+
+
+# A sentence ends at . ! ? followed by space and a capital (or an opening mark), or
+# at a blank line. Single newlines do not end sentences: PDF text is hard-wrapped.
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?…])\s+(?=[A-ZÀ-ÖØ-Þ«\"(\[#-])|\n\s*\n")
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of `text`, surrounding spaces excluded."""
+    spans = []
+    start = 0
+    for match in _SENTENCE_BREAK.finditer(text):
+        spans.append((start, match.start()))
+        start = match.end()
+    spans.append((start, len(text)))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out

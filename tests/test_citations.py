@@ -55,3 +55,31 @@ def test_best_quote_is_the_matching_sentence_with_offsets() -> None:
     quote, start, end = best_quote("mariage 5 jours", passage, "fr")
     assert quote == "Le mariage donne droit à 5 jours."
     assert passage[start:end] == quote
+
+
+def test_sentences_ignore_hard_wrapped_lines_and_dotted_names() -> None:
+    from rag.text import sentences
+
+    text = (
+        "Les mots de passe comptent au moins\n14 caractères. Un courriel suspect se "
+        "signale à securite@nordlys.example.\n\nMutuelle\nLa mutuelle est prise en charge."
+    )
+    parts = [text[s:e] for s, e in sentences(text)]
+    assert parts == [
+        "Les mots de passe comptent au moins\n14 caractères.",
+        "Un courriel suspect se signale à securite@nordlys.example.",
+        "Mutuelle\nLa mutuelle est prise en charge.",
+    ]
+
+
+def test_focus_puts_the_most_related_sentence_first() -> None:
+    from rag.prompts import focus
+
+    passage = (
+        "Chaque salarié acquiert 25 jours de congés payés par an. Le fractionnement donne "
+        "droit à 2 jours. Le mariage du salarié donne droit à 5 jours de congé payé."
+    )
+    kept = focus(
+        passage, "Combien de jours de congé pour un mariage ?", "fr", 20, lambda t: len(t.split())
+    )
+    assert kept.startswith("Le mariage du salarié donne droit à 5 jours")
