@@ -298,37 +298,22 @@ class DocumentStore:
             old = conn.execute("SELECT id FROM documents WHERE path = ?", (doc.path,)).fetchone()
             removed: list[int] = []
             if old is not None:
-                document_id = int(old["id"])
                 removed = [
                     r[0]
-                    for r in conn.execute(
-                        "SELECT id FROM chunks WHERE document_id = ?", (document_id,)
-                    )
+                    for r in conn.execute("SELECT id FROM chunks WHERE document_id = ?", (old[0],))
                 ]
-                conn.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+                conn.execute("DELETE FROM chunks WHERE document_id = ?", (old[0],))
+            # One upsert keyed by path: the id, and created_at, survive a replacement.
+            document_id = int(
                 conn.execute(
-                    "UPDATE documents SET sha256=?, title=?, mime=?, groups=?, pages=?, "
-                    "n_chunks=?, status='ready', fingerprint=?, size_bytes=?, page_map=?, "
-                    "updated_at=? WHERE id=?",
-                    (
-                        doc.sha256,
-                        doc.title,
-                        doc.mime,
-                        groups_json,
-                        len(doc.pages),
-                        len(chunks),
-                        doc.fingerprint,
-                        doc.size_bytes,
-                        page_map,
-                        now,
-                        document_id,
-                    ),
-                )
-            else:
-                cur = conn.execute(
                     "INSERT INTO documents(path, sha256, title, mime, groups, pages, n_chunks, "
                     "status, fingerprint, size_bytes, page_map, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, 'ready', ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, 'ready', ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(path) DO UPDATE SET sha256=excluded.sha256, "
+                    "title=excluded.title, mime=excluded.mime, groups=excluded.groups, "
+                    "pages=excluded.pages, n_chunks=excluded.n_chunks, status='ready', "
+                    "fingerprint=excluded.fingerprint, size_bytes=excluded.size_bytes, "
+                    "page_map=excluded.page_map, updated_at=excluded.updated_at RETURNING id",
                     (
                         doc.path,
                         doc.sha256,
@@ -343,8 +328,8 @@ class DocumentStore:
                         now,
                         now,
                     ),
-                )
-                document_id = int(cur.lastrowid or 0)
+                ).fetchone()[0]
+            )
             conn.execute(
                 "INSERT OR REPLACE INTO document_texts(document_id, text) VALUES (?, ?)",
                 (document_id, doc.text),
