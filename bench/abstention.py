@@ -62,12 +62,12 @@ def main() -> None:
                 "unanswerable": len(unanswerable),
                 "unanswerable_not_found": round(
                     sum(r["mode"] == "not_found" for r in rows if not r["answerable"])
-                    / len(unanswerable),
+                    / max(len(unanswerable), 1),
                     3,
                 ),
                 "answerable_answered": round(
                     sum(r["mode"] != "not_found" for r in rows if r["answerable"])
-                    / len(answerable),
+                    / max(len(answerable), 1),
                     3,
                 ),
                 "answers_with_all_citations_supported": round(

@@ -72,7 +72,7 @@ def test_sentences_ignore_hard_wrapped_lines_and_dotted_names() -> None:
     ]
 
 
-def test_focus_puts_the_most_related_sentence_first() -> None:
+def test_focus_keeps_the_most_related_sentences_in_document_order() -> None:
     from rag.prompts import focus
 
     passage = (
@@ -82,4 +82,7 @@ def test_focus_puts_the_most_related_sentence_first() -> None:
     kept = focus(
         passage, "Combien de jours de congé pour un mariage ?", "fr", 20, lambda t: len(t.split())
     )
-    assert kept.startswith("Le mariage du salarié donne droit à 5 jours")
+    assert kept == (
+        "Le fractionnement donne droit à 2 jours. "
+        "Le mariage du salarié donne droit à 5 jours de congé payé."
+    ), "the best sentence is kept, the 25-day one does not fit, order is the document's"
