@@ -25,7 +25,7 @@ from eval.retrieval_metrics import hit_at_k, mrr_at_k
 from rag.retrieval import FusionWeights, SearchFilters
 from rag.search_service import SearchService
 from rag.settings import Settings
-from rag.text import detect_language
+from rag.text import detect_language, fts_query
 
 RATIOS = [
     (1.0, 0.0),
@@ -59,8 +59,9 @@ def main() -> None:
     for q in questions:
         lang = detect_language(q.question)
         dense = retriever.dense(q.question, 50, SearchFilters(), fingerprint)
-        lexical = retriever.bm25(q.question, lang, 50, SearchFilters())
-        cached.append((q, lang, dense, lexical))
+        match = fts_query(q.question, lang)
+        lexical = retriever.bm25(match, 50, SearchFilters())
+        cached.append((q, lang, match, dense, lexical))
     doc_paths = {d.id: d.path for d in service.store.list_documents()}
     paths = {
         cid: doc_paths[document_id]
@@ -72,9 +73,9 @@ def main() -> None:
             {"fr": wd, "en": wd}, {"fr": wb, "en": wb}, args.rrf_k, args.method
         )
         rows = {"hit@1": [], "hit@10": [], "mrr@10": []}
-        for q, lang, dense, lexical in cached:
+        for q, lang, match, dense, lexical in cached:
             if args.method == "convex":
-                fused = retriever._fuse_convex(q.question, lang, dense, lexical)[:10]
+                fused = retriever._fuse_convex(q.question, match, lang, dense, lexical)[:10]
             else:
                 fused = retriever._fuse(dense, lexical, lang)[:10]
             flags = [is_relevant(paths[cid], q.doc_ids) for cid, _ in fused]

@@ -199,16 +199,18 @@ class Retriever:
         ids, scores = self.index().search(vector, k, allowed)
         return list(zip(ids.tolist(), scores.tolist(), strict=True))
 
-    def bm25(
-        self, query: str, lang: str, k: int, filters: SearchFilters
-    ) -> list[tuple[int, float]]:
-        match = fts_query(query, lang)
+    @property
+    def _bm25_rank(self) -> str:
+        wt, wh, wd = self.bm25_columns
+        return f"bm25(chunks_fts, {wt:f}, {wh:f}, {wd:f})"
+
+    def bm25(self, match: str | None, k: int, filters: SearchFilters) -> list[tuple[int, float]]:
+        """Top-k chunks for an FTS5 MATCH expression (see rag.text.fts_query)."""
         if match is None:
             return []
         where, params = filters.sql()
-        wt, wh, wd = self.bm25_columns
         rows = self.store._conn.execute(
-            f"SELECT f.rowid, bm25(chunks_fts, {wt:f}, {wh:f}, {wd:f}) AS s FROM chunks_fts f "
+            f"SELECT f.rowid, {self._bm25_rank} AS s FROM chunks_fts f "
             "JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id "
             f"WHERE chunks_fts MATCH ? AND {where} ORDER BY s LIMIT ?",
             [match, *params, k],
@@ -238,6 +240,7 @@ class Retriever:
         dense: list[tuple[int, float]] = []
         lexical: list[tuple[int, float]] = []
         vector: np.ndarray | None = None
+        match = fts_query(query, lang) if mode in ("hybrid", "bm25") else None
         if mode in ("hybrid", "dense"):
             t0 = time.perf_counter()
             vector = self.embedder.embed_query(query)
@@ -245,11 +248,11 @@ class Retriever:
             timings["dense_s"] = time.perf_counter() - t0
         if mode in ("hybrid", "bm25"):
             t0 = time.perf_counter()
-            lexical = self.bm25(query, lang, n, filters)
+            lexical = self.bm25(match, n, filters)
             timings["bm25_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         if mode == "hybrid" and self.weights.method == "convex":
-            fused = self._fuse_convex(query, lang, dense, lexical, vector)
+            fused = self._fuse_convex(query, match, lang, dense, lexical, vector)
         else:
             fused = self._fuse(dense, lexical, lang)
         fused = fused[: k * 2] if mmr_lambda is None else self._mmr(fused, k * 2, mmr_lambda)
@@ -293,6 +296,7 @@ class Retriever:
     def _fuse_convex(
         self,
         query: str,
+        match: str | None,
         lang: str,
         dense: list[tuple[int, float]],
         lexical: list[tuple[int, float]],
@@ -312,7 +316,7 @@ class Retriever:
         bm25 = dict(lexical)
         missing = [cid for cid in union if cid not in bm25]
         if missing:
-            bm25.update(self._bm25_of(query, lang, missing))
+            bm25.update(self._bm25_of(match, missing))
         best = max((v for v in bm25.values()), default=0.0)
         wd, wb = self.weights.dense.get(lang, 1.0), self.weights.bm25.get(lang, 1.0)
         scores = {
@@ -321,15 +325,13 @@ class Retriever:
         }
         return sorted(scores.items(), key=lambda item: -item[1])
 
-    def _bm25_of(self, query: str, lang: str, chunk_ids: list[int]) -> dict[int, float]:
+    def _bm25_of(self, match: str | None, chunk_ids: list[int]) -> dict[int, float]:
         """BM25 scores of given chunks (0 for those matching no query term)."""
-        match = fts_query(query, lang)
         if match is None:
             return {}
-        wt, wh, wd = self.bm25_columns
         marks = ",".join("?" * len(chunk_ids))
         rows = self.store._conn.execute(
-            f"SELECT rowid, bm25(chunks_fts, {wt:f}, {wh:f}, {wd:f}) FROM chunks_fts "
+            f"SELECT rowid, {self._bm25_rank} FROM chunks_fts "
             f"WHERE chunks_fts MATCH ? AND rowid IN ({marks})",
             [match, *chunk_ids],
         )

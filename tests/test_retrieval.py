@@ -101,7 +101,7 @@ def test_fusion_rewards_agreement(search: SearchService, method: str) -> None:
         assert fused[:2] == [1, 3], "in both lists beats in one"
     else:
         search.store.embeddings  # noqa: B018 - real store, real embeddings for ids 1..4
-        fused = [cid for cid, _ in retriever._fuse_convex("x", "fr", dense, lexical)]
+        fused = [cid for cid, _ in retriever._fuse_convex("x", None, "fr", dense, lexical)]
         assert fused[0] in (1, 3) and set(fused) == {1, 2, 3, 4}
 
 
