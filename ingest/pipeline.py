@@ -193,20 +193,31 @@ class IngestService:
         groups: list[str] | None = None,
         prune: bool = False,
         progress: ProgressSink | None = None,
+        job_id: int | None = None,
+        lock_timeout_s: float = 0.0,
+        only: list[Path] | None = None,
     ) -> IngestSummary:
-        """Ingest every supported file under `root`. Raises RagError if the job fails."""
+        """Ingest every supported file under `root`. Raises RagError if the job fails.
+
+        `job_id` names a job already recorded (queued by the API); without it the run
+        records its own. `only` ingests just these files under `root` (an upload), and
+        then `prune` and the count of missing files do not apply."""
         progress = progress or _NoProgress()
         root = root.expanduser().resolve()
         if not root.exists():
             raise RagError(f"{root} does not exist: give a folder or a file to ingest.")
-        files = list(iter_files(root, self.settings.ingest.extensions))
+        if only is not None:
+            files = [p.resolve() for p in only]
+            prune = False
+        else:
+            files = list(iter_files(root, self.settings.ingest.extensions))
         if not files:
             raise RagError(
                 f"No supported files under {root} (looked for "
                 f"{', '.join(self.settings.ingest.extensions)})."
             )
-        with writer_lock(self.settings.data_dir):
-            return self._run_locked(root, files, groups, prune, progress)
+        with writer_lock(self.settings.data_dir, timeout_s=lock_timeout_s):
+            return self._run_locked(root, files, groups, prune, progress, job_id, only is None)
 
     def _run_locked(
         self,
@@ -215,10 +226,12 @@ class IngestService:
         groups: list[str] | None,
         prune: bool,
         progress: ProgressSink,
+        job_id: int | None = None,
+        whole_folder: bool = True,
     ) -> IngestSummary:
         started = time.perf_counter()
         summary = IngestSummary(files=len(files))
-        summary.job_id = self.store.create_job(
+        summary.job_id = job_id or self.store.create_job(
             "ingest", {"root": str(root), "groups": groups, "prune": prune}
         )
         previous = self.store.get_meta("fingerprint")
@@ -238,7 +251,7 @@ class IngestService:
             self._reembed_stale(seen, summary, progress, index)
             if prune:
                 self._prune(root, seen, summary, index)
-            else:
+            elif whole_folder:
                 summary.missing = sum(
                     1 for d in self.store.list_documents(_prefix(root)) if d.path not in seen
                 )

@@ -52,6 +52,20 @@ def parse_file(path: str, kind: str, max_pages: int, chunk_config: ChunkConfig) 
     return ParsedFile(document, chunks, hashlib.sha256(data).hexdigest())
 
 
+def count_pdf_pages(path: str) -> int:
+    """Runs in a worker: the page count of a PDF, without extracting any text."""
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted:
+            raise LoaderError("the PDF is encrypted: upload a copy without a password")
+        return len(reader.pages)
+    except PyPdfError as exc:
+        raise LoaderError(f"not a readable PDF ({exc})"[:200]) from exc
+
+
 @dataclass
 class ParseTask:
     args: tuple[str, str, int, ChunkConfig]
@@ -99,6 +113,16 @@ class ParserPool:
     def submit(self, path: str, kind: str, chunk_config: ChunkConfig) -> ParseTask:
         args = (path, kind, self.limits.max_pages, chunk_config)
         return ParseTask(args, self._schedule(args))
+
+    def pdf_pages(self, path: str) -> int:
+        """A PDF's page count, read in the sandbox (LoaderError if it cannot be)."""
+        future = self._pool.schedule(count_pdf_pages, args=(path,), timeout=self.limits.timeout_s)
+        try:
+            return self._result(future)  # type: ignore[arg-type,return-value]
+        except BrokenProcessPool as exc:
+            self._pool.stop()
+            self._pool = self._new_pool()
+            raise LoaderError("parser crashed (worker process died)") from exc
 
     def result(self, task: ParseTask) -> ParsedFile:
         """The parsed file, or LoaderError with a reason a person understands."""

@@ -130,7 +130,12 @@ class AnswerService:
         k: int | None = None,
         **overrides: Any,
     ) -> Iterator[Event]:
-        """Events: {"type": "token", "text"} while generating, then {"type": "answer"}."""
+        """Events: {"type": "stage", "name"} as each stage starts (rewrite, retrieve,
+        generate, verify), {"type": "token", "text"} while generating, {"type": "reset"}
+        if streamed tokens were abandoned, then one {"type": "answer"}.
+
+        Closing the generator early stops the generation (the API does so when the
+        client disconnects)."""
         started = time.perf_counter()
         question = self.search.validate_question(question)
         lang = detect_language(question)
@@ -138,10 +143,12 @@ class AnswerService:
         answer = Answer(question, "", "generative", lang)
         standalone = question
         if history:
+            yield {"type": "stage", "name": "rewrite"}
             t0 = time.perf_counter()
             standalone = self._rewrite(question, history, params, answer)
             answer.standalone_question = standalone
             answer.timings["rewrite_s"] = time.perf_counter() - t0
+        yield {"type": "stage", "name": "retrieve"}
         t0 = time.perf_counter()
         result = self.search.search(
             standalone, self.settings.answer.sources if k is None else k, filters
@@ -153,6 +160,7 @@ class AnswerService:
             answer.timings["total_s"] = time.perf_counter() - started
             yield {"type": "answer", "answer": answer}
             return
+        yield {"type": "stage", "name": "generate"}
         messages, used = build_messages(
             standalone,
             hits,
@@ -192,6 +200,7 @@ class AnswerService:
         if looks_not_found(raw) or not raw:
             answer.mode, answer.text = "not_found", NOT_FOUND[lang]
         else:
+            yield {"type": "stage", "name": "verify"}
             t0 = time.perf_counter()
             self._cite(answer, raw, hits, lang)
             answer.timings["verify_s"] = time.perf_counter() - t0

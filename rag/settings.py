@@ -157,6 +157,42 @@ class AnswerSettings(BaseModel):
     )
 
 
+class ApiSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Address `rag serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64, description="Server processes; each loads the models.")
+    max_body_kb: int = Field(
+        64, ge=1, description="Largest JSON request body; bigger bodies get 413."
+    )
+    max_upload_mb: float = Field(
+        50, gt=0, description="Largest upload request (all files together); bigger get 413."
+    )
+    max_upload_files: int = Field(100, ge=1, description="Most files in one upload.")
+    generation_concurrency: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Answers generated at once (the embedded model runs one at a time).",
+    )
+    generation_queue: int = Field(
+        8, ge=0, description="Answers waiting for a slot; beyond this, 503 with Retry-After."
+    )
+    rate_limit: str = Field(
+        "60/minute",
+        description="Requests per API key, in the `limits` notation ('10/second', "
+        "'1000/hour'); health, metrics and the page's static files are not counted.",
+    )
+    request_timeout_s: float = Field(
+        180, gt=0, description="A request still working after this gets 504."
+    )
+    ingest_roots: list[Path] = Field(
+        default_factory=list,
+        description="Server folders an admin may ingest by path through the API; empty "
+        "allows uploads only.",
+    )
+    warm_up: bool = Field(True, description="Load the embedder and the LLM when the server starts.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAG_",
@@ -178,6 +214,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -207,6 +244,10 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
 
 
 @lru_cache(maxsize=1)

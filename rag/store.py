@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -511,22 +511,73 @@ class DocumentStore:
 
     # -- jobs ----------------------------------------------------------------------------
 
-    def create_job(self, kind: str, params: dict[str, object]) -> int:
+    def create_job(self, kind: str, params: dict[str, object], status: str = "running") -> int:
         with self._write() as conn:
             cur = conn.execute(
-                "INSERT INTO jobs(kind, status, params, started_at) VALUES (?, 'running', ?, ?)",
-                (kind, json.dumps(params), _now()),
+                "INSERT INTO jobs(kind, status, params, started_at) VALUES (?, ?, ?, ?)",
+                (kind, status, json.dumps(params), _now()),
             )
             return int(cur.lastrowid or 0)
 
+    def update_job(
+        self,
+        job_id: int,
+        status: str | None = None,
+        counts: dict[str, object] | None = None,
+        errors: list[dict[str, str]] | None = None,
+    ) -> None:
+        """Progress of a running job; counts and errors replace the previous ones."""
+        sets, values = [], []
+        for column, value in (
+            ("status", status),
+            ("counts", None if counts is None else json.dumps(counts)),
+            ("errors", None if errors is None else json.dumps(errors)),
+        ):
+            if value is not None:
+                sets.append(f"{column}=?")
+                values.append(value)
+        if sets:
+            with self._write() as conn:
+                conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id=?", (*values, job_id))
+
+    def set_job_params(self, job_id: int, params: dict[str, object]) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE jobs SET params=? WHERE id=?", (json.dumps(params), job_id))
+
+    def claim_job(self, job_id: int) -> bool:
+        """Move a queued job to running; False if another runner took it first."""
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET status='running' WHERE id=? AND status='queued'", (job_id,)
+            )
+            return cur.rowcount == 1
+
     def finish_job(
-        self, job_id: int, status: str, counts: dict[str, int], errors: list[dict[str, str]]
+        self,
+        job_id: int,
+        status: str,
+        counts: Mapping[str, object],
+        errors: list[dict[str, str]],
     ) -> None:
         with self._write() as conn:
             conn.execute(
                 "UPDATE jobs SET status=?, counts=?, errors=?, finished_at=? WHERE id=?",
                 (status, json.dumps(counts), json.dumps(errors), _now(), job_id),
             )
+
+    def list_jobs(
+        self, statuses: Sequence[str] | None = None, limit: int = 100
+    ) -> list[dict[str, object]]:
+        """Newest first, or oldest first when filtered by status (a queue's order)."""
+        if statuses:
+            rows = self._conn.execute(
+                f"SELECT id FROM jobs WHERE status IN ({','.join('?' * len(statuses))}) "
+                "ORDER BY id LIMIT ?",
+                (*statuses, limit),
+            )
+        else:
+            rows = self._conn.execute("SELECT id FROM jobs ORDER BY id DESC LIMIT ?", (limit,))
+        return [job for (job_id,) in rows.fetchall() if (job := self.get_job(job_id))]
 
     def get_job(self, job_id: int) -> dict[str, object] | None:
         row = self._conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()

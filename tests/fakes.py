@@ -35,3 +35,42 @@ class ScriptedLLM:
             usage.completion_tokens = len(reply.split(" "))
 
         return Generation(pieces(), usage)
+
+
+class SlowLLM(ScriptedLLM):
+    """Waits `delay_s` before the first piece and between pieces; records whether its
+    stream was closed early (the client went away) and how many pieces it produced."""
+
+    name = "slow"
+
+    def __init__(self, reply: str, delay_s: float, between_s: float = 0.0) -> None:
+        super().__init__(reply)
+        self.delay_s, self.between_s = delay_s, between_s
+        self.produced = 0
+        self.closed_early = False
+        import threading
+
+        self.started = threading.Event()
+
+    def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
+        import time
+
+        self.calls.append(messages)
+        words = self.replies[0].split(" ") if self.replies else ["Réponse", "[1]."]
+        usage = Usage(prompt_tokens=10)
+
+        def pieces() -> Iterator[str]:
+            self.started.set()
+            time.sleep(self.delay_s)
+            try:
+                for i, word in enumerate(words):
+                    if i:
+                        time.sleep(self.between_s)
+                    self.produced += 1
+                    yield word if i == 0 else " " + word
+            except GeneratorExit:
+                self.closed_early = True
+                raise
+            usage.completion_tokens = len(words)
+
+        return Generation(pieces(), usage)

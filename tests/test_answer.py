@@ -108,8 +108,10 @@ def test_unreachable_llm_gives_an_extractive_answer(demo_store: Settings) -> Non
 def test_llm_failing_mid_stream_resets_then_extracts(demo_store: Settings) -> None:
     llm = ScriptedLLM("Le télétravail est possible deux jours [1].", fail_after=2)
     events = list(service(demo_store, llm).stream("Combien de jours de télétravail ?"))
-    kinds = [e["type"] for e in events]
+    kinds = [e["type"] for e in events if e["type"] != "stage"]
     assert kinds[:2] == ["token", "token"] and "reset" in kinds and kinds[-1] == "answer"
+    stages = [e["name"] for e in events if e["type"] == "stage"]
+    assert stages == ["retrieve", "generate"], "no verify stage for an extractive answer"
     assert events[-1]["answer"].mode == "extractive"
 
 
@@ -157,3 +159,14 @@ def test_empty_store_answers_not_found(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "empty")
     answer = service(settings, ScriptedLLM()).ask("Combien de jours de congé ?")
     assert answer.mode == "not_found"
+
+
+def test_generation_overrides_are_bounded(demo_store: Settings) -> None:
+    from rag.llm import generation_params
+
+    assert generation_params(demo_store, temperature=0.7, max_tokens=64).temperature == 0.7
+    for bad in ({"temperature": 5.0}, {"max_tokens": 0}, {"top_p": 0}, {"context_size": 10**6}):
+        with pytest.raises(RagError, match=next(iter(bad))):
+            generation_params(demo_store, **bad)
+    with pytest.raises(RagError, match="cannot override"):
+        generation_params(demo_store, model_path="/etc/passwd")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ class LlamaCppLLM:
         cache_dir: Path,
         context_size: int = 4096,
         threads: int = 0,
+        timeout_s: float = 120.0,
     ) -> None:
+        self._timeout_s = timeout_s
         self._model_path = model_path
         self._cache_dir = cache_dir
         self._context_size = context_size
@@ -64,6 +67,10 @@ class LlamaCppLLM:
     def warm_up(self) -> None:
         self._load()
 
+    @property
+    def loaded(self) -> bool:
+        return self._llama is not None
+
     def count_tokens(self, text: str) -> int:
         return len(self._load().tokenize(text.encode(), add_bos=False, special=False))
 
@@ -85,7 +92,14 @@ class LlamaCppLLM:
                         stream=True,
                     )
                     completion = 0
+                    deadline = time.monotonic() + self._timeout_s
                     for chunk in chunks:
+                        if time.monotonic() > deadline:
+                            chunks.close()  # stops llama.cpp's decoding loop
+                            raise LLMUnavailable(
+                                f"the embedded model did not finish within {self._timeout_s:g} s "
+                                "(RAG_LLM__TIMEOUT_S)"
+                            )
                         delta = chunk["choices"][0].get("delta", {}).get("content")
                         if delta:
                             completion += 1

@@ -1,0 +1,209 @@
+"""The path every answer takes through the API: limits, a generation slot, a
+deadline, and the answer service's events. /v1/ask and /v1/chat/completions both
+use it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from api.errors import ApiError
+from api.keys import Principal
+from api.schemas import Filters
+from api.services import Services
+from api.streaming import Event, EventStream
+from rag.llm import Message
+from rag.retrieval import SearchFilters
+
+
+def scoped_filters(who: Principal, requested: Filters | None) -> SearchFilters:
+    """The caller's filters inside the caller's groups: a request may narrow what a
+    key sees, never widen it."""
+    allowed = who.visible_groups
+    groups = allowed
+    if requested is not None and requested.groups is not None:
+        groups = tuple(g for g in requested.groups if allowed is None or g in allowed)
+    if requested is None:
+        return SearchFilters(groups=groups)
+    for name in ("updated_after", "updated_before"):
+        value = getattr(requested, name)
+        if value is not None:
+            try:
+                datetime.fromisoformat(value)
+            except ValueError:
+                raise ApiError(
+                    422, "invalid_request", f"{name} must be an ISO 8601 date such as 2026-01-31"
+                ) from None
+    return SearchFilters(
+        groups=groups,
+        document_ids=None if requested.document_ids is None else tuple(requested.document_ids),
+        path_prefix=requested.path_prefix or None,
+        updated_after=requested.updated_after,
+        updated_before=requested.updated_before,
+    )
+
+
+def check_question(services: Services, question: str, field_name: str = "question") -> str:
+    question = question.strip()
+    if not question:
+        raise ApiError(422, "invalid_request", f"{field_name} is empty: say what you look for")
+    limit = services.settings.retrieval.max_question_chars
+    if len(question) > limit:
+        raise ApiError(
+            422,
+            "question_too_long",
+            f"{field_name} is {len(question):,} characters; the limit is {limit:,} "
+            "(RAG_RETRIEVAL__MAX_QUESTION_CHARS)",
+            limit="max_question_chars",
+            max=limit,
+        )
+    return question
+
+
+def check_k(services: Services, k: int | None) -> None:
+    limit = services.settings.retrieval.max_k
+    if k is not None and k > limit:
+        raise ApiError(
+            422,
+            "k_too_large",
+            f"k is {k}; the limit is {limit} (RAG_RETRIEVAL__MAX_K)",
+            limit="max_k",
+            max=limit,
+        )
+
+
+@dataclass
+class AnswerRun:
+    """One answer in progress: holds a generation slot until the generation ends."""
+
+    services: Services
+    stream: EventStream
+    deadline: float
+    stage: str = "queue"
+    prefetched: list[Event] = field(default_factory=list)
+    _released: bool = False
+
+    @classmethod
+    async def start(
+        cls,
+        services: Services,
+        question: str,
+        history: list[Message] | None,
+        filters: SearchFilters,
+        k: int | None,
+        overrides: dict[str, Any],
+        web: bool = False,
+    ) -> AnswerRun:
+        started = time.monotonic()
+        gate = services.gate
+        try:
+            await gate.acquire()
+        except ApiError:
+            services.metrics.rejected.labels("overloaded").inc()
+            raise
+        services.metrics.generations_running.inc()
+
+        def events() -> Any:
+            stream = services.answers.stream(
+                question, history=history, filters=filters, k=k, **overrides
+            )
+            if web:
+                yield {
+                    "type": "notice",
+                    "text": "web search is not enabled on this deployment; "
+                    "the answer uses internal documents only",
+                }
+            yield from stream
+
+        try:
+            stream = EventStream(events)
+        except BaseException:
+            services.metrics.generations_running.dec()
+            gate.release()
+            raise
+        timeout = services.settings.api.request_timeout_s
+        return cls(services, stream, started + timeout)
+
+    def _remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    async def next(self) -> Event | None:
+        try:
+            event = await self.stream.next(self._remaining())
+        except TimeoutError:
+            self.close()
+            raise ApiError(
+                504,
+                "timeout",
+                f"no answer within {self.services.settings.api.request_timeout_s:g} s "
+                f"(RAG_API__REQUEST_TIMEOUT_S); the {self.stage} stage was running",
+                stage=self.stage,
+            ) from None
+        if event is None:
+            self.close()
+        elif event["type"] == "stage":
+            self.stage = event["name"]
+        elif event["type"] == "answer":
+            self.services.metrics.observe_answer(event["answer"])
+        return event
+
+    async def prefetch(self) -> None:
+        """Wait for the first token or the answer, so a failure before the stream
+        starts still gets its own status code (4xx, 504)."""
+        while True:
+            event = await self.next()
+            if event is None:
+                return
+            self.prefetched.append(event)
+            if event["type"] in ("token", "answer"):
+                return
+
+    async def events(self) -> AsyncIterator[Event]:
+        try:
+            while self.prefetched:
+                yield self.prefetched.pop(0)
+            while (event := await self.next()) is not None:
+                yield event
+        finally:
+            self.close()
+
+    async def answer(self) -> Any:
+        answer = None
+        notices: list[str] = []
+        async for event in self.events():
+            if event["type"] == "answer":
+                answer = event["answer"]
+            elif event["type"] == "notice":
+                notices.append(event["text"])
+        if answer is None:
+            raise ApiError(500, "internal_error", "the answer service ended without an answer")
+        answer.notices[:0] = notices
+        return answer
+
+    def close(self) -> None:
+        """Stop the generation (if running) and give the slot back once it ends."""
+        if self._released:
+            return
+        self._released = True
+        self.stream.cancel()
+        services = self.services
+
+        def release() -> None:
+            services.metrics.generations_running.dec()
+            services.gate.release()
+
+        if self.stream.finished.is_set():
+            release()
+            return
+        loop = asyncio.get_running_loop()
+
+        async def release_later() -> None:
+            await loop.run_in_executor(None, self.stream.finished.wait)
+            release()
+
+        services.background.add(task := loop.create_task(release_later()))
+        task.add_done_callback(services.background.discard)

@@ -1,0 +1,106 @@
+"""The FastAPI app: `create_app(settings, services)` builds one; `rag serve` runs it."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from api import errors
+from api.limits import BodyLimitMiddleware
+from api.routes import answers, documents, ingest, openai_compat, ops
+from api.services import Services
+from rag.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+
+class RequestIdMiddleware:
+    """Every response carries X-Request-ID (the client's, or a new one); error bodies
+    quote it. Plain ASGI, so streaming responses pass through untouched."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"x-request-id", b"")[:64]
+        rid = given.decode("latin-1") if given.isascii() and given else uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or (services.settings if services else get_settings())
+    services = services or Services.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.jobs.start()
+        if settings.api.warm_up:
+            services.warm_up()
+        try:
+            yield
+        finally:
+            services.close()
+
+    app = FastAPI(
+        title="Company documents Q&A",
+        version="0.1.0",
+        summary="Answers from internal documents, with cited sources.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    errors.install(app)
+    for router in (
+        answers.router,
+        openai_compat.router,
+        documents.router,
+        ingest.router,
+        ops.router,
+    ):
+        app.include_router(router)
+
+    Instrumentator(
+        excluded_handlers=["/metrics", "/static/.*"], registry=services.metrics.registry
+    ).instrument(app, metric_namespace="rag")
+    services.metrics.generations_waiting.set_function(lambda: services.gate.waiting)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        body_bytes=settings.api.max_body_kb * 1024,
+        upload_bytes=int(settings.api.max_upload_mb * 1024 * 1024),
+        upload_paths={ingest.JOBS_PATH},
+    )
+
+    app.add_middleware(RequestIdMiddleware)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """For `uvicorn --factory` and `rag serve --workers N` (one app per process)."""
+    return create_app(get_settings())

@@ -1,0 +1,51 @@
+"""Who may call what: a Bearer API key on every route but health and the page.
+
+Access control lives here and in retrieval's filters, never in a prompt.
+"""
+
+from __future__ import annotations
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.errors import ApiError
+from api.keys import Principal
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `rag keys create`.")
+
+
+def principal(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
+) -> Principal:
+    """The caller, authenticated and within its rate limit."""
+    services = request.app.state.services
+    if credentials is None or not credentials.credentials:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "send an API key: `Authorization: Bearer <key>` (an admin creates keys with "
+            "`rag keys create`)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    who = services.keys.authenticate(credentials.credentials)
+    if who is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "this API key is unknown or revoked",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    request.state.principal = who
+    try:
+        services.rate_limiter.check(str(who.key_id))
+    except ApiError:
+        services.metrics.rejected.labels("rate_limit").inc()
+        raise
+    return who
+
+
+def admin(who: Principal = Depends(principal)) -> Principal:  # noqa: B008
+    if not who.is_admin:
+        raise ApiError(403, "forbidden", "this route is for admin keys only")
+    return who

@@ -1,0 +1,129 @@
+"""Employees' routes: /v1/ask (JSON or Server-Sent Events) and /v1/search."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from api.answering import AnswerRun, check_k, check_question, scoped_filters
+from api.auth import principal
+from api.errors import ApiError, error_body
+from api.keys import Principal
+from api.schemas import AskRequest, SearchRequest
+from api.services import Services
+
+router = APIRouter(prefix="/v1", tags=["answers"])
+
+
+def services_of(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def overrides_of(body: Any) -> dict[str, Any]:
+    names = ("temperature", "top_p", "top_k", "max_tokens", "seed")
+    return {n: getattr(body, n, None) for n in names if getattr(body, n, None) is not None}
+
+
+def sse(event: str, data: Any) -> ServerSentEvent:
+    return ServerSentEvent(data=json.dumps(data, ensure_ascii=False), event=event)
+
+
+async def ask_events(run: AnswerRun) -> Any:
+    """token* -> citations -> done; `reset` if streamed tokens were abandoned,
+    `error` if the answer failed after the stream began."""
+    notices: list[str] = []
+    try:
+        async for event in run.events():
+            kind = event["type"]
+            if kind == "token":
+                yield sse("token", {"text": event["text"]})
+            elif kind == "reset":
+                yield sse("reset", {})
+            elif kind == "stage":
+                yield sse("stage", {"name": event["name"]})
+            elif kind == "notice":
+                notices.append(event["text"])
+            elif kind == "answer":
+                answer = event["answer"]
+                answer.notices[:0] = notices
+                body = answer.to_dict()
+                yield sse("citations", {"citations": body["citations"]})
+                yield sse("done", body)
+    except ApiError as exc:
+        yield sse("error", error_body(exc.code, exc.message, **exc.extra))
+    except Exception as exc:  # the stream has begun: report in-band, never a traceback
+        code = "bad_request" if isinstance(exc, ValueError) else "internal_error"
+        yield sse("error", error_body(code, str(exc) if code == "bad_request" else "failed"))
+
+
+def wants_stream(request: Request, flag: bool) -> bool:
+    return flag or "text/event-stream" in request.headers.get("accept", "")
+
+
+@router.post(
+    "/ask",
+    summary="Answer a question from the documents, with citations",
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def ask(
+    body: AskRequest,
+    request: Request,
+    who: Principal = Depends(principal),  # noqa: B008
+) -> Any:
+    services = services_of(request)
+    question = check_question(services, body.question)
+    check_k(services, body.k)
+    from rag.llm import generation_params
+
+    generation_params(services.settings, **overrides_of(body))  # 400 now, not mid-stream
+    run = await AnswerRun.start(
+        services,
+        question,
+        [t.model_dump() for t in body.history] if body.history else None,
+        scoped_filters(who, body.filters),
+        body.k,
+        overrides_of(body),
+        web=body.web,
+    )
+    if not wants_stream(request, body.stream):
+        answer = await run.answer()
+        return answer.to_dict()
+    try:
+        await run.prefetch()
+    except BaseException:
+        run.close()
+        raise
+    return EventSourceResponse(ask_events(run), ping=15)
+
+
+@router.post("/search", summary="Ranked passages for a query")
+async def search(
+    body: SearchRequest,
+    request: Request,
+    who: Principal = Depends(principal),  # noqa: B008
+) -> dict[str, Any]:
+    services = services_of(request)
+    query = check_question(services, body.query, "query")
+    check_k(services, body.k)
+    filters = scoped_filters(who, body.filters)
+    started = time.perf_counter()
+    result = await run_in_threadpool(
+        services.search.search, query, body.k, filters, body.mode, body.mmr_lambda
+    )
+    services.metrics.retrieval.observe(time.perf_counter() - started)
+    return {
+        "query": query,
+        "language": result.language,
+        "results": [h.to_dict() for h in result.hits],
+        "timings": {k: round(v, 4) for k, v in result.timings.items()},
+    }
+
+
+@router.get("/me", summary="The caller's key: name, role and access groups")
+async def me(who: Principal = Depends(principal)) -> dict[str, Any]:  # noqa: B008
+    return {"name": who.name, "role": who.role, "groups": list(who.groups)}

@@ -1,0 +1,89 @@
+"""Documents: employees see those of their groups; a document outside them is a 404,
+the same as one that does not exist, so its existence does not leak."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from api.auth import admin, principal
+from api.errors import ApiError
+from api.keys import Principal
+from api.routes.answers import services_of
+from rag.types import DocumentRecord
+
+router = APIRouter(prefix="/v1/documents", tags=["documents"])
+
+
+def _visible(request: Request, who: Principal, document_id: int) -> DocumentRecord:
+    doc = services_of(request).store.get_document(document_id)
+    if doc is None or not who.may_see(doc.groups):
+        raise ApiError(404, "not_found", f"no document {document_id} among those you may see")
+    return doc
+
+
+@router.get("", summary="Documents the caller may see")
+async def list_documents(
+    request: Request,
+    who: Principal = Depends(principal),  # noqa: B008
+    path_prefix: str | None = Query(None, max_length=1000),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    docs = services_of(request).store.list_documents(path_prefix or None)
+    visible = [d for d in docs if who.may_see(d.groups)]
+    return {
+        "total": len(visible),
+        "documents": [d.to_dict() for d in visible[offset : offset + limit]],
+    }
+
+
+@router.get("/{document_id}", summary="One document's record and its pages")
+async def get_document(
+    document_id: int,
+    request: Request,
+    who: Principal = Depends(principal),  # noqa: B008
+) -> dict[str, Any]:
+    doc = _visible(request, who, document_id)
+    pages = services_of(request).store.page_map(document_id)
+    return doc.to_dict() | {"page_numbers": [p.number for p in pages]}
+
+
+@router.get("/{document_id}/pages/{page}", summary="The text of one page")
+async def get_page(
+    document_id: int,
+    page: int,
+    request: Request,
+    who: Principal = Depends(principal),  # noqa: B008
+) -> dict[str, Any]:
+    doc = _visible(request, who, document_id)
+    store = services_of(request).store
+    spans = {p.number: p for p in store.page_map(document_id)}
+    if page not in spans:
+        raise ApiError(
+            404, "not_found", f"document {document_id} has no page {page} (pages: 1-{doc.pages})"
+        )
+    text = store.document_text(document_id) or ""
+    span = spans[page]
+    return {"document_id": document_id, "title": doc.title, "page": page,
+            "text": text[span.start : span.end]}  # fmt: skip
+
+
+@router.delete("/{document_id}", status_code=204, summary="Remove a document (admins)")
+async def delete_document(
+    document_id: int,
+    request: Request,
+    who: Principal = Depends(admin),  # noqa: B008
+) -> Response:
+    services = services_of(request)
+    from ingest.pipeline import IngestService
+
+    def delete() -> bool:
+        ingest = IngestService(services.settings, embedder=services.embedder, store=services.store)
+        return ingest.delete_document(document_id)
+
+    if not await run_in_threadpool(delete):
+        raise ApiError(404, "not_found", f"no document {document_id}")
+    return Response(status_code=204)

@@ -1,0 +1,154 @@
+"""OpenAI-compatible chat completions, so existing chat front-ends (Open WebUI, any
+OpenAI client) can use the service. The last user message is the question, the
+earlier turns its history. Citations travel in the answer text (a "Sources" list)
+and in an extra `citations` field."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from sse_starlette import EventSourceResponse
+
+from api.answering import AnswerRun, check_question, scoped_filters
+from api.auth import principal
+from api.errors import ApiError, error_body
+from api.keys import Principal
+from api.routes.answers import services_of
+from api.schemas import ChatCompletionRequest, ChatMessage
+from rag.answer import Answer
+from rag.llm import generation_params
+
+router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+
+MODEL = "company-rag"
+
+
+def _text(message: ChatMessage) -> str:
+    if isinstance(message.content, str):
+        return message.content
+    parts = message.content or []
+    return "".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
+
+
+def sources_block(answer: Answer) -> str:
+    if not answer.citations:
+        return ""
+    lines = [f"[{c.n}] {c.title}, p. {c.page}" for c in answer.citations]
+    return "\n\nSources:\n" + "\n".join(lines)
+
+
+def _chunk(cid: str, created: int, delta: dict[str, Any], finish: str | None = None) -> str:
+    return json.dumps(
+        {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": MODEL,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        },
+        ensure_ascii=False,
+    )
+
+
+def _usage(answer: Answer) -> dict[str, int]:
+    u = answer.usage
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.prompt_tokens + u.completion_tokens,
+    }
+
+
+@router.get("/models", summary="The one model this service offers (OpenAI-compatible)")
+async def models(who: Principal = Depends(principal)) -> dict[str, Any]:  # noqa: B008
+    return {
+        "object": "list",
+        "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "company"}],
+    }
+
+
+@router.post("/chat/completions", summary="OpenAI-compatible chat over the documents")
+async def chat_completions(
+    body: ChatCompletionRequest,
+    request: Request,
+    who: Principal = Depends(principal),  # noqa: B008
+) -> Any:
+    services = services_of(request)
+    turns = [m for m in body.messages if m.role in ("user", "assistant")]
+    if not turns or turns[-1].role != "user":
+        raise ApiError(422, "invalid_request", "the last message must be the user's question")
+    question = check_question(services, _text(turns[-1]), "the last user message")
+    history = [{"role": m.role, "content": _text(m)} for m in turns[:-1]] or None
+    overrides = {
+        "temperature": body.temperature,
+        "top_p": body.top_p,
+        "max_tokens": body.max_completion_tokens or body.max_tokens,
+        "seed": body.seed,
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    generation_params(services.settings, **overrides)
+    run = await AnswerRun.start(
+        services, question, history, scoped_filters(who, None), None, overrides
+    )
+    cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    created = int(time.time())
+    if not body.stream:
+        answer = await run.answer()
+        content = answer.text + sources_block(answer)
+        return {
+            "id": cid,
+            "object": "chat.completion",
+            "created": created,
+            "model": MODEL,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": content,
+                    },
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": _usage(answer),
+            "citations": [c.to_dict() for c in answer.citations],
+            "mode": answer.mode,
+        }
+    try:
+        await run.prefetch()
+    except BaseException:
+        run.close()
+        raise
+
+    async def chunks() -> Any:
+        streamed = False
+        try:
+            yield _chunk(cid, created, {"role": "assistant", "content": ""})
+            async for event in run.events():
+                if event["type"] == "token":
+                    streamed = True
+                    yield _chunk(cid, created, {"content": event["text"]})
+                elif event["type"] == "reset":
+                    yield _chunk(cid, created, {"content": "\n\n(generation interrupted)\n\n"})
+                    streamed = False
+                elif event["type"] == "answer":
+                    answer = event["answer"]
+                    tail = (
+                        sources_block(answer) if streamed else answer.text + sources_block(answer)
+                    )
+                    final = json.loads(_chunk(cid, created, {"content": tail}, "stop"))
+                    final["citations"] = [c.to_dict() for c in answer.citations]
+                    final["usage"] = _usage(answer)
+                    final["mode"] = answer.mode
+                    yield json.dumps(final, ensure_ascii=False)
+        except ApiError as exc:
+            yield json.dumps(error_body(exc.code, exc.message))
+        except Exception:
+            yield json.dumps(error_body("internal_error", "the answer failed"))
+        yield "[DONE]"
+
+    return EventSourceResponse(chunks(), ping=15)

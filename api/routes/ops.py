@@ -1,0 +1,61 @@
+"""Operators' routes: liveness, readiness, Prometheus metrics. No key needed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.routes.answers import services_of
+from api.services import Services
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="The process is up")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def _checks(services: Services) -> dict[str, Any]:
+    checks: dict[str, Any] = {}
+
+    def run(name: str, check: Any) -> None:
+        try:
+            result = check()
+            checks[name] = {"ready": True, **(result or {})}
+        except Exception as exc:
+            checks[name] = {"ready": False, "reason": f"{type(exc).__name__}: {exc}"[:300]}
+
+    run("store", lambda: {"documents": services.store.count_documents()})
+    run("index", lambda: {"vectors": len(services.search.retriever.index())})
+    run("embedder", lambda: {"dimension": services.embedder.dimension})
+
+    def llm() -> dict[str, Any]:
+        backend = services.answers.llm
+        check = getattr(backend, "check", None)
+        if check is not None:
+            check()  # a server backend: up, with the model pulled
+        elif getattr(backend, "loaded", True) is False:
+            state = services.warm.get("llm")
+            raise RuntimeError(state if isinstance(state, str) else "the model is loading")
+        return {"name": backend.name}
+
+    run("llm", llm)
+    return checks
+
+
+@router.get("/readyz", summary="Store, index, embedder and LLM are ready")
+async def readyz(request: Request) -> JSONResponse:
+    checks = await run_in_threadpool(_checks, services_of(request))
+    ready = all(c["ready"] for c in checks.values())
+    return JSONResponse({"ready": ready, "checks": checks}, 200 if ready else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+async def metrics(request: Request) -> Response:
+    services = services_of(request)
+    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,405 @@
+"""The API end to end through TestClient: answers, streaming, access, limits, errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from tests.api.conftest import sse_events
+from tests.fakes import ScriptedLLM, SlowLLM
+from tests.files import make_pdf
+
+MARRIAGE = "Combien de jours de congé pour un mariage ?"
+MARRIAGE_ANSWER = "Le mariage du salarié donne droit à 5 jours de congé payé [1]."
+HR_QUESTION = "Quel est le budget d'augmentation de l'année ?"
+
+EMPLOYEE_ROUTES = [
+    ("post", "/v1/ask", {"question": MARRIAGE}),
+    ("post", "/v1/search", {"query": "mariage"}),
+    ("get", "/v1/documents", None),
+    ("get", "/v1/documents/1", None),
+    ("get", "/v1/documents/1/pages/1", None),
+    ("post", "/v1/chat/completions", {"messages": [{"role": "user", "content": MARRIAGE}]}),
+    ("get", "/v1/models", None),
+    ("get", "/v1/me", None),
+]
+ADMIN_ROUTES = [
+    ("post", "/v1/ingest/jobs", {"path": "x"}),
+    ("get", "/v1/ingest/jobs", None),
+    ("get", "/v1/ingest/jobs/1", None),
+    ("delete", "/v1/documents/1", None),
+]
+
+
+def call(api, method, path, body, headers):  # type: ignore[no-untyped-def]
+    kwargs = {"json": body} if body is not None else {}
+    return getattr(api.client, method)(path, headers=headers, **kwargs)
+
+
+# -- auth and roles ------------------------------------------------------------------------
+
+
+def test_every_route_but_health_and_the_page_needs_a_valid_key(make_api) -> None:  # type: ignore[no-untyped-def]
+    api = make_api()
+    for method, path, body in EMPLOYEE_ROUTES + ADMIN_ROUTES:
+        for headers in ({}, {"Authorization": "Bearer rag_not-a-key"}, {"Authorization": "x"}):
+            r = call(api, method, path, body, headers)
+            assert r.status_code == 401, (path, headers, r.text)
+            assert r.json()["error"]["code"] == "unauthorized"
+            assert r.headers["www-authenticate"] == "Bearer"
+    for path in ("/healthz", "/", "/static/app.js", "/static/style.css", "/openapi.json"):
+        assert api.client.get(path).status_code == 200, path
+    assert api.client.get("/readyz").json()["ready"] is True
+
+
+def test_employees_get_403_on_admin_routes_and_admins_pass(make_api) -> None:  # type: ignore[no-untyped-def]
+    api = make_api()
+    for method, path, body in ADMIN_ROUTES:
+        r = call(api, method, path, body, api.employee)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", path
+    assert api.client.get("/v1/ingest/jobs", headers=api.admin).status_code == 200
+    for method, path, body in EMPLOYEE_ROUTES:
+        assert call(api, method, path, body, api.employee).status_code == 200, path
+
+
+def test_a_revoked_key_is_refused_at_once(make_api) -> None:  # type: ignore[no-untyped-def]
+    api = make_api()
+    assert api.client.get("/v1/me", headers=api.employee).json()["groups"] == ["public"]
+    assert api.services.keys.revoke("employee") == 1
+    assert api.client.get("/v1/me", headers=api.employee).status_code == 401
+
+
+# -- answers -------------------------------------------------------------------------------
+
+
+def test_ask_returns_the_cli_answer_json(make_api) -> None:  # type: ignore[no-untyped-def]
+    api = make_api(ScriptedLLM(MARRIAGE_ANSWER))
+    r = api.post("/v1/ask", api.employee, json={"question": MARRIAGE})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["mode"] == "generative" and body["answer"] == MARRIAGE_ANSWER
+    [c] = body["citations"]
+    assert c["supported"] and c["page"] == 2 and "5 jours" in c["quote"]
+    assert {"retrieve_s", "generate_s", "total_s"} <= set(body["timings"])
+    assert body["usage"]["completion_tokens"] > 0
+    assert r.headers["x-request-id"]
+
+
+def test_ask_streams_tokens_then_citations_then_done(make_api) -> None:  # type: ignore[no-untyped-def]
+    api = make_api(ScriptedLLM(MARRIAGE_ANSWER))
+    for extra in ({"stream": True}, {}):
+        headers = {**api.employee, "Accept": "text/event-stream"} if not extra else api.employee
+        r = api.post("/v1/ask", headers, json={"question": MARRIAGE, **extra})
+        api.services.answers._llm = ScriptedLLM(MARRIAGE_ANSWER)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        events = [(e, d) for e, d in sse_events(r.text) if e != "stage"]
+        names = [e for e, _ in events]
+        assert names[-2:] == ["citations", "done"] and set(names[:-2]) == {"token"}
+        assert "".join(d["text"] for e, d in events if e == "token") == MARRIAGE_ANSWER
+        citations, done = events[-2][1]["citations"], events[-1][1]
+        assert citations[0]["supported"] and citations == done["citations"]
+        assert done["mode"] == "generative" and "total_s" in done["timings"]
+        assert done["usage"]["completion_tokens"] > 0
+
+
+def test_ask_not_found_streams_no_tokens(make_api) -> None:  # type: ignore[no-untyped-def]
+    llm = ScriptedLLM()
+    api = make_api(llm)
+    r = api.post("/v1/ask", api.employee, json={"question": "zyxwv qwrtp", "stream": True})
+    names = [e for e, _ in sse_events(r.text) if e != "stage"]
+    assert names == ["citations", "done"] and llm.calls == []
+    assert sse_events(r.text)[-1][1]["mode"] == "not_found"
+
+
+def test_llm_down_gives_the_extractive_answer(make_api) -> None:  # type: ignore[no-untyped-def]
+    from rag.llm import LLMUnavailable
+
+    api = make_api(ScriptedLLM(LLMUnavailable("Ollama is unreachable")))
+    body = api.post("/v1/ask", api.employee, json={"question": MARRIAGE}).json()
+    assert body["mode"] == "extractive" and body["citations"]
+    assert any("unreachable" in n for n in body["notices"])
+
+
+def test_follow_up_uses_the_history(make_api) -> None:  # type: ignore[no-untyped-def]
+    llm = ScriptedLLM("Combien de jours de congé pour un PACS ?", "Quatre jours [1].")
+    api = make_api(llm)
+    history = [
+        {"role": "user", "content": MARRIAGE},
+        {"role": "assistant", "content": "Cinq jours [1]."},
+    ]
+    body = api.post(
+        "/v1/ask", api.employee, json={"question": "Et pour un PACS ?", "history": history}
+    ).json()
+    assert body["standalone_question"] == "Combien de jours de congé pour un PACS ?"
+
+
+def test_generation_overrides_are_checked(make_api) -> None:  # type: ignore[no-untyped-def]
+    api = make_api(ScriptedLLM(MARRIAGE_ANSWER))
+    ok = api.post("/v1/ask", api.employee, json={"question": MARRIAGE, "temperature": 0.3})
+    assert ok.status_code == 200
+    for bad in ({"temperature": 9}, {"max_tokens": 1}, {"top_p": 0}, {"seed": -1}):
+        r = api.post("/v1/ask", api.employee, json={"question": MARRIAGE, **bad})
+        assert r.status_code == 422, bad
+        assert r.json()["error"]["fields"][0]["field"] == next(iter(bad))
+
+
+def test_web_search_off_says_so(make_api) -> None:  # type: ignore[no-untyped-def]
+    api = make_api(ScriptedLLM(MARRIAGE_ANSWER))
+    body = api.post("/v1/ask", api.employee, json={"question": MARRIAGE, "web": True}).json()
+    assert any("web search is not enabled" in n for n in body["notices"])
+
+
+def test_search_returns_ranked_chunks(make_api) -> None:  # type: ignore[no-untyped-def]
+    api = make_api()
+    body = api.post("/v1/search", api.employee, json={"query": "congé mariage", "k": 3}).json()
+    results = body["results"]
+    assert 1 <= len(results) <= 3
+    assert {"chunk_id", "document_id", "title", "page", "score", "text"} <= set(results[0])
+    scores = [r["score"] for r in results]
+    assert scores == sorted(scores, reverse=True)
+
+
+# -- no leaks across access groups ---------------------------------------------------------
+
+
+def _hr_document(api) -> dict:  # type: ignore[no-untyped-def]
+    docs = api.client.get("/v1/documents", headers=api.admin).json()["documents"]
+    return next(d for d in docs if "hr" in d["groups"])
+
+
+def test_documents_of_other_groups_are_invisible_on_every_route(make_api) -> None:  # type: ignore[no-untyped-def]
+    api = make_api(ScriptedLLM("Le budget est de 3 % [1]."))
+    hr_doc = _hr_document(api)
+    hid = hr_doc["id"]
+    listed = api.client.get("/v1/documents", headers=api.employee).json()["documents"]
+    assert hid not in {d["id"] for d in listed} and listed
+    assert all("public" in d["groups"] for d in listed)
+    missing = api.client.get("/v1/documents/99999", headers=api.employee)
+    for path in (f"/v1/documents/{hid}", f"/v1/documents/{hid}/pages/1"):
+        r = api.client.get(path, headers=api.employee)
+        assert r.status_code == 404 and r.json()["error"]["code"] == missing.json()["error"]["code"]
+        assert api.client.get(path, headers=api.hr).status_code == 200
+    # Search, answers (JSON and streamed) and chat completions never show its text.
+    search = api.post("/v1/search", api.employee, json={"query": HR_QUESTION, "k": 50}).json()
+    assert hid not in {r["document_id"] for r in search["results"]}
+    widened = api.post(
+        "/v1/search", api.employee, json={"query": HR_QUESTION, "filters": {"groups": ["hr"]}}
+    ).json()
+    assert widened["results"] == [], "a request cannot widen its key's groups"
+    for stream in (False, True):
+        api.services.answers._llm = ScriptedLLM("Le budget est de 3 % [1].")
+        r = api.post("/v1/ask", api.employee, json={"question": HR_QUESTION, "stream": stream})
+        assert "3 % de la masse salariale" not in r.text
+        assert f'"document_id": {hid},' not in r.text.replace('"document_id":', '"document_id": ')
+    chat = api.post(
+        "/v1/chat/completions",
+        api.employee,
+        json={"messages": [{"role": "user", "content": HR_QUESTION}], "stream": True},
+    )
+    assert "masse salariale" not in chat.text
+    # The HR key does see it.
+    api.services.answers._llm = ScriptedLLM("Le budget est de 3 % de la masse salariale [1].")
+    body = api.post("/v1/ask", api.hr, json={"question": HR_QUESTION}).json()
+    assert body["citations"] and body["citations"][0]["document_id"] == hid
+
+
+def test_a_key_with_no_groups_sees_nothing(make_api) -> None:  # type: ignore[no-untyped-def]
+    llm = ScriptedLLM()
+    api = make_api(llm)
+    assert api.client.get("/v1/documents", headers=api.nobody).json()["total"] == 0
+    assert api.post("/v1/search", api.nobody, json={"query": "congé"}).json()["results"] == []
+    body = api.post("/v1/ask", api.nobody, json={"question": MARRIAGE}).json()
+    assert body["mode"] == "not_found" and llm.calls == []
+
+
+# -- limits and errors ---------------------------------------------------------------------
+
+
+def test_limits_answer_413_or_422_naming_the_limit(make_api) -> None:  # type: ignore[no-untyped-def]
+    api = make_api(max_body_kb=4)
+    r = api.post("/v1/ask", api.employee, json={"question": "x" * 5000})
+    assert r.status_code == 413 and r.json()["error"]["limit"] == "body_bytes"
+    api = make_api()
+    r = api.post("/v1/ask", api.employee, json={"question": "x" * 3000})
+    assert r.status_code == 422 and r.json()["error"]["limit"] == "max_question_chars"
+    r = api.post("/v1/search", api.employee, json={"query": "congé", "k": 51})
+    assert r.status_code == 422 and r.json()["error"]["limit"] == "max_k"
+    r = api.post("/v1/ask", api.employee, json={"question": "   "})
+    assert r.status_code == 422 and "empty" in r.json()["error"]["message"]
+    r = api.post("/v1/ask", api.employee, json={"questoin": "typo"})
+    assert r.status_code == 422
+    assert {f["field"] for f in r.json()["error"]["fields"]} == {"question", "questoin"}
+    r = api.client.post("/v1/ask", headers={**api.employee, "Content-Type": "application/json"},
+                        content=b"{not json")  # fmt: skip
+    assert r.status_code == 422
+
+
+def test_rate_limit_per_key_gives_429_with_retry_after(make_api) -> None:  # type: ignore[no-untyped-def]
+    api = make_api(rate_limit="3/minute")
+    codes = [api.client.get("/v1/me", headers=api.employee).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    r = api.client.get("/v1/me", headers=api.employee)
+    assert r.json()["error"]["code"] == "rate_limited" and int(r.headers["retry-after"]) >= 1
+    assert api.client.get("/v1/me", headers=api.hr).status_code == 200, "other keys unaffected"
+    assert 'rag_rejected_requests_total{reason="rate_limit"}' in api.client.get("/metrics").text
+
+
+def test_full_generation_queue_gives_503_at_once(make_api) -> None:  # type: ignore[no-untyped-def]
+    llm = SlowLLM(MARRIAGE_ANSWER, delay_s=2.0)
+    api = make_api(llm, generation_concurrency=1, generation_queue=0)
+    first: dict = {}
+    thread = threading.Thread(
+        target=lambda: first.update(
+            r=api.post("/v1/ask", api.employee, json={"question": MARRIAGE})
+        )
+    )
+    thread.start()
+    assert llm.started.wait(10)
+    t0 = time.monotonic()
+    r = api.post("/v1/ask", api.employee, json={"question": MARRIAGE})
+    assert r.status_code == 503 and r.json()["error"]["code"] == "overloaded"
+    assert int(r.headers["retry-after"]) > 0 and time.monotonic() - t0 < 1.5
+    thread.join()
+    assert first["r"].status_code == 200
+    assert api.post("/v1/search", api.employee, json={"query": "congé"}).status_code == 200
+
+
+def test_stage_timeout_gives_504_with_json(make_api) -> None:  # type: ignore[no-untyped-def]
+    llm = SlowLLM(MARRIAGE_ANSWER, delay_s=3.0)
+    api = make_api(llm, request_timeout_s=0.5)
+    for stream in (False, True):
+        r = api.post("/v1/ask", api.employee, json={"question": MARRIAGE, "stream": stream})
+        assert r.status_code == 504, r.text
+        error = r.json()["error"]
+        assert error["code"] == "timeout" and error["stage"] == "generate"
+        # The abandoned generation keeps its slot until it stops: a request behind it
+        # would time out in the queue. Wait for the slot to come back.
+        deadline = time.monotonic() + 10
+        while api.services.gate.running and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert api.services.gate.running == 0
+
+
+def test_errors_never_carry_tracebacks_or_paths(make_api) -> None:  # type: ignore[no-untyped-def]
+    api = make_api(ScriptedLLM(RuntimeError("boom in /srv/rag/secret/file.py")))
+    r = api.post("/v1/ask", api.employee, json={"question": MARRIAGE})
+    assert r.status_code == 500
+    text = r.text
+    assert "Traceback" not in text and "/srv/rag" not in text and "boom" not in text
+    assert r.json()["error"]["request_id"] == r.headers["x-request-id"]
+    r = api.client.get("/v1/nope", headers=api.employee)
+    assert r.status_code == 404 and "error" in r.json()
+
+
+# -- admins: documents and ingest jobs -----------------------------------------------------
+
+
+def test_admin_deletes_a_document(make_api) -> None:  # type: ignore[no-untyped-def]
+    api = make_api()
+    doc = _hr_document(api)
+    assert api.client.delete(f"/v1/documents/{doc['id']}", headers=api.admin).status_code == 204
+    assert api.client.get(f"/v1/documents/{doc['id']}", headers=api.admin).status_code == 404
+    assert api.client.delete(f"/v1/documents/{doc['id']}", headers=api.admin).status_code == 404
+    body = api.post("/v1/search", api.admin, json={"query": HR_QUESTION, "k": 50}).json()
+    assert doc["id"] not in {r["document_id"] for r in body["results"]}
+
+
+def wait_job(api, job_id: int, timeout_s: float = 60) -> dict:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = api.client.get(f"/v1/ingest/jobs/{job_id}", headers=api.admin).json()
+        if job["status"] in ("succeeded", "partial", "failed"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+NOTE = b"# Parking\n\nLe parking du siege est ouvert de 7 h a 20 h pour tous les salaries.\n"
+
+
+def test_upload_job_runs_in_the_background_and_reports_progress(make_api, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    api = make_api()
+    pdf = make_pdf(tmp_path / "cantine.pdf", ["La cantine ouvre a midi. " * 10, "Menu " * 30])
+    files = [
+        ("files", ("parking.md", NOTE, "text/markdown")),
+        ("files", ("cantine.pdf", pdf.read_bytes(), "application/pdf")),
+        ("files", ("broken.pdf", b"%PDF-1.7 not really", "application/pdf")),
+    ]
+    r = api.post("/v1/ingest/jobs", api.admin, files=files[:2], data={"groups": "public,hr"})
+    assert r.status_code == 202, r.text
+    job = wait_job(api, r.json()["id"])
+    assert job["status"] == "succeeded" and job["files_done"] == job["files_total"] == 2
+    assert job["chunks"] >= 2 and job["counts"]["added"] == 2
+    body = api.post("/v1/search", api.employee, json={"query": "parking siege"}).json()
+    assert body["results"][0]["title"].startswith("Parking")
+    # Re-uploading the same file is idempotent; a broken PDF is refused up front.
+    again = wait_job(api, api.post("/v1/ingest/jobs", api.admin, files=files[:1]).json()["id"])
+    assert again["counts"]["unchanged"] == 1 and again["counts"]["added"] == 0
+    r = api.post("/v1/ingest/jobs", api.admin, files=files[2:])
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unreadable_file"
+    listed = api.client.get("/v1/ingest/jobs", headers=api.admin).json()["jobs"]
+    assert [j["status"] for j in listed][:2] == ["failed", "succeeded"]
+    assert "rag_ingest_files_total" in api.client.get("/metrics").text
+
+
+def test_upload_limits(make_api, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rag.settings import IngestSettings
+
+    api = make_api(max_upload_mb=0.01)
+    r = api.post("/v1/ingest/jobs", api.admin, files=[("files", ("big.md", b"x" * 20_000))])
+    assert r.status_code == 413 and r.json()["error"]["limit"] == "body_bytes"
+    api = make_api()
+    r = api.post("/v1/ingest/jobs", api.admin, files=[("files", ("virus.exe", b"MZ"))])
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unsupported_file"
+    api.services.settings.ingest = IngestSettings(max_pages=2)
+    pdf = make_pdf(tmp_path / "long.pdf", [f"Page {i} " * 20 for i in range(3)])
+    r = api.post("/v1/ingest/jobs", api.admin, files=[("files", ("long.pdf", pdf.read_bytes()))])
+    assert r.status_code == 413 and r.json()["error"]["limit"] == "max_pages"
+    r = api.post("/v1/ingest/jobs", {**api.admin, "Content-Type": "text/plain"}, content=b"x")
+    assert r.status_code == 415
+
+
+def test_ingest_by_path_only_under_allowed_roots(make_api, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "shared"
+    (root / "notes").mkdir(parents=True)
+    (root / "notes" / "parking.md").write_bytes(NOTE)
+    api = make_api()
+    r = api.post("/v1/ingest/jobs", api.admin, json={"path": str(root)})
+    assert r.status_code == 403 and "RAG_API__INGEST_ROOTS" in r.json()["error"]["message"]
+    api = make_api(ingest_roots=[root])
+    for outside in ("/etc", str(root / ".." / "..")):
+        r = api.post("/v1/ingest/jobs", api.admin, json={"path": outside})
+        assert r.status_code == 403, outside
+    r = api.post("/v1/ingest/jobs", api.admin, json={"path": "notes", "groups": ["public"]})
+    assert r.status_code == 202 and str(root) not in r.text
+    assert wait_job(api, r.json()["id"])["counts"]["added"] == 1
+
+
+def test_jobs_survive_a_restart(make_api) -> None:  # type: ignore[no-untyped-def]
+    """A job left running by a stopped server is resumed; an unfinished upload fails."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.jobs import KIND
+
+    api = make_api()
+    services = api.services
+    api.client.__exit__(None, None, None)  # the server stops
+    store = services.store
+    interrupted, folder = services.jobs.new_upload()
+    (folder / "parking.md").write_bytes(NOTE)
+    store.set_job_params(interrupted, {"source": "upload", "files": ["parking.md"],
+                                       "groups": ["public"]})  # fmt: skip
+    store.update_job(interrupted, status="running")
+    receiving, _ = services.jobs.new_upload()
+    cli_job = store.create_job("ingest", {"root": "/x"})  # a `rag ingest` still running
+    from api.services import Services
+
+    restarted = Services.build(services.settings, embedder=services.embedder, llm=ScriptedLLM())
+    with TestClient(create_app(services.settings, restarted)) as client:
+        api.client = client
+        job = wait_job(api, interrupted)
+        assert job["status"] == "succeeded" and job["counts"]["added"] == 1
+        assert wait_job(api, receiving)["status"] == "failed"
+        assert store.get_job(cli_job)["status"] == "running", "not the API's job to resume"
+        assert store.get_job(interrupted)["kind"] == KIND
