@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_TEXT = 100_000  # hard cap before settings-based checks
+MAX_ID = 2**62  # SQLite integers are 64-bit
+DocumentId = Annotated[int, Field(ge=1, le=MAX_ID)]
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class Strict(BaseModel):
@@ -23,7 +27,7 @@ class Filters(Strict):
     groups: list[str] | None = Field(
         None, description="Narrow to these access groups (never widens the key's own)."
     )
-    document_ids: list[int] | None = Field(None, max_length=1000)
+    document_ids: list[DocumentId] | None = Field(None, max_length=1000)
     path_prefix: str | None = Field(None, max_length=1000)
     updated_after: str | None = Field(None, description="ISO 8601 date or time.")
     updated_before: str | None = Field(None, description="ISO 8601 date or time.")

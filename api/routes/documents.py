@@ -12,6 +12,7 @@ from api.auth import admin, principal
 from api.errors import ApiError
 from api.keys import Principal
 from api.routes.answers import services_of
+from api.schemas import PathId
 from rag.types import DocumentRecord
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -42,7 +43,7 @@ async def list_documents(
 
 @router.get("/{document_id}", summary="One document's record and its pages")
 async def get_document(
-    document_id: int,
+    document_id: PathId,
     request: Request,
     who: Principal = Depends(principal),  # noqa: B008
 ) -> dict[str, Any]:
@@ -53,8 +54,8 @@ async def get_document(
 
 @router.get("/{document_id}/pages/{page}", summary="The text of one page")
 async def get_page(
-    document_id: int,
-    page: int,
+    document_id: PathId,
+    page: PathId,
     request: Request,
     who: Principal = Depends(principal),  # noqa: B008
 ) -> dict[str, Any]:
@@ -73,7 +74,7 @@ async def get_page(
 
 @router.delete("/{document_id}", status_code=204, summary="Remove a document (admins)")
 async def delete_document(
-    document_id: int,
+    document_id: PathId,
     request: Request,
     who: Principal = Depends(admin),  # noqa: B008
 ) -> Response:

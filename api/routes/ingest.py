@@ -17,7 +17,7 @@ from api.errors import ApiError
 from api.jobs import KIND, safe_name
 from api.keys import Principal
 from api.routes.answers import services_of
-from api.schemas import IngestPathRequest
+from api.schemas import IngestPathRequest, PathId
 from api.services import Services
 from ingest.loaders import LoaderError, kind_for
 
@@ -215,7 +215,9 @@ async def list_jobs(request: Request, who: Principal = Depends(admin)) -> dict[s
 
 
 @router.get("/jobs/{job_id}", summary="One ingest job's state and progress (admins)")
-async def get_job(job_id: int, request: Request, who: Principal = Depends(admin)) -> dict[str, Any]:  # noqa: B008
+async def get_job(
+    job_id: PathId, request: Request, who: Principal = Depends(admin)  # noqa: B008
+) -> dict[str, Any]:
     job = services_of(request).store.get_job(job_id)
     if job is None or job["kind"] not in (KIND, "ingest"):
         raise ApiError(404, "not_found", f"no ingest job {job_id}")

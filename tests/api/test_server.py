@@ -1,0 +1,168 @@
+"""The API over real HTTP on loopback: client disconnects, the OpenAI client, and
+`rag serve` itself as a separate process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api.server import serving
+from tests.fakes import ScriptedLLM, SlowLLM
+
+MARRIAGE = "Combien de jours de congé pour un mariage ?"
+ANSWER = "Le mariage du salarié donne droit à 5 jours de congé payé [1]."
+
+
+def test_a_client_that_disconnects_mid_stream_stops_the_generation(make_api) -> None:  # type: ignore[no-untyped-def]
+    long_answer = " ".join(["Le mariage donne droit à 5 jours [1]."] * 40)
+    llm = SlowLLM(long_answer, delay_s=0.0, between_s=0.05)
+    api = make_api(llm)
+    with serving(api.client.app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        body = {"question": MARRIAGE, "stream": True}
+        with client.stream("POST", "/v1/ask", json=body, headers=api.employee) as response:
+            assert response.status_code == 200
+            for line in response.iter_lines():
+                if line.startswith("event: token"):
+                    break  # one token seen: hang up
+        deadline = time.monotonic() + 10
+        while not llm.closed_early and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert llm.closed_early, "the generation went on after the client left"
+        total = len(long_answer.split(" "))
+        assert llm.produced < total / 2
+        while api.services.gate.running and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert api.services.gate.running == 0, "the generation slot came back"
+
+
+def test_openai_client_talks_to_chat_completions(make_api) -> None:  # type: ignore[no-untyped-def]
+    from openai import OpenAI
+
+    api = make_api(ScriptedLLM(ANSWER, ANSWER))
+    key = api.employee["Authorization"].removeprefix("Bearer ")
+    with serving(api.client.app) as url:
+        client = OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
+        assert [m.id for m in client.models.list()] == ["company-rag"]
+        completion = client.chat.completions.create(
+            model="company-rag", messages=[{"role": "user", "content": MARRIAGE}]
+        )
+        content = completion.choices[0].message.content or ""
+        assert content.startswith(ANSWER) and "Sources:\n[1] Nordlys Conseil" in content
+        assert completion.model_extra["citations"][0]["supported"] is True
+        assert completion.usage is not None and completion.usage.completion_tokens > 0
+        chunks = list(
+            client.chat.completions.create(
+                model="company-rag",
+                messages=[{"role": "user", "content": MARRIAGE}],
+                stream=True,
+            )
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in chunks)
+        assert text.startswith(ANSWER) and "Sources:" in text
+        assert chunks[-1].choices[0].finish_reason == "stop"
+        assert chunks[-1].model_extra["citations"][0]["n"] == 1
+
+
+def _rag(data: Path, *args: str, **kwargs) -> subprocess.Popen:  # type: ignore[no-untyped-def]
+    env = {
+        **os.environ,
+        "RAG_DATA_DIR": str(data),
+        # No LLM server here: answers come in the extractive (degraded) mode.
+        "RAG_LLM__BACKEND": "ollama",
+        "RAG_LLM__OLLAMA_URL": "http://127.0.0.1:9",
+        "RAG_LLM__TIMEOUT_S": "2",
+    }
+    rag = Path(sys.executable).with_name("rag")
+    return subprocess.Popen(
+        [str(rag), *args], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        **kwargs,
+    )  # fmt: skip
+
+
+def test_rag_serve_out_of_the_box(tmp_path: Path) -> None:
+    """First start prints an admin key once; with it an admin uploads a document and
+    an employee key gets a cited answer, over real HTTP."""
+    from tests.api.server import free_port
+
+    port = free_port()
+    data = tmp_path / "data"
+    server = _rag(data, "serve", "--port", str(port))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            assert time.monotonic() < deadline, "rag serve did not start"
+            time.sleep(0.3)
+        assert httpx.get(f"{url}/v1/me").status_code == 401, "no open door"
+        keys = subprocess.run(
+            [str(Path(sys.executable).with_name("rag")), "keys", "list", "--json"],
+            env={**os.environ, "RAG_DATA_DIR": str(data)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        [first] = json.loads(keys.stdout)
+        assert first["role"] == "admin" and "rag_" not in first["key"].replace("rag_...", "")
+        created = subprocess.run(
+            [str(Path(sys.executable).with_name("rag")), "keys", "create", "--name", "alice",
+             "--groups", "public"],
+            env={**os.environ, "RAG_DATA_DIR": str(data)},
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        employee = {"Authorization": f"Bearer {created.stdout.strip()}"}
+        with httpx.Client(base_url=url, timeout=60) as client:
+            note = "# Congés\n\nLe mariage du salarié donne droit à 5 jours de congé payé.\n"
+            assert client.get("/v1/me", headers=employee).json()["name"] == "alice"
+            # The admin key was printed once on the terminal; read it from there.
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+        admin_key = next(w for w in err.split() if w.startswith("rag_"))
+        server = _rag(data, "serve", "--port", str(port))
+        time.sleep(0.5)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.3)
+                assert time.monotonic() < deadline
+            admin = {"Authorization": f"Bearer {admin_key}"}
+            files = [("files", ("conges.md", note.encode(), "text/markdown"))]
+            job = client.post("/v1/ingest/jobs", headers=admin, files=files).json()
+            while job["status"] not in ("succeeded", "partial", "failed"):
+                time.sleep(0.3)
+                job = client.get(f"/v1/ingest/jobs/{job['id']}", headers=admin).json()
+            assert job["status"] == "succeeded", job
+            answer = client.post("/v1/ask", headers=employee, json={"question": MARRIAGE}).json()
+            assert answer["mode"] == "extractive" and answer["citations"]
+            assert "5 jours" in answer["citations"][0]["quote"]
+            ready = client.get("/readyz")
+            assert ready.status_code == 503 and ready.json()["checks"]["llm"]["ready"] is False
+            assert "rag_http_requests_total" in client.get("/metrics").text
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+        assert "rag_" not in err, "the admin key is printed on the first run only"
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
