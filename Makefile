@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   install everything (with the embedded LLM), write a demo corpus,
-#               ingest it and answer a question from it
+#   make serve  install everything (with the embedded LLM), write and ingest a demo
+#               corpus, and run the web API and page on http://127.0.0.1:8000/
 #   make test   install what the tests need and run the fast test suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -10,7 +10,7 @@ LLM_STAMP := $(VENV)/.installed-llm
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF
 
-.PHONY: install demo test test-slow lint typecheck bench-ingest bench-retrieval clean
+.PHONY: install demo serve browser test test-slow lint typecheck bench-ingest bench-retrieval bench-api clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,6 +31,17 @@ demo: $(LLM_STAMP)
 	$(VENV)/bin/rag documents list
 	$(VENV)/bin/rag ask "Combien de jours de congé pour un mariage ?"
 
+serve: $(LLM_STAMP)
+	$(VENV)/bin/rag demo --dir demo_docs
+	$(VENV)/bin/rag serve
+
+# The browser test drives Debian's chromium; without it that one test is skipped.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver \
+	    >/dev/null; } || echo "chromium not installed: the browser test will be skipped"
+
 test: $(STAMP)
 	$(PY) -m pytest -q
 
@@ -46,6 +57,9 @@ typecheck: $(STAMP)
 
 bench-ingest: $(STAMP)
 	$(PY) bench/ingest_throughput.py --corpus ../shared/datasets/spf/corpus
+
+bench-api: $(LLM_STAMP)
+	$(PY) bench/api_load.py --data-dir bench/stores/spf --dataset ../shared/datasets/spf
 
 bench-retrieval: $(STAMP)
 	$(PY) bench/retrieval_quality.py --dataset ../shared/datasets/spf --data-dir bench/stores/spf

@@ -138,6 +138,7 @@ class JobRunner:
     # -- running ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="ingest-jobs", daemon=True)
         self._thread.start()
 

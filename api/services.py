@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,7 @@ class Services:
     rate_limiter: RateLimiter
     warm: dict[str, Any] = field(default_factory=dict)
     background: set[Any] = field(default_factory=set)  # tasks kept alive until done
+    _executor: ThreadPoolExecutor | None = None
 
     @classmethod
     def build(
@@ -81,6 +83,14 @@ class Services:
 
     _page_counter: Any = None
 
+    @property
+    def search_executor(self) -> ThreadPoolExecutor:
+        """Searches run on one thread: torch and FAISS keep an OpenMP team per calling
+        thread, and a pool of threads each with its own team oversubscribes 2 cores."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="search")
+        return self._executor
+
     def page_counter(self) -> Any:
         """A one-process sandbox that counts an uploaded PDF's pages."""
         if self._page_counter is None:
@@ -94,6 +104,9 @@ class Services:
 
     def close(self) -> None:
         self.jobs.stop()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
         if self._page_counter is not None:
             self._page_counter.close()
 

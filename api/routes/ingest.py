@@ -216,7 +216,9 @@ async def list_jobs(request: Request, who: Principal = Depends(admin)) -> dict[s
 
 @router.get("/jobs/{job_id}", summary="One ingest job's state and progress (admins)")
 async def get_job(
-    job_id: PathId, request: Request, who: Principal = Depends(admin)  # noqa: B008
+    job_id: PathId,
+    request: Request,
+    who: Principal = Depends(admin),  # noqa: B008
 ) -> dict[str, Any]:
     job = services_of(request).store.get_job(job_id)
     if job is None or job["kind"] not in (KIND, "ingest"):
