@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_fastapi_instrumentator import Instrumentator
+from swagger_ui_bundle import swagger_ui_path
 
 from api import errors
 from api.limits import BodyLimitMiddleware
@@ -67,6 +69,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         version="0.1.0",
         summary="Answers from internal documents, with cited sources.",
         lifespan=lifespan,
+        docs_url=None,  # served below from local files: the default loads them from a CDN
+        redoc_url=None,
     )
     app.state.services = services
     errors.install(app)
@@ -93,6 +97,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(RequestIdMiddleware)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # Swagger UI from the swagger-ui-bundle package, so /docs works offline.
+    app.mount("/docs-static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=app.title,
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon-32x32.png",
+        )
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:

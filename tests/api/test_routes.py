@@ -49,6 +49,9 @@ def test_every_route_but_health_and_the_page_needs_a_valid_key(make_api) -> None
             assert r.headers["www-authenticate"] == "Bearer"
     for path in ("/healthz", "/", "/static/app.js", "/static/style.css", "/openapi.json"):
         assert api.client.get(path).status_code == 200, path
+    docs = api.client.get("/docs").text
+    assert "/docs-static/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
+    assert api.client.get("/docs-static/swagger-ui-bundle.js").status_code == 200
     assert api.client.get("/readyz").json()["ready"] is True
 
 
