@@ -47,35 +47,6 @@ def scoped_filters(who: Principal, requested: Filters | None) -> SearchFilters:
     )
 
 
-def check_question(services: Services, question: str, field_name: str = "question") -> str:
-    question = question.strip()
-    if not question:
-        raise ApiError(422, "invalid_request", f"{field_name} is empty: say what you look for")
-    limit = services.settings.retrieval.max_question_chars
-    if len(question) > limit:
-        raise ApiError(
-            422,
-            "question_too_long",
-            f"{field_name} is {len(question):,} characters; the limit is {limit:,} "
-            "(RAG_RETRIEVAL__MAX_QUESTION_CHARS)",
-            limit="max_question_chars",
-            max=limit,
-        )
-    return question
-
-
-def check_k(services: Services, k: int | None) -> None:
-    limit = services.settings.retrieval.max_k
-    if k is not None and k > limit:
-        raise ApiError(
-            422,
-            "k_too_large",
-            f"k is {k}; the limit is {limit} (RAG_RETRIEVAL__MAX_K)",
-            limit="max_k",
-            max=limit,
-        )
-
-
 @dataclass
 class AnswerRun:
     """One answer in progress: holds a generation slot until the generation ends."""
@@ -85,6 +56,7 @@ class AnswerRun:
     deadline: float
     stage: str = "queue"
     prefetched: list[Event] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # from the API, put on the answer
     _released: bool = False
 
     @classmethod
@@ -147,7 +119,10 @@ class AnswerRun:
             self.close()
         elif event["type"] == "stage":
             self.stage = event["name"]
+        elif event["type"] == "notice":
+            self.notices.append(event["text"])
         elif event["type"] == "answer":
+            event["answer"].notices[:0] = self.notices
             self.services.metrics.observe_answer(event["answer"])
         return event
 
@@ -173,15 +148,11 @@ class AnswerRun:
 
     async def answer(self) -> Any:
         answer = None
-        notices: list[str] = []
         async for event in self.events():
             if event["type"] == "answer":
                 answer = event["answer"]
-            elif event["type"] == "notice":
-                notices.append(event["text"])
         if answer is None:
             raise ApiError(500, "internal_error", "the answer service ended without an answer")
-        answer.notices[:0] = notices
         return answer
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag.errors import RagError, StoreLockedError
+from rag.errors import InvalidRequestError, RagError, StoreLockedError
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,14 @@ def install(app: FastAPI) -> None:
             error_body("busy", "an ingest job is writing to the store; retry in a moment"),
             409,
             headers={"Retry-After": "10"},
+        )
+
+    @app.exception_handler(InvalidRequestError)
+    async def _invalid_request(request: Request, exc: InvalidRequestError) -> JSONResponse:
+        if exc.limit is None:
+            return JSONResponse(error_body("invalid_request", str(exc)), 422)
+        return JSONResponse(
+            error_body("limit_exceeded", str(exc), limit=exc.limit, max=exc.maximum), 422
         )
 
     @app.exception_handler(RagError)

@@ -15,3 +15,13 @@ class StoreLockedError(RagError):
 
 class StoreMismatchError(RagError):
     """The store was built with other embedding or chunking settings."""
+
+
+class InvalidRequestError(RagError):
+    """A question or parameter the service refuses; `limit` names the setting it broke,
+    if any (the API answers 422 and names it)."""
+
+    def __init__(self, message: str, limit: str | None = None, maximum: int | None = None):
+        super().__init__(message)
+        self.limit = limit
+        self.maximum = maximum

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag.embedding import Embedder, create_embedder
-from rag.errors import RagError, StoreMismatchError
+from rag.errors import InvalidRequestError, StoreMismatchError
 from rag.retrieval import FusionWeights, Retriever, SearchFilters, SearchResult
 from rag.settings import Settings
 from rag.store import DocumentStore
@@ -60,14 +60,26 @@ class SearchService:
     def validate_question(self, question: str) -> str:
         question = question.strip()
         if not question:
-            raise RagError("The question is empty: type what you are looking for.")
+            raise InvalidRequestError("The question is empty: type what you are looking for.")
         limit = self.settings.retrieval.max_question_chars
         if len(question) > limit:
-            raise RagError(
-                f"The question is {len(question):,} characters long; the limit is {limit:,}. "
-                "Ask a shorter question, or quote only the passage that matters."
+            raise InvalidRequestError(
+                f"The question is {len(question):,} characters long; the limit is {limit:,} "
+                "(RAG_RETRIEVAL__MAX_QUESTION_CHARS). Ask a shorter question, or quote only "
+                "the passage that matters.",
+                limit="max_question_chars",
+                maximum=limit,
             )
         return question
+
+    def validate_k(self, k: int) -> None:
+        limit = self.settings.retrieval.max_k
+        if not 1 <= k <= limit:
+            raise InvalidRequestError(
+                f"k must be between 1 and {limit} (RAG_RETRIEVAL__MAX_K), not {k}.",
+                limit="max_k",
+                maximum=limit,
+            )
 
     def search(
         self,
@@ -79,11 +91,10 @@ class SearchService:
     ) -> SearchResult:
         query = self.validate_question(query)
         k = self.settings.retrieval.k if k is None else k
-        if not 1 <= k <= self.settings.retrieval.max_k:
-            raise RagError(f"k must be between 1 and {self.settings.retrieval.max_k}, not {k}.")
+        self.validate_k(k)
         fingerprint = self.fingerprint()
         if not fingerprint:
             return SearchResult([], "fr", {})
         if mmr_lambda is not None and not 0.0 <= mmr_lambda <= 1.0:
-            raise RagError(f"mmr_lambda must be between 0 and 1, not {mmr_lambda}.")
+            raise InvalidRequestError(f"mmr_lambda must be between 0 and 1, not {mmr_lambda}.")
         return self.retriever.search(query, k, filters, mode, fingerprint, mmr_lambda=mmr_lambda)

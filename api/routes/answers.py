@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.answering import AnswerRun, check_k, check_question, scoped_filters
+from api.answering import AnswerRun, scoped_filters
 from api.auth import principal
 from api.errors import ApiError, error_body
 from api.keys import Principal
@@ -37,7 +37,6 @@ def sse(event: str, data: Any) -> ServerSentEvent:
 async def ask_events(run: AnswerRun) -> Any:
     """token* -> citations -> done; `reset` if streamed tokens were abandoned,
     `error` if the answer failed after the stream began."""
-    notices: list[str] = []
     try:
         async for event in run.events():
             kind = event["type"]
@@ -47,12 +46,8 @@ async def ask_events(run: AnswerRun) -> Any:
                 yield sse("reset", {})
             elif kind == "stage":
                 yield sse("stage", {"name": event["name"]})
-            elif kind == "notice":
-                notices.append(event["text"])
             elif kind == "answer":
-                answer = event["answer"]
-                answer.notices[:0] = notices
-                body = answer.to_dict()
+                body = event["answer"].to_dict()
                 yield sse("citations", {"citations": body["citations"]})
                 yield sse("done", body)
     except ApiError as exc:
@@ -77,8 +72,10 @@ async def ask(
     who: Principal = Depends(principal),  # noqa: B008
 ) -> Any:
     services = services_of(request)
-    question = check_question(services, body.question)
-    check_k(services, body.k)
+    # Checked here too, before taking a generation slot.
+    question = services.search.validate_question(body.question)
+    if body.k is not None:
+        services.search.validate_k(body.k)
     from rag.llm import generation_params
 
     generation_params(services.settings, **overrides_of(body))  # 400 now, not mid-stream
@@ -109,8 +106,7 @@ async def search(
     who: Principal = Depends(principal),  # noqa: B008
 ) -> dict[str, Any]:
     services = services_of(request)
-    query = check_question(services, body.query, "query")
-    check_k(services, body.k)
+    query = services.search.validate_question(body.query)
     filters = scoped_filters(who, body.filters)
     started = time.perf_counter()
     result = await asyncio.get_running_loop().run_in_executor(

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
@@ -188,12 +189,8 @@ async def create_job(request: Request, who: Principal = Depends(admin)) -> dict[
         try:
             body = IngestPathRequest.model_validate_json(await request.body())
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()
-            )
-            raise ApiError(
-                422, "invalid_request", f"the request is not valid: {problems}"
-            ) from None
+            # The app's handler formats these like every other 422.
+            raise RequestValidationError(exc.errors(include_url=False)) from None
         path = _allowed_path(services, body.path)
         job_id = services.jobs.submit_path(path, body.groups, body.prune)
     else:

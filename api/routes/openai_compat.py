@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from sse_starlette import EventSourceResponse
 
-from api.answering import AnswerRun, check_question, scoped_filters
+from api.answering import AnswerRun, scoped_filters
 from api.auth import principal
 from api.errors import ApiError, error_body
 from api.keys import Principal
@@ -41,7 +41,9 @@ def sources_block(answer: Answer) -> str:
     return "\n\nSources:\n" + "\n".join(lines)
 
 
-def _chunk(cid: str, created: int, delta: dict[str, Any], finish: str | None = None) -> str:
+def _chunk(
+    cid: str, created: int, delta: dict[str, Any], finish: str | None = None, **extra: Any
+) -> str:
     return json.dumps(
         {
             "id": cid,
@@ -49,6 +51,7 @@ def _chunk(cid: str, created: int, delta: dict[str, Any], finish: str | None = N
             "created": created,
             "model": MODEL,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
         },
         ensure_ascii=False,
     )
@@ -81,7 +84,7 @@ async def chat_completions(
     turns = [m for m in body.messages if m.role in ("user", "assistant")]
     if not turns or turns[-1].role != "user":
         raise ApiError(422, "invalid_request", "the last message must be the user's question")
-    question = check_question(services, _text(turns[-1]), "the last user message")
+    question = services.search.validate_question(_text(turns[-1]))
     history = [{"role": m.role, "content": _text(m)} for m in turns[:-1]] or None
     overrides = {
         "temperature": body.temperature,
@@ -140,11 +143,15 @@ async def chat_completions(
                     tail = (
                         sources_block(answer) if streamed else answer.text + sources_block(answer)
                     )
-                    final = json.loads(_chunk(cid, created, {"content": tail}, "stop"))
-                    final["citations"] = [c.to_dict() for c in answer.citations]
-                    final["usage"] = _usage(answer)
-                    final["mode"] = answer.mode
-                    yield json.dumps(final, ensure_ascii=False)
+                    yield _chunk(
+                        cid,
+                        created,
+                        {"content": tail},
+                        "stop",
+                        citations=[c.to_dict() for c in answer.citations],
+                        usage=_usage(answer),
+                        mode=answer.mode,
+                    )
         except ApiError as exc:
             yield json.dumps(error_body(exc.code, exc.message))
         except Exception:
