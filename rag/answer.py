@@ -71,6 +71,9 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
     standalone_question: str | None = None
+    sources: list[SearchHit] = field(default_factory=list)
+    """The passages the answer was built from, in `[n]` order (for the eval; the API's
+    citations already carry what a reader needs)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -173,6 +176,7 @@ class AnswerService:
         if used < len(hits):
             answer.notices.append(f"{len(hits) - used} sources left out to fit the context")
         hits = hits[:used]
+        answer.sources = hits
         pieces: list[str] = []
         t0 = time.perf_counter()
         try:

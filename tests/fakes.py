@@ -74,3 +74,80 @@ class SlowLLM(ScriptedLLM):
             usage.completion_tokens = len(words)
 
         return Generation(pieces(), usage)
+
+
+class JudgeLLM:
+    """A judge with scripted verdicts, answering by what each prompt asks.
+
+    `statements` maps an answer to the statements the judge splits it into (default:
+    one per sentence); `p_yes` maps the text under judgement (the statement, sentence
+    or passage at the end of a yes/no prompt) to P(yes) (default 0.0); `questions`
+    maps an answer to the questions it answers; `garbage` replies this many times with
+    text that is not JSON before behaving."""
+
+    name = "judge-fake"
+
+    def __init__(
+        self,
+        statements: dict[str, list[str]] | None = None,
+        p_yes: dict[str, float] | None = None,
+        questions: dict[str, list[str]] | None = None,
+        noncommittal: bool = False,
+        garbage: int = 0,
+    ) -> None:
+        self.statements = statements or {}
+        self.p_yes = p_yes or {}
+        self.questions = questions or {}
+        self.noncommittal = noncommittal
+        self.garbage = garbage
+        self.calls: list[str] = []
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text) // 4)
+
+    @staticmethod
+    def _field(prompt: str, label: str) -> str:
+        return prompt.rsplit(label, 1)[1].strip()
+
+    def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
+        import json
+        import re
+
+        prompt = messages[-1]["content"]
+        self.calls.append(prompt)
+        if self.garbage:
+            self.garbage -= 1
+            reply = "Sure! Here are the statements: one, two"
+        elif "standalone statements" in prompt:
+            answer = self._field(prompt, "Answer:")
+            parts = self.statements.get(answer) or [
+                s for s in re.split(r"(?<=\.)\s+", answer) if s.strip()
+            ]
+            reply = json.dumps({"statements": parts})
+        elif "questions that the answer" in prompt:
+            answer = self._field(prompt, "Answer:")
+            reply = json.dumps(
+                {"questions": self.questions.get(answer, ["?"]), "noncommittal": self.noncommittal}
+            )
+        else:
+            p = self.p_yes.get(self._subject(prompt), 0.0)
+            reply = json.dumps({"verdict": "yes" if p >= 0.5 else "no"})
+        return Generation(iter([reply]), Usage())
+
+    def _subject(self, prompt: str) -> str:
+        label = "Statement:" if "Statement:" in prompt else "Passage:"
+        return self._field(prompt, label)
+
+    def choice_probabilities(
+        self, messages: list[Message], choices: list[str], params: GenerationParams
+    ) -> dict[str, float]:
+        prompt = messages[-1]["content"]
+        self.calls.append(prompt)
+        p = self.p_yes.get(self._subject(prompt), 0.0)
+        return {"yes": p, "no": 1.0 - p}
+
+
+class BinaryJudgeLLM(JudgeLLM):
+    """A judge backend that cannot read token probabilities (sampled verdicts only)."""
+
+    choice_probabilities = None  # type: ignore[assignment]

@@ -14,7 +14,14 @@ from rag.llm.ollama_backend import OllamaLLM
 class FakeOllama:
     """Just enough of Ollama: /api/chat (NDJSON stream), /api/show, /api/tags."""
 
-    def __init__(self, models=("qwen2.5:1.5b-instruct",), reply="Cinq jours [1].", prompt_eval=120):
+    def __init__(
+        self,
+        models=("qwen2.5:1.5b-instruct",),
+        reply="Cinq jours [1].",
+        prompt_eval=120,
+        top_logprobs=None,
+    ):
+        self.top_logprobs = top_logprobs  # [(token, logprob)] for requests with logprobs
         self.models = set(models)
         self.reply = reply
         self.prompt_eval = prompt_eval
@@ -29,6 +36,26 @@ class FakeOllama:
             return httpx.Response(404, json={"error": f"model '{body.get('model')}' not found"})
         if request.url.path == "/api/show":
             return httpx.Response(200, json={"modelfile": "", "details": {"family": "qwen2"}})
+        if request.url.path == "/api/chat" and not body.get("stream", True):
+            # A non-streamed chat is one object; with `logprobs` Ollama (>= 0.12.11) adds
+            # one entry per generated token, each with its top alternatives.
+            answer: dict = {
+                "model": body["model"],
+                "message": {"role": "assistant", "content": self.reply},
+                "done": True,
+                "prompt_eval_count": self.prompt_eval,
+                "eval_count": 1,
+            }
+            if body.get("logprobs") and self.top_logprobs is not None:
+                token, logprob = self.top_logprobs[0]
+                answer["logprobs"] = [
+                    {
+                        "token": token,
+                        "logprob": logprob,
+                        "top_logprobs": [{"token": t, "logprob": p} for t, p in self.top_logprobs],
+                    }
+                ]
+            return httpx.Response(200, json=answer)
         if request.url.path == "/api/chat":
             words = self.reply.split(" ")
             lines = [
@@ -104,3 +131,32 @@ def test_timeout() -> None:
     backend = OllamaLLM("http://ollama.test:11434", "m", transport=httpx.MockTransport(slow))
     with pytest.raises(LLMUnavailable, match="did not answer in time"):
         list(backend.generate(MESSAGES, GenerationParams()))
+
+
+def test_json_schema_is_sent_as_format() -> None:
+    fake = FakeOllama(reply='{"verdict": "yes"}')
+    schema = {"type": "object", "properties": {"verdict": {"enum": ["yes", "no"]}}}
+    text = "".join(llm(fake).generate(MESSAGES, GenerationParams(json_schema=schema)))
+    assert json.loads(text) == {"verdict": "yes"}
+    assert fake.requests[-1]["format"] == schema
+
+
+def test_choice_probabilities_from_logprobs() -> None:
+    import math
+
+    fake = FakeOllama(
+        reply="Yes",
+        top_logprobs=[("Yes", math.log(0.6)), ("yes", math.log(0.1)), ("No", math.log(0.1))],
+    )
+    probabilities = llm(fake).choice_probabilities(MESSAGES, ["yes", "no"], GenerationParams())
+    assert probabilities["yes"] == pytest.approx(0.7 / 0.8)
+    assert probabilities["no"] == pytest.approx(0.1 / 0.8)
+    sent = fake.requests[-1]
+    assert sent["logprobs"] is True and sent["options"]["num_predict"] == 1
+    assert sent["options"]["num_ctx"] == 4096
+
+
+def test_choice_probabilities_need_an_ollama_that_returns_logprobs() -> None:
+    fake = FakeOllama(reply="Yes", top_logprobs=None)
+    with pytest.raises(LLMUnavailable, match=r"0\.12\.11"):
+        llm(fake).choice_probabilities(MESSAGES, ["yes", "no"], GenerationParams())

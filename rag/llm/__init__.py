@@ -11,6 +11,7 @@ from rag.llm.base import (
     GenerationParams,
     LLMUnavailable,
     Message,
+    ScoresChoices,
     Usage,
 )
 from rag.settings import Settings
@@ -21,6 +22,7 @@ __all__ = [
     "GenerationParams",
     "LLMUnavailable",
     "Message",
+    "ScoresChoices",
     "Usage",
     "create_llm",
     "generation_params",

@@ -9,12 +9,22 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rag.errors import ConfigurationError
-from rag.llm.base import Generation, GenerationParams, LLMUnavailable, Message, Usage
+from rag.llm.base import (
+    Generation,
+    GenerationParams,
+    LLMUnavailable,
+    Message,
+    Usage,
+    normalise_choices,
+    spellings,
+)
 from rag.llm.model_files import embedded_model_path, verify_model_file
 
 
@@ -89,6 +99,7 @@ class LlamaCppLLM:
                         max_tokens=params.max_tokens,
                         seed=params.seed,
                         stop=list(params.stop) or None,
+                        response_format=_response_format(params),
                         stream=True,
                     )
                     completion = 0
@@ -111,3 +122,49 @@ class LlamaCppLLM:
                 usage.completion_tokens = completion
 
         return Generation(stream(), usage)
+
+    def choice_probabilities(
+        self, messages: list[Message], choices: Sequence[str], params: GenerationParams
+    ) -> dict[str, float]:
+        """One decoding step; the logits of that step are read through a logits processor
+        (llama-cpp-python only returns logprobs for models loaded with `logits_all`, which
+        would cost n_ctx x 152k floats). The prompt prefix shared with the previous call
+        is reused from the KV cache, so several checks against one context are cheap."""
+        from llama_cpp import LogitsProcessorList
+
+        llama = self._load()
+        captured: list[np.ndarray] = []
+
+        def capture(_ids: Any, logits: Any) -> Any:
+            if not captured:
+                captured.append(np.array(logits, dtype=np.float64, copy=True))
+            return logits
+
+        with self._generate_lock:
+            try:
+                llama.create_chat_completion(
+                    messages=messages,
+                    max_tokens=1,
+                    temperature=0.0,
+                    seed=params.seed,
+                    logits_processor=LogitsProcessorList([capture]),
+                )
+            except ValueError as exc:
+                raise LLMUnavailable(f"the prompt does not fit the model ({exc})") from exc
+        if not captured:
+            raise LLMUnavailable("llama.cpp returned no logits for the judge's question")
+        logits = captured[0]
+        log_z = float(np.logaddexp.reduce(logits))
+        first_ids = {
+            c: {llama.tokenize(w.encode(), add_bos=False, special=False)[0] for w in spellings(c)}
+            for c in choices
+        }
+        return normalise_choices(
+            {c: [float(logits[i]) - log_z for i in ids] for c, ids in first_ids.items()}
+        )
+
+
+def _response_format(params: GenerationParams) -> dict[str, Any] | None:
+    if params.json_schema is None:
+        return None
+    return {"type": "json_object", "schema": dict(params.json_schema)}

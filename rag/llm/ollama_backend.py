@@ -9,12 +9,20 @@ counts only the tokens it evaluated.)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
 
-from rag.llm.base import Generation, GenerationParams, LLMUnavailable, Message, Usage
+from rag.llm.base import (
+    Generation,
+    GenerationParams,
+    LLMUnavailable,
+    Message,
+    Usage,
+    normalise_choices,
+    spellings,
+)
 
 
 class OllamaLLM:
@@ -62,9 +70,7 @@ class OllamaLLM:
         except (self._ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
             raise self._unavailable(exc) from exc
 
-    def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
-        usage = Usage()
-        expected = self.count_tokens("".join(m["content"] for m in messages))
+    def _options(self, params: GenerationParams) -> dict[str, object]:
         options: dict[str, object] = {
             "num_ctx": params.context_size,
             "temperature": params.temperature,
@@ -75,6 +81,12 @@ class OllamaLLM:
         }
         if params.stop:
             options["stop"] = list(params.stop)
+        return options
+
+    def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
+        usage = Usage()
+        expected = self.count_tokens("".join(m["content"] for m in messages))
+        options = self._options(params)
 
         def stream() -> Iterator[str]:
             try:
@@ -83,6 +95,7 @@ class OllamaLLM:
                     messages=messages,
                     stream=True,
                     options=options,
+                    format=dict(params.json_schema) if params.json_schema else None,
                     keep_alive=self._keep_alive,
                 ):
                     text = part.message.content if part.message else ""
@@ -99,3 +112,28 @@ class OllamaLLM:
                 raise self._unavailable(exc) from exc
 
         return Generation(stream(), usage)
+
+    def choice_probabilities(
+        self, messages: list[Message], choices: Sequence[str], params: GenerationParams
+    ) -> dict[str, float]:
+        """One token with its top log-probabilities (Ollama >= 0.12.11 returns them)."""
+        options = {**self._options(params), "num_predict": 1, "temperature": 0.0}
+        try:
+            response = self._client.chat(
+                model=self._model,
+                messages=messages,
+                options=options,
+                logprobs=True,
+                top_logprobs=20,
+                keep_alive=self._keep_alive,
+            )
+        except (self._ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+            raise self._unavailable(exc) from exc
+        if not response.logprobs:
+            raise LLMUnavailable(
+                f"Ollama at {self._url} returned no logprobs: upgrade it to 0.12.11 or later"
+            )
+        first = response.logprobs[0]
+        top = {t.token.strip(): t.logprob for t in (first.top_logprobs or [])}
+        top.setdefault(first.token.strip(), first.logprob)
+        return normalise_choices({c: [top[w] for w in spellings(c) if w in top] for c in choices})

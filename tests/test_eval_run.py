@@ -1,0 +1,214 @@
+"""An evaluation run end to end on a small real store, with scripted generator and judge:
+records, resume, report files, the baseline gate and the bad-input paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from eval.calibration import calibrate, load_pairs, ordering
+from eval.datasets import DatasetError, Question, load_questions
+from eval.judge import Judge
+from eval.report import markdown
+from eval.runner import Evaluator, Progress, ResumeError, run, select
+from eval.summary import baseline_section, compare, summarise, worst
+from ingest.demo import write_demo_corpus
+from ingest.pipeline import IngestService
+from rag.answer import AnswerService
+from rag.cli import build_app
+from rag.embedding import HashingEmbedder
+from rag.prompts import NOT_FOUND
+from rag.search_service import SearchService
+from rag.settings import Settings
+from tests.fakes import JudgeLLM, ScriptedLLM
+
+QUESTIONS = [
+    Question(
+        "q1", "Combien de jours de congé pour un mariage ?", ("4 jours",), ("conges",), True, "fr"
+    ),
+    Question("q2", "Quel est le prix d'une licorne ?", (), (), False, "fr"),
+    Question(
+        "q3", "Combien de jours de congé pour un PACS ?", ("4 jours",), ("conges",), True, "fr"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("evalstore")
+    settings = Settings(data_dir=root / "data")
+    ingest = IngestService(settings, embedder=HashingEmbedder(1024))
+    for group, paths in write_demo_corpus(root / "docs").items():
+        ingest.run(paths[0].parent, [group])
+    return settings
+
+
+def evaluator(settings: Settings, *replies: str) -> Evaluator:
+    search = SearchService(settings, embedder=HashingEmbedder(1024))
+    service = AnswerService(settings, search=search, llm=ScriptedLLM(*replies))
+    return Evaluator(service, Judge(JudgeLLM(p_yes={}, questions={})))
+
+
+def test_a_run_records_every_metric_and_verdict(store: Settings, tmp_path: Path) -> None:
+    ev = evaluator(store, "Un mariage donne 4 jours de congé [1].", NOT_FOUND["fr"], "4 jours [1].")
+    records = run(ev, QUESTIONS, Progress(tmp_path / "progress.jsonl"), {"c": 1})
+    assert [r["id"] for r in records] == ["q1", "q2", "q3"]
+    first = records[0]
+    assert first["answer"]["mode"] == "generative" and first["retrieved"]
+    assert {
+        "hit@10",
+        "faithfulness",
+        "answer_relevancy",
+        "context_precision",
+        "context_recall",
+        "citation_recall",
+        "citation_precision",
+        "token_f1",
+        "semantic_similarity",
+    } <= set(first["metrics"])
+    assert first["verdicts"] and all("raw" in v for v in first["verdicts"])
+    assert first["metrics"]["token_f1"] > 0
+    answered = [r for r in records if r["answer"]["mode"] != "not_found"]
+    assert records[1]["answer"]["mode"] == "not_found" and len(answered) == 2
+    assert "faithfulness" not in records[1]["metrics"]  # nothing to judge in a non-answer
+    summary = summarise(records)
+    assert summary["faithfulness"]["n"] == 2 and summary["faithfulness"]["failures"] == 0
+    # The scripted judge says "no" to everything: faithfulness 0, and the report says why.
+    assert summary["faithfulness"]["mean"] == 0.0
+    report = {
+        "config": {"dataset_name": "demo", "dataset": "x", "questions": 3, "generator": "g"},
+        "judge": {"name": "j", "calls": 1, "failures": 0, "cached": 0},
+        "summary": summary,
+        "comparison": None,
+        "questions": records,
+    }
+    text = markdown(report)
+    assert "| faithfulness | 0.000 | 2 | 0 |" in text and "unsupported:" in text
+
+
+def test_an_interrupted_run_resumes(store: Settings, tmp_path: Path) -> None:
+    progress = Progress(tmp_path / "progress.jsonl")
+    ev = evaluator(store, "4 jours [1].")
+
+    def stop_after_first(record: dict, done: int, total: int) -> None:
+        if done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(ev, QUESTIONS, progress, {"c": 1}, on_record=stop_after_first)
+    resumed = evaluator(store, NOT_FOUND["fr"], "4 jours [1].")
+    records = run(resumed, QUESTIONS, progress, {"c": 1}, resume=True)
+    assert [r["id"] for r in records] == ["q1", "q2", "q3"]
+    assert len(resumed.service.llm.calls) == 2  # q1 was not asked again
+    with pytest.raises(ResumeError, match="without --resume"):
+        run(resumed, QUESTIONS, progress, {"c": 2}, resume=True)
+
+
+def test_abstention_and_failures_in_the_summary() -> None:
+    def record(answerable: bool, answered: float, **metrics: float | None) -> dict:
+        return {"answerable": answerable, "metrics": {"answered": answered, **metrics}}
+
+    records = [
+        record(True, 1.0, faithfulness=1.0),
+        record(True, 0.0),
+        record(False, 1.0, faithfulness=None),
+        record(False, 0.0),
+    ]
+    s = summarise(records)
+    assert s["abstention_accuracy"]["mean"] == 0.5
+    assert s["answered_unanswerable_rate"]["mean"] == 0.5
+    assert s["answered_answerable_rate"]["mean"] == 0.5
+    assert s["faithfulness"] == {"mean": 1.0, "n": 1, "failures": 1}
+    assert worst([{**r, "details": {}} for r in records])[0]["answerable"] is False
+
+
+def test_compare_flags_regressions_past_tolerance() -> None:
+    summary = {"faithfulness": {"mean": 0.70}, "answered_unanswerable_rate": {"mean": 0.40}}
+    baseline = {
+        "metrics": {"faithfulness": 0.75, "answered_unanswerable_rate": 0.30, "token_f1": 0.5},
+        "tolerances": {"faithfulness": 0.06, "answered_unanswerable_rate": 0.05},
+    }
+    rows = {r.metric: r for r in compare(summary, baseline)}
+    assert not rows["faithfulness"].regressed  # 0.05 down, tolerance 0.06
+    assert rows["answered_unanswerable_rate"].regressed  # lower is better: 0.10 up
+    assert rows["token_f1"].regressed  # the baseline has it, this run does not
+    with pytest.raises(KeyError, match="no section"):
+        baseline_section({"datasets": {"spf": {}}}, "clapnq")
+
+
+def test_eval_compare_command_exit_codes(tmp_path: Path) -> None:
+    report = tmp_path / "latest.json"
+    report.write_text(
+        json.dumps({"config": {"dataset_name": "spf"}, "summary": {"faithfulness": {"mean": 0.8}}})
+    )
+    baseline = tmp_path / "ci.json"
+    runner = CliRunner()
+    baseline.write_text(
+        json.dumps(
+            {
+                "datasets": {
+                    "spf": {"metrics": {"faithfulness": 0.9}, "tolerances": {"faithfulness": 0.05}}
+                }
+            }
+        )
+    )
+    result = runner.invoke(build_app(), ["eval", "compare", str(report), str(baseline)])
+    assert result.exit_code == 1 and "REGRESSION" in result.output
+    baseline.write_text(
+        json.dumps(
+            {
+                "datasets": {
+                    "spf": {"metrics": {"faithfulness": 0.82}, "tolerances": {"faithfulness": 0.05}}
+                }
+            }
+        )
+    )
+    result = runner.invoke(build_app(), ["eval", "compare", str(report), str(baseline)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        build_app(), ["eval", "compare", str(tmp_path / "nope.json"), str(baseline)]
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+def test_a_malformed_dataset_line_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "questions.jsonl"
+    path.write_text('{"id": "a", "question": "ok"}\n{"id": "b"}\n')
+    with pytest.raises(DatasetError, match=r"questions.jsonl:2: missing .*question"):
+        load_questions(path)
+    path.write_text('{"id": "a", "question": "ok"}\n\n{not json\n')
+    with pytest.raises(DatasetError, match=r":3: not valid JSON"):
+        load_questions(path)
+    result = CliRunner().invoke(build_app(), ["eval", "run", "--dataset", str(path)])
+    assert result.exit_code == 1 and ":3: not valid JSON" in result.output
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"id": "x", "knowledge": "k", "question": "q"}\n')
+    with pytest.raises(DatasetError, match=r":1: .*right_answer"):
+        load_pairs(pairs)
+
+
+def test_select_keeps_both_classes() -> None:
+    qs = [Question(f"a{i}", "q", (), (), True, "en") for i in range(5)] + [
+        Question(f"u{i}", "q", (), (), False, "en") for i in range(5)
+    ]
+    assert [q.id for q in select(qs, 4)] == ["a0", "u0", "a1", "u1"]
+    assert len(select(qs, None)) == 10
+
+
+def test_halueval_calibration_counts_orderings() -> None:
+    from eval.calibration import Pair
+
+    pairs = [
+        Pair("1", "K", "q", "Right one.", "Wrong one."),
+        Pair("2", "K", "q", "Same.", "Same too."),
+    ]
+    judge = Judge(
+        JudgeLLM(p_yes={"Right one.": 0.9, "Wrong one.": 0.2, "Same.": 0.7, "Same too.": 0.6})
+    )
+    result = calibrate(judge, pairs)
+    assert result["summary"]["binary"]["correct"] == 1 and result["summary"]["binary"]["tie"] == 1
+    assert result["summary"]["graded"]["correct_share"] == 1.0
+    assert ordering(None, 0.3) == "failed" and ordering(0.2, 0.3) == "reversed"
