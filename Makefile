@@ -10,7 +10,7 @@ LLM_STAMP := $(VENV)/.installed-llm
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF
 
-.PHONY: install demo serve browser test test-slow lint typecheck bench-ingest bench-retrieval bench-api clean
+.PHONY: install demo serve browser test test-slow eval-ci calibrate lint typecheck bench-ingest bench-retrieval bench-api clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -47,6 +47,16 @@ test: $(STAMP)
 
 test-slow: $(LLM_STAMP)
 	$(PY) -m pytest -q -m slow
+
+# The CI evaluation: 20 spf + 20 clapnq questions, embedded generator and judge,
+# gated by eval/baselines/ci.json (reports in reports/ci/).
+eval-ci: $(LLM_STAMP)
+	.ci/eval
+
+# Faithfulness calibration on HaluEval (the README quotes its figures).
+calibrate: $(LLM_STAMP)
+	$(VENV)/bin/rag eval calibrate --pairs ../shared/datasets/halueval/pairs.jsonl \
+	  --out reports/calibration.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check rag ingest api eval tests bench

@@ -17,7 +17,7 @@ from eval.datasets import DatasetError, load_questions
 from eval.judge import Judge, JudgeCache
 from eval.runner import ALL_JUDGED, Evaluator, ResumeError, run, select
 from eval.runner import Progress as ProgressFile
-from eval.summary import baseline_section, compare, summarise
+from eval.summary import baseline_section, compare, make_baseline, summarise
 from rag.answer import AnswerService
 from rag.errors import RagError
 from rag.llm import LLM, create_llm
@@ -230,6 +230,33 @@ def compare_command(
         console.print(f"[red]regression:[/red] {', '.join(regressed)}")
         raise typer.Exit(1)
     console.print("no regression")
+
+
+@eval_app.command("baseline")
+def baseline_command(
+    reports: Annotated[
+        list[Path], typer.Argument(help="report.json files: repeated runs, any data sets.")
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="The baseline file to write.")] = Path(
+        "eval/baselines/ci.json"
+    ),
+) -> None:
+    """Write a baseline from repeated runs: means, and tolerances from their spread."""
+    by_dataset: dict[str, list[dict[str, Any]]] = {}
+    try:
+        for path in reports:
+            report = json.loads(path.read_text(encoding="utf-8"))
+            by_dataset.setdefault(report["config"]["dataset_name"], []).append(report)
+    except (OSError, json.JSONDecodeError, KeyError) as exc:
+        raise _fail(f"cannot read the reports: {exc}") from exc
+    baseline = {
+        "about": "Written by `rag eval baseline`; `rag eval compare` and .ci/eval read it. "
+        "tolerance = max(2 x spread between runs, 1 / questions).",
+        "datasets": {name: make_baseline(runs) for name, runs in sorted(by_dataset.items())},
+    }
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(json.dumps(baseline, indent=1) + "\n", encoding="utf-8")
+    console.print(f"written: {out_file}")
 
 
 @eval_app.command("calibrate")

@@ -27,6 +27,13 @@ from rag.citations import parse_citations
 from rag.retrieval import SearchHit
 
 RETRIEVAL_K = 10
+ALL_JUDGED = (
+    "faithfulness",
+    "answer_relevancy",
+    "context_precision",
+    "context_recall",
+    "citations",
+)
 
 
 class ResumeError(ValueError):
@@ -151,15 +158,6 @@ class Evaluator:
         record["verdicts"] = [v.to_dict() for v in self.judge.take_verdicts()]
         record["seconds"] = round(time.perf_counter() - started, 3)
         return record
-
-
-ALL_JUDGED = (
-    "faithfulness",
-    "answer_relevancy",
-    "context_precision",
-    "context_recall",
-    "citations",
-)
 
 
 def put_citations(

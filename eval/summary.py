@@ -161,3 +161,36 @@ def compare(
             regressed = current < base - tolerance - 1e-9
         rows.append(Comparison(name, current, float(base), tolerance, regressed))
     return rows
+
+
+def make_baseline(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A baseline section from repeated runs of one data set (their `report.json`).
+
+    The value of a metric is its mean over the runs. Its tolerance is the larger of
+    twice the spread measured between the runs and the weight of one question in that
+    metric (1 / n): with 20 questions a single question flipping moves a mean by 0.05,
+    which is noise for a gate, while two flipping is a signal."""
+    names = [n for n in runs[0]["summary"] if runs[0]["summary"][n]["mean"] is not None]
+    metrics: dict[str, float] = {}
+    tolerances: dict[str, float] = {}
+    spreads: dict[str, float] = {}
+    for name in names:
+        values = [
+            r["summary"][name]["mean"]
+            for r in runs
+            if r["summary"].get(name, {}).get("mean") is not None
+        ]
+        n = min(r["summary"][name]["n"] for r in runs if name in r["summary"])
+        spread = max(values) - min(values)
+        metrics[name] = round(float(np.mean(values)), 4)
+        spreads[name] = round(spread, 4)
+        tolerances[name] = round(max(2 * spread, 1 / max(n, 1)) + 1e-4, 4)
+    return {
+        "metrics": metrics,
+        "tolerances": tolerances,
+        "measured_spread": spreads,
+        "runs": len(runs),
+        "questions": runs[0]["config"]["questions"],
+        "generator": runs[0]["config"]["generator"],
+        "judge": runs[0]["config"]["judge"],
+    }

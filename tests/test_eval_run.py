@@ -212,3 +212,45 @@ def test_halueval_calibration_counts_orderings() -> None:
     assert result["summary"]["binary"]["correct"] == 1 and result["summary"]["binary"]["tie"] == 1
     assert result["summary"]["graded"]["correct_share"] == 1.0
     assert ordering(None, 0.3) == "failed" and ordering(0.2, 0.3) == "reversed"
+
+
+def test_baseline_tolerances_come_from_the_spread_between_runs(tmp_path: Path) -> None:
+    def report(faithfulness: float) -> dict:
+        return {
+            "config": {"dataset_name": "spf", "questions": 20, "generator": "g", "judge": "j"},
+            "summary": {"faithfulness": {"mean": faithfulness, "n": 20, "failures": 0}},
+        }
+
+    paths = []
+    for i, value in enumerate((0.80, 0.70)):
+        paths.append(tmp_path / f"r{i}.json")
+        paths[-1].write_text(json.dumps(report(value)))
+    out = tmp_path / "ci.json"
+    result = CliRunner().invoke(
+        build_app(), ["eval", "baseline", *map(str, paths), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    section = json.loads(out.read_text())["datasets"]["spf"]
+    assert section["metrics"]["faithfulness"] == 0.75
+    assert section["tolerances"]["faithfulness"] == pytest.approx(0.2, abs=1e-3)  # 2 x spread
+    paths[1].write_text(json.dumps(report(0.80)))
+    CliRunner().invoke(build_app(), ["eval", "baseline", *map(str, paths), "--out", str(out)])
+    section = json.loads(out.read_text())["datasets"]["spf"]
+    assert section["tolerances"]["faithfulness"] == pytest.approx(0.05, abs=1e-3)  # 1 / n
+
+
+def test_the_committed_ci_baseline_covers_both_sets() -> None:
+    baseline = json.loads((Path(__file__).parents[1] / "eval/baselines/ci.json").read_text())
+    for name in ("spf", "clapnq"):
+        section = baseline["datasets"][name]
+        assert {"faithfulness", "abstention_accuracy", "hit@10"} <= set(section["metrics"])
+        assert set(section["tolerances"]) == set(section["metrics"])
+
+
+def test_eval_run_on_an_empty_store_says_what_to_do(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set" / "questions.jsonl").write_text('{"id": "a", "question": "Combien ?"}\n')
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "store"))
+    result = CliRunner().invoke(build_app(), ["eval", "run", "--dataset", str(tmp_path / "set")])
+    assert result.exit_code == 1
+    assert "is empty: ingest the data set's corpus first" in result.output
