@@ -11,7 +11,22 @@ from rag.settings import IngestSettings, Settings
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+def _find_datasets() -> Path:
+    """The shared data sets: $RAG_DATASETS, next to the checkout, or the workspace's copy
+    (CI runs on a clone elsewhere). The same places as .ci/eval."""
+    candidates = [
+        os.environ.get("RAG_DATASETS", ""),
+        Path(__file__).resolve().parents[1].parent / "shared" / "datasets",
+        "/work/shared/datasets",
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "spf").is_dir():
+            return Path(candidate)
+    return Path(candidates[1])
+
+
+DATASETS = _find_datasets()
 
 
 @pytest.fixture

@@ -30,17 +30,12 @@ from eval.claim_metrics import (
     round_percent,
     self_knowledge,
 )
+from tests.conftest import DATASETS
 
 E, N, C = "Entailment", "Neutral", "Contradiction"
 LABEL_KEYS = ("answer2response", "response2answer", "retrieved2response", "retrieved2answer")
 
-CHECKING_OUTPUTS = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared"
-    / "datasets"
-    / "ragchecker"
-    / "checking_outputs.json"
-)
+CHECKING_OUTPUTS = DATASETS / "ragchecker" / "checking_outputs.json"
 
 
 # --- parity with RAGChecker's examples/checking_outputs.json -------------------------------
