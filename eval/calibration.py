@@ -10,14 +10,13 @@ tied and reversed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from eval.answer_metrics import faithfulness
-from eval.datasets import DatasetError
+from eval.datasets import read_records
 from eval.judge import Judge
 
 
@@ -31,22 +30,8 @@ class Pair:
 
 
 def load_pairs(path: Path) -> list[Pair]:
-    pairs = []
     fields = ("id", "knowledge", "question", "right_answer", "hallucinated_answer")
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-        missing = [
-            f for f in fields if not isinstance(raw, dict) or not isinstance(raw.get(f), str)
-        ]
-        if missing:
-            raise DatasetError(f"{path}:{number}: missing or non-text field(s) {missing}")
-        pairs.append(Pair(*(raw[f] for f in fields)))
-    return pairs
+    return [Pair(*(raw[f] for f in fields)) for raw in read_records(path, fields)]
 
 
 def ordering(right: float | None, wrong: float | None) -> str:

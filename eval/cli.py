@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -151,8 +152,8 @@ def run_command(
         "calls": len(verdicts),
         "failures": sum(not v["ok"] for v in verdicts),
         "cached": sum(bool(v["cached"]) for v in verdicts),
-        "failures_by_metric": _count(v["metric"] for v in verdicts if not v["ok"]),
-        "calls_by_metric": _count(v["metric"] for v in verdicts),
+        "failures_by_metric": dict(Counter(v["metric"] for v in verdicts if not v["ok"])),
+        "calls_by_metric": dict(Counter(v["metric"] for v in verdicts)),
     }
     config["seconds"] = round(time.perf_counter() - started, 1)
     report = report_files.build(config, records, summary, judge_stats, comparison)
@@ -161,13 +162,6 @@ def run_command(
     console.print("written: " + ", ".join(str(p) for p in paths.values()))
     if comparison is not None and any(c.regressed for c in comparison):
         raise typer.Exit(1)
-
-
-def _count(items: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for item in items:
-        counts[item] = counts.get(item, 0) + 1
-    return counts
 
 
 def _run_with_progress(

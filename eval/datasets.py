@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 class DatasetError(ValueError):
@@ -21,10 +23,9 @@ class Question:
     lang: str
 
 
-def load_questions(path: Path) -> list[Question]:
-    if path.is_dir():
-        path = path / "questions.jsonl"
-    questions = []
+def read_records(path: Path, required: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a .jsonl file, blank lines skipped; a bad line raises
+    DatasetError naming the file, the line number and what is wrong."""
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -34,9 +35,17 @@ def load_questions(path: Path) -> list[Question]:
             raise DatasetError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
         if not isinstance(raw, dict):
             raise DatasetError(f"{path}:{number}: expected a JSON object")
-        missing = [k for k in ("id", "question") if not isinstance(raw.get(k), str)]
+        missing = [k for k in required if not isinstance(raw.get(k), str)]
         if missing:
             raise DatasetError(f"{path}:{number}: missing or non-text field(s) {missing}")
+        yield raw
+
+
+def load_questions(path: Path) -> list[Question]:
+    if path.is_dir():
+        path = path / "questions.jsonl"
+    questions = []
+    for raw in read_records(path, ("id", "question")):
         questions.append(
             Question(
                 id=raw["id"],

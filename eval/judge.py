@@ -101,7 +101,6 @@ class Judge:
         self.seed = seed
         self.verdicts: list[Verdict] = []  # every verdict since the last `take_verdicts`
         self.failures: Counter[str] = Counter()
-        self.calls: Counter[str] = Counter()
         self._graded = isinstance(llm, ScoresChoices)
 
     @property
@@ -121,7 +120,6 @@ class Judge:
 
     def _record(self, verdict: Verdict) -> Verdict:
         self.verdicts.append(verdict)
-        self.calls[verdict.metric] += 1
         if not verdict.ok:
             self.failures[verdict.metric] += 1
         return verdict
