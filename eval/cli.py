@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -66,7 +66,19 @@ def _check_store(service: AnswerService, dataset: Path, doc_ids: set[str]) -> No
             f"the store in {service.settings.data_dir} is empty: ingest the data set's corpus "
             f"first, e.g. `rag ingest {dataset / 'corpus'}` with the same RAG_DATA_DIR"
         )
-    stems = {Path(d.path).stem for d in documents}
+    paths_by_stem: dict[str, list[str]] = defaultdict(list)
+    for d in documents:
+        paths_by_stem[Path(d.path).stem].append(d.path)
+    copies = [paths for paths in paths_by_stem.values() if len(paths) > 1]
+    if copies:
+        # A corpus ingested again from another folder: every passage would come twice,
+        # crowding the LLM's sources and skewing every metric.
+        raise _fail(
+            f"the store in {service.settings.data_dir} holds {len(copies)} documents more "
+            f"than once, from different folders (e.g. {copies[0][0]} and {copies[0][1]}): "
+            "use a store for each copy of the corpus (RAG_DATA_DIR or --data-dir)"
+        )
+    stems = set(paths_by_stem)
     if doc_ids and not any(s == d or s.startswith(d + "_") for s in stems for d in doc_ids):
         raise _fail(
             f"the store in {service.settings.data_dir} holds none of this data set's documents: "

@@ -65,6 +65,10 @@ class IngestSummary:
     removed: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     missing: int = 0  # documents whose file is gone, kept because --prune was not given
+    # New paths whose content is already stored under another path (a copied or moved
+    # corpus): both copies are kept, since each may carry its own access groups.
+    duplicates: int = 0
+    duplicate_example: tuple[str, str] | None = None
     files: int = 0
     pages: int = 0
     chunks: int = 0
@@ -84,6 +88,7 @@ class IngestSummary:
             "removed": self.removed,
             "failed": len(self.failed),
             "missing": self.missing,
+            "duplicates": self.duplicates,
             "files": self.files,
             "pages": self.pages,
             "chunks": self.chunks,
@@ -255,6 +260,15 @@ class IngestService:
                 summary.missing = sum(
                     1 for d in self.store.list_documents(_prefix(root)) if d.path not in seen
                 )
+            if summary.duplicate_example:
+                new, old = summary.duplicate_example
+                summary.notices.append(
+                    f"{summary.duplicates} new files have the same content as documents "
+                    f"already stored under other paths (e.g. {new} = {old}); both copies are "
+                    "searchable. If the folder moved, delete the old copies (`rag documents "
+                    "delete`) or ingest into a fresh RAG_DATA_DIR."
+                )
+                progress.notice(summary.notices[-1])
             if not self.store.stale_documents(self.fingerprint):
                 self.store.set_meta("fingerprint", self.fingerprint)
             status = "partial" if summary.failed else "succeeded"
@@ -356,6 +370,9 @@ class IngestService:
                 except OSError as exc:
                     fail(path, None, f"cannot read the file ({exc.strerror or exc})")
                     continue
+                if existing is None and (copy := self.store.find_copy(sha, path)):
+                    summary.duplicates += 1
+                    summary.duplicate_example = summary.duplicate_example or (path, copy.path)
                 wanted_groups = tuple(sorted(set(groups))) if groups else None
                 if (
                     existing is not None

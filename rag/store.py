@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS documents (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS documents_sha256 ON documents(sha256);
 CREATE TABLE IF NOT EXISTS document_texts (
     document_id INTEGER PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE,
     text TEXT NOT NULL
@@ -253,6 +254,14 @@ class DocumentStore:
 
     def get_document_by_path(self, path: str) -> DocumentRecord | None:
         row = self._conn.execute("SELECT * FROM documents WHERE path = ?", (path,)).fetchone()
+        return None if row is None else self._document(row)
+
+    def find_copy(self, sha256: str, path: str) -> DocumentRecord | None:
+        """A stored document with this content under another path, if any."""
+        row = self._conn.execute(
+            "SELECT * FROM documents WHERE sha256 = ? AND path != ? ORDER BY id LIMIT 1",
+            (sha256, path),
+        ).fetchone()
         return None if row is None else self._document(row)
 
     def list_documents(self, path_prefix: str | None = None) -> list[DocumentRecord]:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from rag.embedding import HashingEmbedder
-from rag.settings import IngestSettings, Settings
+from rag.settings import IngestSettings, Settings, get_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -27,6 +27,13 @@ def _find_datasets() -> Path:
 
 
 DATASETS = _find_datasets()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_entry_point_settings() -> None:
+    """Commands read settings once per process (`get_settings` is cached); each test's
+    environment (monkeypatched RAG_* variables) must be read afresh."""
+    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -254,3 +254,24 @@ def test_eval_run_on_an_empty_store_says_what_to_do(tmp_path: Path, monkeypatch)
     result = CliRunner().invoke(build_app(), ["eval", "run", "--dataset", str(tmp_path / "set")])
     assert result.exit_code == 1
     assert "is empty: ingest the data set's corpus first" in result.output
+
+
+def test_eval_run_refuses_a_store_holding_the_corpus_twice(tmp_path: Path, monkeypatch) -> None:
+    # The same corpus ingested from two folders (a CI checkout elsewhere, a moved mount)
+    # doubles every passage: the run stops and says which store and which copies.
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "doc1.txt").write_text("Le congé mariage dure quatre jours.\n")
+    settings = Settings(data_dir=tmp_path / "store")
+    ingest = IngestService(settings, embedder=HashingEmbedder(1024))
+    ingest.run(tmp_path / "a")
+    ingest.run(tmp_path / "b")
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set" / "questions.jsonl").write_text(
+        '{"id": "a", "question": "Combien ?", "doc_ids": ["doc1"]}\n'
+    )
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "store"))
+    result = CliRunner().invoke(build_app(), ["eval", "run", "--dataset", str(tmp_path / "set")])
+    assert result.exit_code == 1
+    assert "holds 1 documents more than once, from different folders" in result.output
+    assert str(tmp_path / "a" / "doc1.txt") in result.output.replace("\n", "")

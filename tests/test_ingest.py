@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,26 @@ def test_second_run_skips_unchanged_files_without_embedding(
     assert (summary.unchanged, summary.added, summary.updated) == (5, 0, 0)
     assert len(service.embedder.embedded) == embedded_before
     assert service.store.generation == generation
+
+
+def test_copied_corpus_is_ingested_and_reported_as_duplicates(
+    service: IngestService, tmp_path: Path
+) -> None:
+    # The same files under another path (a moved mount, a copy in another group's folder)
+    # are separate documents, but the admin is told, since both copies now compete in
+    # retrieval.
+    corpus = write_corpus(tmp_path / "docs")
+    service.run(corpus)
+    copy = Path(shutil.copytree(corpus, tmp_path / "copy"))
+    summary = service.run(copy, groups=["hr"])
+    assert (summary.added, summary.duplicates) == (5, 5)
+    assert summary.counts()["duplicates"] == 5
+    (notice,) = summary.notices
+    assert notice.startswith("5 new files have the same content as documents already stored")
+    assert str(tmp_path / "docs") in notice and "rag documents delete" in notice
+    # A re-run of the copy is plain idempotence, with nothing to report.
+    again = service.run(copy, groups=["hr"])
+    assert (again.unchanged, again.duplicates, again.notices) == (5, 0, [])
 
 
 def test_changed_file_replaces_its_chunks(service: IngestService, tmp_path: Path) -> None:
