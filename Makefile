@@ -10,7 +10,7 @@ LLM_STAMP := $(VENV)/.installed-llm
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF
 
-.PHONY: install demo serve browser test test-slow eval-ci calibrate lint typecheck bench-ingest bench-retrieval bench-api clean
+.PHONY: compose-tool install demo serve browser test test-slow eval-ci calibrate lint typecheck bench-ingest bench-retrieval bench-api clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -42,7 +42,23 @@ browser:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver \
 	    >/dev/null; } || echo "chromium not installed: the browser test will be skipped"
 
-test: $(STAMP)
+# Debian's Compose plugin (the Go `docker compose`), for the test that runs
+# `docker compose config` on docker-compose.yml; no Docker engine is needed for that.
+# Pinned by checksum; without it that one test is skipped, saying why.
+COMPOSE_DEB := docker-compose_2.26.1-4_amd64.deb
+COMPOSE_SHA256 := 47681197cb2b1ab88206b42a1a92fc75f50d9530a6322d03494a473eed0408ea
+compose-tool:
+	@command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || \
+	  [ -x .tools/docker-compose ] || { mkdir -p .tools && \
+	  curl -fsS -m 120 -o .tools/compose.deb \
+	    http://deb.debian.org/debian/pool/main/d/docker-compose/$(COMPOSE_DEB) && \
+	  echo "$(COMPOSE_SHA256)  .tools/compose.deb" | sha256sum -c --quiet && \
+	  dpkg-deb --fsys-tarfile .tools/compose.deb | \
+	    tar -xO ./usr/libexec/docker/cli-plugins/docker-compose > .tools/docker-compose && \
+	  chmod +x .tools/docker-compose && rm .tools/compose.deb; } || \
+	  echo "docker compose not available: the compose validation test will be skipped"
+
+test: $(STAMP) compose-tool
 	$(PY) -m pytest -q
 
 test-slow: $(LLM_STAMP)

@@ -80,16 +80,11 @@ class AnswerRun:
         services.metrics.generations_running.inc()
 
         def events() -> Any:
-            stream = services.answers.stream(
-                question, history=history, filters=filters, k=k, **overrides
+            # The answer service adds web results, or says why not (RAG_WEB__ENABLED off,
+            # SearXNG down or slow).
+            yield from services.answers.stream(
+                question, history=history, filters=filters, k=k, web=web, **overrides
             )
-            if web:
-                yield {
-                    "type": "notice",
-                    "text": "web search is not enabled on this deployment; "
-                    "the answer uses internal documents only",
-                }
-            yield from stream
 
         try:
             stream = EventStream(events)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,15 +21,20 @@ from api import errors
 from api.limits import BodyLimitMiddleware
 from api.routes import answers, documents, ingest, openai_compat, ops
 from api.services import Services
+from rag import logs
 from rag.settings import Settings, get_settings
+from rag.tracing import setup_tracing
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("rag.access")
 STATIC = Path(__file__).parent / "static"
 
 
 class RequestIdMiddleware:
     """Every response carries X-Request-ID (the client's, or a new one); error bodies
-    quote it. Plain ASGI, so streaming responses pass through untouched."""
+    and log lines quote it, and one access line per request is logged (method, path
+    without its query, status, duration; never a header or a body). Plain ASGI, so
+    streaming responses pass through untouched."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -40,14 +46,34 @@ class RequestIdMiddleware:
         given = dict(scope.get("headers") or []).get(b"x-request-id", b"")[:64]
         rid = given.decode("latin-1") if given.isascii() and given else uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = rid
+        token = logs.request_id.set(rid)
+        started = time.perf_counter()
+        status = 500  # if the app fails before starting a response
 
         async def send_with_id(message: dict[str, Any]) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            access_log.info(
+                "%s %s %d",
+                scope.get("method"),
+                scope.get("path"),
+                status,
+                extra={
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
+            logs.request_id.reset(token)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -56,6 +82,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tracer_provider = setup_tracing(settings.tracing)
         services.jobs.start()
         if settings.api.warm_up:
             services.warm_up()
@@ -63,6 +90,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             yield
         finally:
             services.close()
+            if tracer_provider is not None:
+                tracer_provider.shutdown()  # flushes spans still buffered
 
     app = FastAPI(
         title="Company documents Q&A",
@@ -118,5 +147,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
 
 def create_app_from_env() -> FastAPI:
-    """For `uvicorn --factory` and `rag serve --workers N` (one app per process)."""
+    """For `uvicorn --factory` and `rag serve --workers N` (one app per process, each
+    with its own logging set up from RAG_LOG_LEVEL / RAG_LOG_FORMAT)."""
+    logs.configure_logging()
     return create_app(get_settings())

@@ -104,6 +104,8 @@ def serve_command(
         port=port,
         workers=workers or api.workers,
         log_level="warning",
+        log_config=None,  # rag.logs set it up (text or JSON lines, with request ids)
+        access_log=False,  # the API's own access line carries the request id
         timeout_graceful_shutdown=10,
     )
 

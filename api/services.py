@@ -20,6 +20,7 @@ from rag.llm import LLM
 from rag.search_service import SearchService
 from rag.settings import Settings
 from rag.store import DocumentStore
+from rag.web import SearxngClient
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +48,14 @@ class Services:
         embedder: Embedder | None = None,
         llm: LLM | None = None,
         metrics: Metrics | None = None,
+        web: SearxngClient | None = None,
     ) -> Services:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.uploads_dir.mkdir(parents=True, exist_ok=True)
         store = DocumentStore(settings.db_path)
         embedder = embedder or create_embedder(settings.embedding)
         search = SearchService(settings, embedder=embedder, store=store)
-        answers = AnswerService(settings, search=search, llm=llm)
+        answers = AnswerService(settings, search=search, llm=llm, web=web)
         metrics = metrics or Metrics()
 
         def on_finished(status: str, summary: Any) -> None:
@@ -104,6 +106,7 @@ class Services:
 
     def close(self) -> None:
         self.jobs.stop()
+        self.answers.close()
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,7 +27,12 @@ class EventStream:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._stop = threading.Event()
         self.finished = threading.Event()
-        self._thread = threading.Thread(target=self._produce, name="answer", daemon=True)
+        # The producer runs in the request's context, so its log lines and spans
+        # carry the request id (threads do not inherit context variables).
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(
+            target=context.run, args=(self._produce,), name="answer", daemon=True
+        )
         self._thread.start()
 
     def _put(self, item: Any) -> None:

@@ -4,7 +4,8 @@ Files are hashed here, parsed and chunked ahead in sandboxed workers while the
 encoder embeds the previous window of chunks, so parsing overlaps with
 embedding. Chunks are gathered across files into one encoder call (the encoder
 sorts by length, so fewer padding tokens), then each file's document is written
-in one transaction. The FAISS index is updated in memory and saved at the end.
+in one transaction. The vector index (FAISS or Qdrant) follows each committed
+transaction and is persisted at the end.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from rag.errors import RagError
 from rag.settings import Settings
 from rag.store import DocumentStore, writer_lock
 from rag.types import ChunkDraft, DocumentRecord, NewDocument
-from rag.vector_index import VectorIndex
+from rag.vector_store import VectorBackend, open_vector_store
 
 log = logging.getLogger(__name__)
 
@@ -158,25 +159,21 @@ class IngestService:
             overlap_tokens=settings.chunking.overlap_tokens,
         )
         self.fingerprint = f"{self.embedder.fingerprint}||{self.chunk_config.fingerprint()}"
-        self._index: VectorIndex | None = None
+        self._index: VectorBackend | None = None
 
     # -- the vector index ----------------------------------------------------------------
 
-    def _load_index(self) -> VectorIndex:
+    def _load_index(self) -> VectorBackend:
         if self._index is None:
-            self._index, report = VectorIndex.load(
-                self.store,
-                self.settings.index_dir,
-                self.embedder.dimension,
-                self.fingerprint,
-                self.settings.index.faiss_threads,
+            self._index, report = open_vector_store(
+                self.settings, self.store, self.embedder.dimension, self.fingerprint
             )
             log.info("vector index %s %s", report.action, report.reason)
         return self._index
 
     def _save_index(self) -> None:
         if self._index is not None:
-            self._index.save(self.settings.index_dir, self.store.generation)
+            self._index.persist(self.store.generation)
 
     # -- documents -------------------------------------------------------------------------
 
@@ -292,7 +289,7 @@ class IngestService:
         groups: list[str] | None,
         summary: IngestSummary,
         progress: ProgressSink,
-        index: VectorIndex,
+        index: VectorBackend,
     ) -> set[str]:
         cfg = self.settings.ingest
         limits = ParseLimits(cfg.parse_timeout_s, cfg.parse_memory_mb, cfg.max_pages)
@@ -380,6 +377,9 @@ class IngestService:
                     and existing.fingerprint == self.fingerprint
                 ):
                     if wanted_groups is not None and wanted_groups != existing.groups:
+                        # Index payload first: if SQLite's write then fails, the next
+                        # run still sees the change to make (SQLite decides access).
+                        index.set_document_groups(existing.id, wanted_groups)
                         self.store.set_groups(existing.id, wanted_groups)
                         summary.updated += 1
                         progress.advance(path, "updated")
@@ -414,7 +414,7 @@ class IngestService:
         window: list[_Ready],
         summary: IngestSummary,
         progress: ProgressSink,
-        index: VectorIndex,
+        index: VectorBackend,
     ) -> None:
         texts = [c.text for r in window for c in r.chunks]
         t0 = time.perf_counter()
@@ -434,7 +434,7 @@ class IngestService:
                 added_ids.extend(new)
         # The transaction committed: now the in-memory index follows it.
         index.remove(removed)
-        index.add(np.asarray(added_ids, dtype=np.int64), vectors)
+        index.upsert(np.asarray(added_ids, dtype=np.int64), vectors)
         for ready in window:
             if ready.existed:
                 summary.updated += 1
@@ -454,7 +454,7 @@ class IngestService:
         seen: set[str],
         summary: IngestSummary,
         progress: ProgressSink,
-        index: VectorIndex,
+        index: VectorBackend,
     ) -> None:
         """Re-chunk and re-embed, from their stored text, documents made with other
         settings whose files were not part of this run."""
@@ -480,7 +480,7 @@ class IngestService:
             self._write_window([_Ready(new_doc, chunks, existed=True)], summary, progress, index)
 
     def _prune(
-        self, root: Path, seen: set[str], summary: IngestSummary, index: VectorIndex
+        self, root: Path, seen: set[str], summary: IngestSummary, index: VectorBackend
     ) -> None:
         for doc in self.store.list_documents(_prefix(root)):
             if doc.path not in seen:

@@ -4,21 +4,29 @@ Modes: `generative` (the LLM answered from the sources), `extractive` (the LLM i
 unreachable or timed out: the most relevant passages, labelled as such), and
 `not_found` (nothing relevant was retrieved, so the LLM is not called, or the LLM
 said the sources do not answer).
+
+With `web=True` (and web search enabled for the deployment), SearXNG is asked
+alongside retrieval; its results join the prompt as `[W1]`, `[W2]`... in a block of
+their own, are cited and verified apart (`kind: "web"`), and never join the
+internal sources, the store or the index (see rag/web.py).
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from opentelemetry.trace import Span
 
 from rag.citations import best_quote, parse_citations, support
 from rag.llm import LLM, GenerationParams, LLMUnavailable, Message, Usage, generation_params
 from rag.prompts import (
     EXTRACTIVE_INTRO,
     NOT_FOUND,
-    build_messages,
+    build_prompt,
     looks_not_found,
     rewrite_messages,
 )
@@ -26,6 +34,14 @@ from rag.retrieval import SearchFilters, SearchHit
 from rag.search_service import SearchService
 from rag.settings import Settings
 from rag.text import detect_language
+from rag.tracing import span
+from rag.web import PendingWebSearch, SearxngClient, WebResult, WebSearchUnavailable
+
+WEB_ONLY = "answered from web results only: external sources, not checked by the company"
+WEB_DISABLED = (
+    "web search is not enabled on this deployment (RAG_WEB__ENABLED); the answer uses "
+    "internal documents only"
+)
 
 
 @dataclass
@@ -45,6 +61,7 @@ class Citation:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "kind": "document",
             "n": self.n,
             "document_id": self.document_id,
             "title": self.title,
@@ -55,6 +72,34 @@ class Citation:
             "end": self.end,
             "chunk_id": self.chunk_id,
             "score": round(self.score, 6),
+            "supported": self.supported,
+            "support": round(self.support, 3),
+        }
+
+
+@dataclass
+class WebCitation:
+    """A citation of a web result: checked against its snippet, as a document
+    citation is against its passage; no page, no document."""
+
+    n: int  # [Wn]
+    title: str
+    url: str
+    quote: str
+    start: int  # offsets of the quote in the snippet
+    end: int
+    supported: bool
+    support: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "web",
+            "n": f"W{self.n}",
+            "title": self.title,
+            "url": self.url,
+            "quote": self.quote,
+            "start": self.start,
+            "end": self.end,
             "supported": self.supported,
             "support": round(self.support, 3),
         }
@@ -74,16 +119,21 @@ class Answer:
     sources: list[SearchHit] = field(default_factory=list)
     """The passages the answer was built from, in `[n]` order (for the eval; the API's
     citations already carry what a reader needs)."""
+    web_citations: list[WebCitation] = field(default_factory=list)
+    web_sources: list[WebResult] = field(default_factory=list)
+    """The web results in the prompt, in `[Wn]` order: never among `sources`."""
 
     def to_dict(self) -> dict[str, Any]:
+        cited: list[Citation | WebCitation] = [*self.citations, *self.web_citations]
         return {
             "question": self.question,
             "standalone_question": self.standalone_question,
             "answer": self.text,
             "mode": self.mode,
             "language": self.language,
-            "citations": [c.to_dict() for c in self.citations],
-            "all_citations_supported": all(c.supported for c in self.citations),
+            "citations": [c.to_dict() for c in cited],
+            "all_citations_supported": all(c.supported for c in cited),
+            "web_sources": [r.to_dict(n) for n, r in enumerate(self.web_sources, start=1)],
             "notices": self.notices,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "usage": self.usage.to_dict(),
@@ -100,11 +150,25 @@ class AnswerService:
         search: SearchService | None = None,
         llm: LLM | None = None,
         llm_factory: Callable[[], LLM] | None = None,
+        web: SearxngClient | None = None,
     ) -> None:
         self.settings = settings
         self.search = search or SearchService(settings)
         self._llm = llm
         self._llm_factory = llm_factory
+        self._web = web
+        self._web_lock = threading.Lock()  # the API answers from several threads
+
+    @property
+    def web(self) -> SearxngClient:
+        with self._web_lock:
+            if self._web is None:
+                self._web = SearxngClient.from_settings(self.settings.web)
+            return self._web
+
+    def close(self) -> None:
+        if self._web is not None:
+            self._web.close()
 
     @property
     def llm(self) -> LLM:
@@ -131,14 +195,44 @@ class AnswerService:
         history: list[Message] | None = None,
         filters: SearchFilters | None = None,
         k: int | None = None,
+        web: bool = False,
         **overrides: Any,
     ) -> Iterator[Event]:
         """Events: {"type": "stage", "name"} as each stage starts (rewrite, retrieve,
-        generate, verify), {"type": "token", "text"} while generating, {"type": "reset"}
-        if streamed tokens were abandoned, then one {"type": "answer"}.
+        web, generate, verify), {"type": "token", "text"} while generating,
+        {"type": "reset"} if streamed tokens were abandoned, then one {"type": "answer"}.
 
         Closing the generator early stops the generation (the API does so when the
-        client disconnects)."""
+        client disconnects). Traced as an `answer` span with a child span per stage
+        (rag.tracing); spans carry sizes and outcomes, never the question's text."""
+        with span("answer", web=web, history_turns=len(history or [])) as root:
+            events = self._stream(root, question, history, filters, k, web, **overrides)
+            try:
+                for event in events:
+                    if event["type"] == "answer":
+                        done: Answer = event["answer"]
+                        root.set_attributes(
+                            {
+                                "answer.mode": done.mode,
+                                "answer.language": done.language,
+                                "answer.citations": len(done.citations),
+                                "answer.notices": len(done.notices),
+                            }
+                        )
+                    yield event
+            finally:
+                events.close()  # a client gone mid-answer stops the generation
+
+    def _stream(
+        self,
+        root: Span,
+        question: str,
+        history: list[Message] | None,
+        filters: SearchFilters | None,
+        k: int | None,
+        web: bool,
+        **overrides: Any,
+    ) -> Generator[Event, None, None]:
         started = time.perf_counter()
         question = self.search.validate_question(question)
         lang = detect_language(question)
@@ -152,19 +246,34 @@ class AnswerService:
             answer.standalone_question = standalone
             answer.timings["rewrite_s"] = time.perf_counter() - t0
         yield {"type": "stage", "name": "retrieve"}
+        pending = self._start_web(standalone, lang, answer) if web else None
         t0 = time.perf_counter()
-        result = self.search.search(
-            standalone, self.settings.answer.sources if k is None else k, filters
-        )
+        with span("retrieve", root) as retrieve:
+            result = self.search.search(
+                standalone, self.settings.answer.sources if k is None else k, filters
+            )
+            retrieve.set_attribute("hits", len(result.hits))
         answer.timings["retrieve_s"] = time.perf_counter() - t0
         hits = result.hits
+        found: list[WebResult] = []
+        if pending is not None:
+            yield {"type": "stage", "name": "web"}
+            with span("web", root) as web_span:
+                found = self._web_results(pending, answer)
+                web_span.set_attribute("results", len(found))
+        web_only = False
         if not self._relevant(hits):
-            answer.mode, answer.text = "not_found", NOT_FOUND[lang]
-            answer.timings["total_s"] = time.perf_counter() - started
-            yield {"type": "answer", "answer": answer}
-            return
+            if not found:
+                answer.mode, answer.text = "not_found", NOT_FOUND[lang]
+                answer.timings["total_s"] = time.perf_counter() - started
+                yield {"type": "answer", "answer": answer}
+                return
+            # Nothing internal, but the web has something: answer from it, and say so
+            # (the page also shows these sources apart, as web results).
+            answer.notices.append("not found in the internal documents")
+            hits, web_only = [], True
         yield {"type": "stage", "name": "generate"}
-        messages, used = build_messages(
+        prompt = build_prompt(
             standalone,
             hits,
             lang,
@@ -172,21 +281,41 @@ class AnswerService:
             params.context_size,
             params.max_tokens,
             self.settings.answer.source_tokens,
+            web=found,
         )
+        messages, used = prompt.messages, prompt.sources
         if used < len(hits):
             answer.notices.append(f"{len(hits) - used} sources left out to fit the context")
+        if prompt.web < len(found):
+            answer.notices.append(
+                f"{len(found) - prompt.web} web results left out to fit the context"
+            )
         hits = hits[:used]
         answer.sources = hits
+        answer.web_sources = found[: prompt.web]
+        if web_only and not prompt.web:  # not even one web result fits the context
+            answer.mode, answer.text = "not_found", NOT_FOUND[lang]
+            answer.timings["total_s"] = time.perf_counter() - started
+            yield {"type": "answer", "answer": answer}
+            return
         pieces: list[str] = []
         t0 = time.perf_counter()
+        generate = span("generate", root, sources=len(hits), web_sources=prompt.web)
         try:
-            generation = self.llm.generate(messages, params)
-            for piece in generation:
-                if not pieces:
-                    answer.timings["first_token_s"] = time.perf_counter() - started
-                pieces.append(piece)
-                yield {"type": "token", "text": piece}
-            answer.usage = generation.usage
+            with generate as generate_span:
+                generation = self.llm.generate(messages, params)
+                for piece in generation:
+                    if not pieces:
+                        answer.timings["first_token_s"] = time.perf_counter() - started
+                    pieces.append(piece)
+                    yield {"type": "token", "text": piece}
+                answer.usage = generation.usage
+                generate_span.set_attributes(
+                    {
+                        "prompt_tokens": answer.usage.prompt_tokens,
+                        "completion_tokens": answer.usage.completion_tokens,
+                    }
+                )
         except LLMUnavailable as exc:
             answer.notices.append(f"LLM unavailable: {exc}")
             if pieces:
@@ -194,6 +323,8 @@ class AnswerService:
                 yield {"type": "reset"}
             answer.timings["generate_s"] = time.perf_counter() - t0
             self._extractive(answer, standalone, hits, lang)
+            if web_only:
+                answer.notices.append(WEB_ONLY)
             answer.timings["total_s"] = time.perf_counter() - started
             yield {"type": "answer", "answer": answer}
             return
@@ -206,12 +337,44 @@ class AnswerService:
         else:
             yield {"type": "stage", "name": "verify"}
             t0 = time.perf_counter()
-            self._cite(answer, raw, hits, lang)
+            with span("verify", root) as verify:
+                self._cite(answer, raw, hits, lang)
+                verify.set_attribute(
+                    "unsupported", sum(1 for c in answer.citations if not c.supported)
+                )
             answer.timings["verify_s"] = time.perf_counter() - t0
+            if web_only:
+                answer.notices.append(WEB_ONLY)
         answer.timings["total_s"] = time.perf_counter() - started
         yield {"type": "answer", "answer": answer}
 
     # -- steps -----------------------------------------------------------------------------
+
+    def _start_web(self, question: str, lang: str, answer: Answer) -> PendingWebSearch | None:
+        """Ask SearXNG in the background, so it runs alongside retrieval.
+
+        A request for web results on a deployment without them gets the internal
+        answer and a notice, not a 4xx: web results are an extra, the answer from the
+        documents is still what was asked for, and a client (the page, a script)
+        that sends `web: true` keeps working when an operator turns web search off."""
+        if not self.settings.web.enabled:
+            answer.notices.append(WEB_DISABLED)
+            return None
+        return self.web.submit(question, lang)
+
+    def _web_results(self, pending: PendingWebSearch, answer: Answer) -> list[WebResult]:
+        try:
+            found = pending.results()
+        except WebSearchUnavailable as exc:
+            answer.notices.append(
+                f"web search unavailable: {exc} (answered from internal documents only)"
+            )
+            found = []
+        else:
+            if not found:
+                answer.notices.append("web search found no results")
+        answer.timings["web_s"] = time.perf_counter() - pending.started
+        return found
 
     def _relevant(self, hits: list[SearchHit]) -> bool:
         """Anything worth giving the LLM? A full-text match or a close enough vector."""
@@ -239,12 +402,15 @@ class AnswerService:
         return f"{previous[-1]} {question}" if previous else question
 
     def _cite(self, answer: Answer, raw: str, hits: list[SearchHit], lang: str) -> None:
-        parsed = parse_citations(raw, len(hits))
+        web = answer.web_sources
+        parsed = parse_citations(raw, len(hits), len(web))
         answer.text = parsed.text
-        if parsed.dropped:
+        if parsed.dropped or parsed.dropped_web:
             answer.notices.append(
                 "citations to sources that do not exist were removed: "
-                + ", ".join(f"[{n}]" for n in parsed.dropped)
+                + ", ".join(
+                    [f"[{n}]" for n in parsed.dropped] + [f"[W{n}]" for n in parsed.dropped_web]
+                )
             )
         threshold = self.settings.answer.support_threshold
         best: dict[int, Citation] = {}
@@ -258,10 +424,23 @@ class AnswerService:
                 # support: one unsupported use is enough to flag it.
                 if n not in best or score < best[n].support:
                     best[n] = citation
+        best_web: dict[int, WebCitation] = {}
+        for statement in parsed.statements:
+            for n in statement.web:
+                result = web[n - 1]
+                passage = result.snippet or result.title
+                score = support(statement.text, passage, lang)
+                quote, qs, qe = best_quote(statement.text, passage, lang)
+                if n not in best_web or score < best_web[n].support:
+                    best_web[n] = WebCitation(
+                        n, result.title, result.url, quote, qs, qe, score >= threshold, score
+                    )
         answer.citations = [best[n] for n in sorted(best)]
-        if any(not c.supported for c in answer.citations):
+        answer.web_citations = [best_web[n] for n in sorted(best_web)]
+        supported = [c.supported for c in answer.citations]
+        if not all(supported + [c.supported for c in answer.web_citations]):
             answer.notices.append("some citations are not supported by their source")
-        uncited = sum(1 for st in parsed.statements if not st.sources)
+        uncited = sum(1 for st in parsed.statements if not st.sources and not st.web)
         if uncited == len(parsed.statements):
             answer.notices.append("the answer cites no source")
         elif uncited:
@@ -279,9 +458,9 @@ class AnswerService:
     ) -> Citation:
         doc_start = hit.chunk.start + start
         page = hit.chunk.page_start
-        for span in self.search.store.page_map(hit.document.id):
-            if span.start <= doc_start <= span.end:
-                page = span.number
+        for page_span in self.search.store.page_map(hit.document.id):
+            if page_span.start <= doc_start <= page_span.end:
+                page = page_span.number
                 break
         return Citation(
             n=n,
@@ -305,4 +484,12 @@ class AnswerService:
             quote, qs, qe = best_quote(question, hit.chunk.text, lang)
             lines.append(f"[{n}] {hit.document.title}, p. {hit.chunk.page_start} : « {quote} »")
             answer.citations.append(self._citation(n, hit, quote, qs, qe, True, 1.0))
+        if not hits:  # answering from the web only: its snippets, labelled as web
+            for n, result in enumerate(answer.web_sources[:3], start=1):
+                passage = result.snippet or result.title
+                quote, qs, qe = best_quote(question, passage, lang)
+                lines.append(f"[W{n}] {result.title} ({result.url}) : « {quote} »")
+                answer.web_citations.append(
+                    WebCitation(n, result.title, result.url, quote, qs, qe, True, 1.0)
+                )
         answer.text = "\n".join(lines)

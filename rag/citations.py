@@ -1,9 +1,11 @@
 """`[n]` citation markers: parsing, and checking each against the passage it cites.
 
 Parsing accepts `[1]`, `[1, 2]`, `[1; 2]`, `[1][2]` and ranges `[1-3]`; numbers
-outside the sources are removed from the text and reported. A statement (the
-sentence that carries markers) is supported by a cited passage when enough of the
-statement's content words appear in the passage (stemmed, accents folded). That
+outside the sources are removed from the text and reported. Web results are cited
+apart: `[W1]`, `[W1, W2]`, and inside a list `[1, W2]` becomes `[1][W2]`. A
+statement (the sentence that carries markers) is supported by a cited passage (or
+web snippet) when enough of the statement's content words appear in it (stemmed,
+accents folded). That
 test works the same in French and English, where the default embedder is
 English-only; bench/citation_support.py measures it on HaluEval.
 """
@@ -17,12 +19,17 @@ from rag.text import content_stems, sentences
 
 _MARKER = re.compile(r"\[\s*(\d+(?:\s*(?:[,;]|[-–])\s*\d+)*)\s*\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_WEB_MARKER = re.compile(r"\[W(\d+)\]")
+# Any bracket holding a web number, possibly with internal numbers: [W1], [w 2],
+# [W1-W3], [1, W2].
+_ANY_WEB = re.compile(r"\[\s*((?:[Ww]\s*)?\d+(?:\s*(?:[,;]|[-–])\s*(?:[Ww]\s*)?\d+)*)\s*\]")
 
 
 @dataclass
 class Statement:
     text: str  # the sentence, markers removed
     sources: list[int]  # 1-based source numbers it cites, in range
+    web: list[int] = field(default_factory=list)  # 1-based web result numbers, in range
 
 
 @dataclass
@@ -30,6 +37,7 @@ class ParsedAnswer:
     text: str  # the answer with out-of-range markers removed
     statements: list[Statement] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)  # out-of-range numbers
+    dropped_web: list[int] = field(default_factory=list)  # out-of-range web numbers
 
 
 def _numbers(inner: str) -> list[int]:
@@ -45,8 +53,26 @@ def _numbers(inner: str) -> list[int]:
     return numbers
 
 
-def parse_citations(answer: str, n_sources: int) -> ParsedAnswer:
+def _separate_web(match: re.Match[str]) -> str:
+    """`[1, W2-W3]` -> `[1][W2][W3]`: web markers in their own canonical brackets, so
+    the internal parsing below never sees them."""
+    inner = match.group(1)
+    if "w" not in inner.lower():
+        return match.group(0)
+    internal: list[str] = []
+    web: list[int] = []
+    for part in re.split(r"\s*[,;]\s*", inner):
+        if "w" in part.lower():
+            web.extend(_numbers(re.sub(r"[Ww]\s*", "", part)))
+        else:
+            internal.append(part)
+    head = "[" + ", ".join(internal) + "]" if internal else ""
+    return head + "".join(f"[W{n}]" for n in web)
+
+
+def parse_citations(answer: str, n_sources: int, n_web: int = 0) -> ParsedAnswer:
     dropped: list[int] = []
+    dropped_web: list[int] = []
 
     def keep_valid(match: re.Match[str]) -> str:
         valid = []
@@ -58,7 +84,14 @@ def parse_citations(answer: str, n_sources: int) -> ParsedAnswer:
                 dropped.append(n)
         return "[" + ", ".join(map(str, valid)) + "]" if valid else ""
 
-    text = _MARKER.sub(keep_valid, answer)
+    def keep_valid_web(match: re.Match[str]) -> str:
+        if 1 <= int(match.group(1)) <= n_web:
+            return match.group(0)
+        dropped_web.append(int(match.group(1)))
+        return ""
+
+    text = _WEB_MARKER.sub(keep_valid_web, _ANY_WEB.sub(_separate_web, answer))
+    text = _MARKER.sub(keep_valid, text)
     # "… 4 jours. [2]" -> "… 4 jours [2].": a marker after the full stop cites the
     # sentence before it, so it moves inside that sentence.
     text = re.sub(r"([.!?])((?:[ \t]*\[[^\]]*\])+)", r"\2\1", text)
@@ -67,10 +100,14 @@ def parse_citations(answer: str, n_sources: int) -> ParsedAnswer:
     pieces = [p for p in _SENTENCE_END.split(text) if p.strip()]
     for piece in pieces:
         cited = [n for m in _MARKER.finditer(piece) for n in _numbers(m.group(1))]
-        sentence = re.sub(r"\s+([.,;:!?])", r"\1", _MARKER.sub("", piece)).strip()
+        web = [int(m.group(1)) for m in _WEB_MARKER.finditer(piece)]
+        bare = _WEB_MARKER.sub("", _MARKER.sub("", piece))
+        sentence = re.sub(r"\s+([.,;:!?])", r"\1", bare).strip()
         if re.search(r"\w", sentence):
-            statements.append(Statement(sentence, list(dict.fromkeys(cited))))
-    return ParsedAnswer(text, statements, sorted(set(dropped)))
+            statements.append(
+                Statement(sentence, list(dict.fromkeys(cited)), list(dict.fromkeys(web)))
+            )
+    return ParsedAnswer(text, statements, sorted(set(dropped)), sorted(set(dropped_web)))
 
 
 def support(statement: str, passage: str, lang: str) -> float:

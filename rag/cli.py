@@ -4,12 +4,13 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from importlib.metadata import entry_points
 
 import typer
+
+from rag.logs import configure_logging
 
 app = typer.Typer(
     name="rag",
@@ -30,10 +31,11 @@ def main() -> None:
     # Models come from installed packages or local paths, never from a hub.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    logging.basicConfig(
-        level=os.environ.get("RAG_LOG_LEVEL", "WARNING").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        configure_logging()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     try:
         build_app()(standalone_mode=True)
     except SystemExit:

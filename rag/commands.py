@@ -108,8 +108,15 @@ def ask_command(
     groups: Annotated[
         str | None, typer.Option(help="Only documents of these access groups (comma-separated).")
     ] = None,
+    web: Annotated[
+        bool,
+        typer.Option(
+            "--web", help="Add web results from SearXNG, cited [W1] (needs RAG_WEB__ENABLED)."
+        ),
+    ] = False,
 ) -> None:
-    """A short answer built only from the documents, with [n] citations."""
+    """A short answer built from the documents, with [n] citations (and [Wn] for web
+    results with --web)."""
     from rag.answer import AnswerService
 
     try:
@@ -120,6 +127,7 @@ def ask_command(
             history=_load_history(history),
             filters=SearchFilters(groups=_split(groups)),
             k=k,
+            web=web,
         ):
             if event["type"] == "token" and stream and not as_json:
                 out.print(event["text"], end="")
@@ -141,6 +149,9 @@ def ask_command(
     for c in answer.citations:
         flag = "" if c.supported else "  [red](not supported by this source)[/red]"
         out.print(f"  [{c.n}] {c.title}, p. {c.page} — « {c.quote[:160]} »{flag}")
+    for w in answer.web_citations:
+        flag = "" if w.supported else "  [red](not supported by this result)[/red]"
+        out.print(f"  [W{w.n}] (web) {w.title} — {w.url} — « {w.quote[:160]} »{flag}")
     for notice in answer.notices:
         console.print(f"[yellow]note:[/yellow] {notice}")
 

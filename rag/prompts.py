@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from rag.llm.base import Message
 from rag.retrieval import SearchHit
 from rag.text import content_stems, sentences
+from rag.web import WebResult
 
 NOT_FOUND = {
     "fr": "Je ne trouve pas la réponse dans les documents.",
@@ -34,6 +36,25 @@ SYSTEM = {
         "for example [1]. Do not make anything up. If the sources do not contain the "
         f"answer, reply exactly: {NOT_FOUND['en']}"
     ),
+}
+# Added to SYSTEM when web results are in the prompt: they are another kind of
+# source, from outside the company, and the reader must be able to tell.
+WEB_INSTRUCTIONS = {
+    "fr": (
+        " Après les sources internes viennent des résultats web, numérotés [W1], [W2] : "
+        "ils viennent d'Internet, hors de l'entreprise, et peuvent être inexacts. "
+        "Préfère les sources internes ; si tu utilises un résultat web, cite-le par son "
+        "numéro, par exemple [W1]."
+    ),
+    "en": (
+        " After the internal sources come web results, numbered [W1], [W2]: they come "
+        "from the Internet, outside the company, and may be unreliable. Prefer the "
+        "internal sources; if you use a web result, cite it by its number, for example [W1]."
+    ),
+}
+WEB_LABEL = {
+    "fr": "Résultats web (externes, non vérifiés)",
+    "en": "Web results (external, unverified)",
 }
 _LABELS = {
     "fr": ("Sources", "Question", "p."),
@@ -98,7 +119,22 @@ def _source_block(n: int, hit: SearchHit, text: str, lang: str) -> str:
     return f"[{n}] {hit.document.title} ({_LABELS[lang][2]} {pages})\n{text}"
 
 
-def build_messages(
+def _web_block(n: int, result: WebResult) -> str:
+    # Brackets in a page's text would read like citation markers: neutralised.
+    def plain(text: str) -> str:
+        return text.replace("[", "(").replace("]", ")")
+
+    return f"[W{n}] {plain(result.title)} — {result.url}\n{plain(result.snippet)}"
+
+
+@dataclass
+class Prompt:
+    messages: list[Message]
+    sources: int  # internal sources it holds: hits[:sources] are [1]..[n]
+    web: int  # web results it holds: web[:web] are [W1]..[Wn]
+
+
+def build_prompt(
     question: str,
     hits: list[SearchHit],
     lang: str,
@@ -106,13 +142,13 @@ def build_messages(
     context_size: int,
     max_tokens: int,
     source_tokens: int = 0,
-) -> tuple[list[Message], int]:
-    """The chat messages, with as many sources as fit the context (by token count).
-
-    Returns the messages and how many sources they hold.
-    """
+    web: Sequence[WebResult] = (),
+) -> Prompt:
+    """The chat messages, with as many sources as fit the context (by token count):
+    internal sources first, then web results in what is left, in a block of their
+    own labelled as external."""
     sources_label, question_label, _ = _LABELS[lang]
-    system = SYSTEM[lang]
+    system = SYSTEM[lang] + (WEB_INSTRUCTIONS[lang] if web else "")
     tail = f"\n\n{question_label} : {question}"
     budget = context_size - max_tokens - count_tokens(system) - count_tokens(tail) - 64
     blocks: list[str] = []
@@ -124,8 +160,41 @@ def build_messages(
             break
         blocks.append(block)
         budget -= cost
-    user = f"{sources_label} :\n\n" + "\n\n".join(blocks) + tail
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}], len(blocks)
+    web_blocks: list[str] = []
+    for n, result in enumerate(web, start=1):
+        block = _web_block(n, result)
+        cost = count_tokens(block) + 2
+        if cost > budget:
+            break
+        web_blocks.append(block)
+        budget -= cost
+    sections = []
+    if blocks or not web_blocks:
+        sections.append(f"{sources_label} :\n\n" + "\n\n".join(blocks))
+    if web_blocks:
+        sections.append(f"{WEB_LABEL[lang]} :\n\n" + "\n\n".join(web_blocks))
+    user = "\n\n".join(sections) + tail
+    messages: list[Message] = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": user},
+    ]
+    return Prompt(messages, len(blocks), len(web_blocks))
+
+
+def build_messages(
+    question: str,
+    hits: list[SearchHit],
+    lang: str,
+    count_tokens: Callable[[str], int],
+    context_size: int,
+    max_tokens: int,
+    source_tokens: int = 0,
+) -> tuple[list[Message], int]:
+    """The chat messages with internal sources only, and how many sources they hold."""
+    prompt = build_prompt(
+        question, hits, lang, count_tokens, context_size, max_tokens, source_tokens
+    )
+    return prompt.messages, prompt.sources
 
 
 def rewrite_messages(

@@ -1,9 +1,10 @@
-"""Hybrid retrieval: dense (FAISS) and BM25 (SQLite FTS5) candidates, fused.
+"""Hybrid retrieval: dense (FAISS or Qdrant) and BM25 (SQLite FTS5) candidates, fused.
 
 Access control is enforced here, in code: the caller's filters become the set of
-chunk ids it may see, dense search runs only over that set (exact search with an
-ID selector, never HNSW's leaky one), BM25 joins the same filters in SQL, and
-every returned chunk's groups are checked once more before it leaves.
+chunk ids it may see, dense search runs only over that set (FAISS: exact search with
+an ID selector, never HNSW's leaky one; Qdrant: access groups as a payload filter in
+its own query, the other filters as ids), BM25 joins the same filters in SQL, and
+every returned chunk's groups are checked once more against SQLite before it leaves.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from rag.errors import RagError
 from rag.store import DocumentStore
 from rag.text import detect_language, fts_query
 from rag.types import ChunkRecord, DocumentRecord
-from rag.vector_index import VectorIndex
+from rag.vector_store import VectorBackend
 
 MODES = ("hybrid", "dense", "bm25")
 
@@ -147,7 +148,7 @@ class Retriever:
         self,
         store: DocumentStore,
         embedder: Embedder,
-        index_loader: Callable[[], VectorIndex],
+        index_loader: Callable[[], VectorBackend],
         weights: FusionWeights,
         candidates: int = 50,
         bm25_columns: tuple[float, float, float] = (1.0, 1.0, 1.0),
@@ -155,14 +156,14 @@ class Retriever:
         self.store = store
         self.embedder = embedder
         self._index_loader = index_loader
-        self._index: VectorIndex | None = None
+        self._index: VectorBackend | None = None
         self._index_generation = -1
         self._lock = threading.Lock()
         self.weights = weights
         self.candidates = candidates
         self.bm25_columns = bm25_columns  # weights of the text, heading and title columns
 
-    def index(self) -> VectorIndex:
+    def index(self) -> VectorBackend:
         """The vector index, reloaded (caught up) when the store has changed."""
         generation = self.store.generation
         if self._index is None or generation != self._index_generation:
@@ -191,12 +192,22 @@ class Retriever:
         fingerprint: str,
         vector: np.ndarray | None = None,
     ) -> list[tuple[int, float]]:
-        allowed = self._allowed_ids(filters, fingerprint)
+        if filters.groups == ():
+            return []
+        index = self.index()
+        groups: tuple[str, ...] | None = None
+        if index.filters_by_groups:
+            # Groups go into the backend's own query (Qdrant's payload filter); the
+            # other filters still become chunk ids here.
+            groups = filters.groups
+            allowed = self._allowed_ids(replace(filters, groups=None), fingerprint)
+        else:
+            allowed = self._allowed_ids(filters, fingerprint)
         if allowed is not None and allowed.size == 0:
             return []
         if vector is None:
             vector = self.embedder.embed_query(query)
-        ids, scores = self.index().search(vector, k, allowed)
+        ids, scores = index.search(vector, k, allowed, groups)
         return list(zip(ids.tolist(), scores.tolist(), strict=True))
 
     @property

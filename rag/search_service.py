@@ -7,7 +7,7 @@ from rag.errors import InvalidRequestError, StoreMismatchError
 from rag.retrieval import FusionWeights, Retriever, SearchFilters, SearchResult
 from rag.settings import Settings
 from rag.store import DocumentStore
-from rag.vector_index import VectorIndex
+from rag.vector_store import VectorBackend, open_vector_store
 
 
 class SearchService:
@@ -47,13 +47,9 @@ class SearchService:
             )
         return fingerprint
 
-    def _load_index(self) -> VectorIndex:
-        index, _ = VectorIndex.load(
-            self.store,
-            self.settings.index_dir,
-            self.embedder.dimension,
-            self.fingerprint(),
-            self.settings.index.faiss_threads,
+    def _load_index(self) -> VectorBackend:
+        index, _ = open_vector_store(
+            self.settings, self.store, self.embedder.dimension, self.fingerprint()
         )
         return index
 

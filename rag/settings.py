@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -84,8 +84,30 @@ class IngestSettings(BaseModel):
 
 
 class IndexSettings(BaseModel):
+    backend: Literal["faiss", "qdrant"] = Field(
+        "faiss",
+        description="faiss: a file in the data dir, searched in-process; qdrant: a Qdrant "
+        "server (qdrant_url) or Qdrant's local mode (`pip install -e '.[qdrant]'`). "
+        "`rag index migrate --to qdrant` copies the vectors over without re-embedding.",
+    )
     faiss_threads: int = Field(
         1, ge=1, description="OpenMP threads for FAISS; 1 is fastest for single queries here."
+    )
+    qdrant_url: str | None = Field(
+        None, description="Qdrant server, e.g. http://qdrant:6333; unset uses local mode."
+    )
+    qdrant_path: Path | None = Field(
+        None,
+        description="Folder of Qdrant's local mode (one process at a time, small stores); "
+        "unset: <data dir>/qdrant.",
+    )
+    qdrant_collection: str = Field(
+        "rag_chunks",
+        description="Collection name prefix: the collection is <prefix>_<hash of the store "
+        "and embedding settings>, so stores and models never share one.",
+    )
+    qdrant_api_key: SecretStr | None = Field(
+        None, description="API key of the Qdrant server; never logged or printed."
     )
 
 
@@ -157,6 +179,33 @@ class AnswerSettings(BaseModel):
     )
 
 
+class WebSettings(BaseModel):
+    """Web results from a SearXNG server, as an extra, clearly labelled source."""
+
+    enabled: bool = Field(
+        False,
+        description="Allow requests to add web results (`web: true`, `rag ask --web`). Off by "
+        "default: the question leaves the company for the search engines SearXNG asks.",
+    )
+    searxng_url: str = Field("http://searxng:8080", description="SearXNG's base URL.")
+    timeout_s: float = Field(
+        3.0,
+        gt=0,
+        le=60,
+        description="Longest wait for SearXNG; past it the answer uses internal documents only.",
+    )
+    max_results: int = Field(3, ge=1, le=10, description="Web results given to the LLM.")
+    language: str = Field(
+        "auto",
+        description="SearXNG's `language` parameter; 'auto' sends the question's language "
+        "(fr or en).",
+    )
+    categories: list[str] = Field(
+        default_factory=lambda: ["general"], description="SearXNG categories to search."
+    )
+    safesearch: int = Field(1, ge=0, le=2, description="0 off, 1 moderate, 2 strict.")
+
+
 class ApiSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address `rag serve` listens on.")
     port: int = Field(8000, ge=1, le=65535)
@@ -193,6 +242,18 @@ class ApiSettings(BaseModel):
     warm_up: bool = Field(True, description="Load the embedder and the LLM when the server starts.")
 
 
+class TracingSettings(BaseModel):
+    exporter: Literal["none", "console", "otlp"] = Field(
+        "none",
+        description="OpenTelemetry spans (answer, retrieve, generate, verify): none, console "
+        "(JSON on stderr, for a look), or otlp (to a collector; `pip install -e '.[tracing]'`).",
+    )
+    otlp_endpoint: str = Field(
+        "http://localhost:4318/v1/traces", description="OTLP/HTTP traces endpoint."
+    )
+    service_name: str = Field("company-rag", description="service.name on every span.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAG_",
@@ -214,7 +275,9 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -6,39 +6,30 @@ fsynced and published with os.replace, because faiss.write_index writes in place
 and never fsyncs. On load, any mismatch (missing, corrupt, other model) rebuilds
 it from SQLite without re-embedding, and a stale but sound index catches up:
 chunk ids only grow, so new chunks are "id > max_chunk_id", and deleted ones
-are the ids it holds that SQLite no longer has. Nothing is pickled.
+are the ids it holds that SQLite no longer has (rag.vector_store holds that logic,
+shared with the Qdrant backend). Nothing is pickled.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import faiss
 import numpy as np
 
 from rag.store import DocumentStore
+from rag.vector_store import NO_SAVED_INDEX, LoadReport, fill, load_synced
 
-log = logging.getLogger(__name__)
+__all__ = ["INDEX_FILE", "MANIFEST_FILE", "LoadReport", "VectorIndex"]
 
 MANIFEST_VERSION = 1
 INDEX_FILE = "vectors.faiss"
 MANIFEST_FILE = "manifest.json"
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    """How the index came to be in memory: 'loaded', 'caught_up' or 'rebuilt'."""
-
-    action: str
-    reason: str = ""
-    added: int = 0
-    removed: int = 0
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -61,7 +52,13 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 class VectorIndex:
-    """Exact inner-product search over unit vectors, keyed by chunk id."""
+    """Exact inner-product search over unit vectors, keyed by chunk id.
+
+    A rag.vector_store.VectorBackend. It holds vectors only: access groups are
+    resolved to allowed chunk ids from SQLite by the caller (filters_by_groups False).
+    """
+
+    filters_by_groups = False
 
     def __init__(self, dimension: int, fingerprint: str, threads: int = 1) -> None:
         self.dimension = dimension
@@ -69,6 +66,7 @@ class VectorIndex:
         faiss.omp_set_num_threads(threads)
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         self.max_chunk_id = 0
+        self.directory: Path | None = None  # where `persist` saves; set by `load`
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -77,6 +75,7 @@ class VectorIndex:
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add vectors under new ids (IndexIDMap2 would keep a second copy of an id)."""
         if len(ids) == 0:
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -86,16 +85,34 @@ class VectorIndex:
         self._index.add_with_ids(vectors, ids)
         self.max_chunk_id = max(self.max_chunk_id, int(ids.max()))
 
-    def remove(self, ids: list[int] | np.ndarray) -> int:
+    def upsert(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add vectors, replacing those of ids already held."""
+        ids = np.asarray(ids, dtype=np.int64)
+        # Chunk ids only grow, so ids above max_chunk_id (every id on ingest's path) are
+        # new: only older ones pay for remove_ids, a scan of the whole index.
+        if len(ids) and int(ids.min()) <= self.max_chunk_id:
+            self.remove(ids[ids <= self.max_chunk_id])
+        self.add(ids, vectors)
+
+    def remove(self, ids: Sequence[int] | np.ndarray) -> int:
         if len(ids) == 0:
             return 0
         selector = faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
         return int(self._index.remove_ids(selector))
 
+    def set_document_groups(self, document_id: int, groups: Sequence[str]) -> None:
+        """Nothing to do: FAISS keeps no groups, retrieval reads them from SQLite."""
+
     def search(
-        self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+        self,
+        query: np.ndarray,
+        k: int,
+        allowed_ids: np.ndarray | None = None,
+        groups: Sequence[str] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (chunk ids, scores); with `allowed_ids`, only among those ids."""
+        if groups is not None:
+            raise ValueError("FAISS keeps no access groups: pass them as allowed_ids")
         if len(self) == 0 or k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
@@ -110,6 +127,11 @@ class VectorIndex:
         return ids[0][keep], scores[0][keep]
 
     # -- persistence -------------------------------------------------------------------
+
+    def persist(self, generation: int) -> None:
+        if self.directory is None:
+            raise ValueError("this index was not loaded from a directory: call save()")
+        self.save(self.directory, generation)
 
     def save(self, directory: Path, generation: int) -> None:
         data = faiss.serialize_index(self._index).tobytes()
@@ -135,7 +157,7 @@ class VectorIndex:
         manifest_path = directory / MANIFEST_FILE
         index_path = directory / INDEX_FILE
         if not manifest_path.exists() or not index_path.exists():
-            return None, "no saved index", {}
+            return None, NO_SAVED_INDEX, {}
         try:
             manifest = json.loads(manifest_path.read_text())
             if not isinstance(manifest, dict):
@@ -167,8 +189,7 @@ class VectorIndex:
         cls, store: DocumentStore, dimension: int, fingerprint: str, threads: int = 1
     ) -> VectorIndex:
         index = cls(dimension, fingerprint, threads)
-        for ids, vectors in store.iter_embeddings(fingerprint, dimension):
-            index.add(ids, vectors)
+        fill(index, store, fingerprint, dimension)
         return index
 
     @classmethod
@@ -181,19 +202,14 @@ class VectorIndex:
         threads: int = 1,
     ) -> tuple[VectorIndex, LoadReport]:
         """The saved index brought up to date with the store, or a rebuilt one."""
-        index, problem, manifest = cls._read(directory, dimension, fingerprint, threads)
-        if index is None:
-            if problem != "no saved index":
-                log.warning("Rebuilding the vector index from SQLite: %s", problem)
-            index = cls.rebuild(store, dimension, fingerprint, threads)
-            return index, LoadReport("rebuilt", problem, added=len(index))
-        if manifest.get("generation") == store.generation:
-            return index, LoadReport("loaded")
-        added = 0
-        for ids, vectors in store.iter_embeddings(fingerprint, dimension, index.max_chunk_id):
-            index.add(ids, vectors)
-            added += len(ids)
-        live = store.chunk_ids(fingerprint)
-        gone = np.setdiff1d(index.ids(), live, assume_unique=True)
-        removed = index.remove(gone)
-        return index, LoadReport("caught_up", "store changed since save", added, removed)
+
+        def open_saved() -> tuple[VectorIndex | None, str, int | None]:
+            index, problem, manifest = cls._read(directory, dimension, fingerprint, threads)
+            generation = manifest.get("generation")
+            return index, problem, generation if isinstance(generation, int) else None
+
+        index, report = load_synced(
+            store, dimension, fingerprint, open_saved, lambda: cls(dimension, fingerprint, threads)
+        )
+        index.directory = directory
+        return index, report

@@ -48,7 +48,10 @@ async def ask_events(run: AnswerRun) -> Any:
                 yield sse("stage", {"name": event["name"]})
             elif kind == "answer":
                 body = event["answer"].to_dict()
-                yield sse("citations", {"citations": body["citations"]})
+                yield sse(
+                    "citations",
+                    {"citations": body["citations"], "web_sources": body["web_sources"]},
+                )
                 yield sse("done", body)
     except ApiError as exc:
         yield sse("error", error_body(exc.code, exc.message, **exc.extra))
@@ -126,6 +129,10 @@ async def search(
     }
 
 
-@router.get("/me", summary="The caller's key: name, role and access groups")
-async def me(who: Principal = Depends(principal)) -> dict[str, Any]:  # noqa: B008
-    return {"name": who.name, "role": who.role, "groups": list(who.groups)}
+@router.get(
+    "/me", summary="The caller's key (name, role, access groups) and what the server offers"
+)
+async def me(request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:  # noqa: B008
+    # `features` is how the page learns what to show (the "web results" box).
+    features = {"web_search": services_of(request).settings.web.enabled}
+    return {"name": who.name, "role": who.role, "groups": list(who.groups), "features": features}

@@ -27,6 +27,10 @@ async function login() {
     me = await (await api("/v1/me")).json();
     $("who").textContent = `${me.name} (${me.role})`;
     $("upload-tab").hidden = me.role !== "admin";
+    // Web results only where the server offers them (RAG_WEB__ENABLED).
+    const web = Boolean(me.features && me.features.web_search);
+    $("web-option").hidden = !web;
+    if (!web) $("web").checked = false;
     showError("");
   } catch (e) {
     me = null;
@@ -54,26 +58,49 @@ function turn(kind, text) {
   return div;
 }
 
+const isWeb = (c) => c.kind === "web";
+const safeUrl = (url) => (/^https?:\/\//i.test(url || "") ? url : null);
+
 function showCitation(c) {
   $("citation-title").textContent = c.title;
-  $("citation-meta").textContent = `page ${c.page}` + (c.supported ? "" : " — citation non vérifiée / not supported");
+  const where = isWeb(c) ? "Résultat web, externe et non vérifié / web result, external" : `page ${c.page}`;
+  $("citation-meta").textContent = where + (c.supported ? "" : " — citation non vérifiée / not supported");
   $("citation-quote").textContent = c.quote;
+  const link = $("citation-link");
+  const url = isWeb(c) && safeUrl(c.url);
+  link.hidden = !url;
+  if (url) { link.href = url; link.textContent = url; }
   $("citation").hidden = false;
 }
 
+function webSourcesLine(answer) {
+  // Web results stay apart from the documents: their own line, each a link.
+  const line = document.createElement("div");
+  line.className = "web-sources";
+  line.appendChild(document.createTextNode("Web (externe / external) : "));
+  for (const w of answer.web_sources) {
+    const url = safeUrl(w.url);
+    const item = document.createElement(url ? "a" : "span");
+    if (url) { item.href = url; item.target = "_blank"; item.rel = "noopener noreferrer"; }
+    item.textContent = `[${w.n}] ${w.title}`;
+    line.appendChild(item);
+  }
+  return line;
+}
+
 function renderAnswer(div, answer) {
-  const byNumber = new Map(answer.citations.map((c) => [c.n, c]));
+  const byNumber = new Map(answer.citations.map((c) => [String(c.n), c]));
   div.textContent = "";
   div.classList.add(answer.mode);
-  const parts = answer.answer.split(/(\[\d+\])/);
+  const parts = answer.answer.split(/(\[W?\d+\])/);
   for (const part of parts) {
-    const match = part.match(/^\[(\d+)\]$/);
-    const citation = match && byNumber.get(Number(match[1]));
+    const match = part.match(/^\[(W?\d+)\]$/);
+    const citation = match && byNumber.get(match[1]);
     if (citation) {
       const button = document.createElement("button");
-      button.className = "cite" + (citation.supported ? "" : " unsupported");
+      button.className = "cite" + (isWeb(citation) ? " web" : "") + (citation.supported ? "" : " unsupported");
       button.textContent = match[1];
-      button.title = `${citation.title}, p. ${citation.page}`;
+      button.title = isWeb(citation) ? `Web : ${citation.title}` : `${citation.title}, p. ${citation.page}`;
       button.addEventListener("click", () => showCitation(citation));
       div.appendChild(button);
     } else {
@@ -83,9 +110,10 @@ function renderAnswer(div, answer) {
   const meta = document.createElement("div");
   meta.className = "meta";
   const labels = { generative: "", extractive: "Extraits des documents (LLM indisponible) · ", not_found: "" };
-  const sources = answer.citations.map((c) => `[${c.n}] ${c.title}, p. ${c.page}`).join(" · ");
+  const sources = answer.citations.filter((c) => !isWeb(c)).map((c) => `[${c.n}] ${c.title}, p. ${c.page}`).join(" · ");
   meta.textContent = (labels[answer.mode] || "") + sources + (answer.notices.length ? ` · ${answer.notices.join(" · ")}` : "");
   div.appendChild(meta);
+  if (answer.web_sources && answer.web_sources.length) div.appendChild(webSourcesLine(answer));
 }
 
 // Server-Sent Events over fetch (EventSource cannot POST or send headers).
@@ -125,7 +153,10 @@ $("ask-form").addEventListener("submit", async (e) => {
     const response = await api("/v1/ask", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-      body: JSON.stringify({ question, history: history.slice(-6), stream: true }),
+      body: JSON.stringify({
+        question, history: history.slice(-6), stream: true,
+        web: !$("web-option").hidden && $("web").checked,
+      }),
     });
     for await (const { event, data } of sseEvents(response)) {
       if (event === "token") { text += data.text; div.textContent = text; }

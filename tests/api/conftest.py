@@ -16,7 +16,7 @@ from api.services import Services
 from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
 from rag.embedding import HashingEmbedder
-from rag.settings import ApiSettings, Settings
+from rag.settings import ApiSettings, Settings, WebSettings
 
 EMBEDDER = HashingEmbedder(1024)
 
@@ -53,13 +53,18 @@ def bearer(key: str) -> dict[str, str]:
 def make_api(demo_data: Path, tmp_path: Path) -> Iterator[Any]:
     clients: list[TestClient] = []
 
-    def make(llm: Any = None, **api: Any) -> Api:
+    def make(llm: Any = None, web: Any = None, **api: Any) -> Api:
+        """`web`: a SearxngClient (on a stand-in) turns web results on."""
         data = tmp_path / f"data{len(clients)}"
         shutil.copytree(demo_data, data)
-        settings = Settings(data_dir=data, api=ApiSettings(warm_up=False, **api))
+        settings = Settings(
+            data_dir=data,
+            api=ApiSettings(warm_up=False, **api),
+            web=WebSettings(enabled=web is not None),
+        )
         from tests.fakes import ScriptedLLM
 
-        services = Services.build(settings, embedder=EMBEDDER, llm=llm or ScriptedLLM())
+        services = Services.build(settings, embedder=EMBEDDER, llm=llm or ScriptedLLM(), web=web)
         keys = {
             name: bearer(services.keys.create(name, role, groups)[0])
             for name, role, groups in (

@@ -47,6 +47,7 @@ def test_ask_in_the_page_and_open_a_citation(make_api) -> None:  # type: ignore[
             driver.find_element(By.CSS_SELECTOR, "#key-form button").click()
             wait.until(ec.text_to_be_present_in_element((By.ID, "who"), "employee"))
             assert not driver.find_element(By.ID, "upload-tab").is_displayed()
+            assert not driver.find_element(By.ID, "web-option").is_displayed(), "web is off"
             driver.find_element(By.ID, "question").send_keys(
                 "Combien de jours de congé pour un mariage ?"
             )
@@ -70,5 +71,56 @@ def test_ask_in_the_page_and_open_a_citation(make_api) -> None:  # type: ignore[
             wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#document-list tr"))
             rows = driver.find_element(By.ID, "document-list").text
             assert "Nordlys" in rows and "confidentiel RH" not in rows
+    finally:
+        driver.quit()
+
+
+def test_web_results_in_the_page(make_api) -> None:  # type: ignore[no-untyped-def]
+    """With web search on, the page offers the box, and shows web results apart."""
+    import httpx
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from rag.web import SearxngClient
+    from tests.fakes import ScriptedLLM
+    from tests.test_web import ANSWER, DEFAULT_RESULTS, FakeSearxng
+
+    fake = FakeSearxng()
+    web = SearxngClient("http://searxng.test", transport=httpx.MockTransport(fake))
+    api = make_api(ScriptedLLM(ANSWER), web=web)
+    key = api.employee["Authorization"].removeprefix("Bearer ")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM  # type: ignore[assignment]
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(flag)
+    options.add_argument("--window-size=1200,900")
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    try:
+        with serving(api.client.app) as url:
+            driver.get(url + "/")
+            wait = WebDriverWait(driver, 30)
+            driver.find_element(By.ID, "key").send_keys(key)
+            driver.find_element(By.CSS_SELECTOR, "#key-form button").click()
+            wait.until(ec.visibility_of_element_located((By.ID, "web-option")))
+            driver.find_element(By.ID, "web").click()
+            driver.find_element(By.ID, "question").send_keys(
+                "Combien de jours de congé pour un mariage ?"
+            )
+            driver.find_element(By.ID, "ask").click()
+            cite = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, ".turn .cite.web")))
+            assert cite.text == "W1" and fake.requests, "the request asked for web results"
+            line = driver.find_element(By.CSS_SELECTOR, ".turn .web-sources")
+            assert "[W1] Article L3142-4" in line.text and "[W2]" in line.text
+            meta = driver.find_element(By.CSS_SELECTOR, ".turn .meta").text
+            assert "Nordlys" in meta and "Légifrance" not in meta, "documents and web apart"
+            cite.click()
+            link = wait.until(ec.visibility_of_element_located((By.ID, "citation-link")))
+            assert link.get_attribute("href") == DEFAULT_RESULTS[0]["url"]
+            assert "web" in driver.find_element(By.ID, "citation-meta").text
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            driver.save_screenshot(str(ARTIFACTS / "web-page-web-results.png"))
     finally:
         driver.quit()
