@@ -38,6 +38,15 @@ class Metrics:
         self.generations_waiting = Gauge(
             "rag_generations_waiting", "Answers waiting for a slot.", registry=r
         )
+        self.web_searches = Counter(
+            "rag_web_searches",
+            "SearXNG searches by outcome (ok, empty, unavailable, disabled).",
+            ["outcome"],
+            registry=r,
+        )
+        self.web_search = Histogram(
+            "rag_web_search_seconds", "Time to get web results.", buckets=_LATENCY, registry=r
+        )
         self.ingest_files = Counter(
             "rag_ingest_files", "Files handled by ingest jobs.", ["outcome"], registry=r
         )
@@ -57,3 +66,7 @@ class Metrics:
         self.tokens.labels("prompt").inc(answer.usage.prompt_tokens)
         self.tokens.labels("completion").inc(answer.usage.completion_tokens)
         self.answers.labels(answer.mode).inc()
+        if answer.web_search:
+            self.web_searches.labels(answer.web_search).inc()
+        if "web_s" in t:
+            self.web_search.observe(t["web_s"])

@@ -122,6 +122,9 @@ class Answer:
     web_citations: list[WebCitation] = field(default_factory=list)
     web_sources: list[WebResult] = field(default_factory=list)
     """The web results in the prompt, in `[Wn]` order: never among `sources`."""
+    web_search: str | None = None
+    """How the web search went, when one was asked for: ok, empty, unavailable or
+    disabled (for the metrics; readers get the notices)."""
 
     def to_dict(self) -> dict[str, Any]:
         cited: list[Citation | WebCitation] = [*self.citations, *self.web_citations]
@@ -359,6 +362,7 @@ class AnswerService:
         that sends `web: true` keeps working when an operator turns web search off."""
         if not self.settings.web.enabled:
             answer.notices.append(WEB_DISABLED)
+            answer.web_search = "disabled"
             return None
         return self.web.submit(question, lang)
 
@@ -370,7 +374,9 @@ class AnswerService:
                 f"web search unavailable: {exc} (answered from internal documents only)"
             )
             found = []
+            answer.web_search = "unavailable"
         else:
+            answer.web_search = "ok" if found else "empty"
             if not found:
                 answer.notices.append("web search found no results")
         answer.timings["web_s"] = time.perf_counter() - pending.started

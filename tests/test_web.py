@@ -551,7 +551,10 @@ def test_api_ask_with_web_results(demo_store: Settings, tmp_path: Path) -> None:
         # /v1/search is the documents only, whatever /v1/ask brought from the web.
         found = http.post("/v1/search", headers=key, json={"query": "L3142-4 Légifrance"}).json()
         assert all("legifrance" not in json.dumps(r).lower() for r in found["results"])
+        metrics = http.get("/metrics").text
     assert len(fake.requests) == 2
+    assert 'rag_web_searches_total{outcome="ok"} 2.0' in metrics
+    assert "rag_web_search_seconds_count 2.0" in metrics
 
 
 def test_api_web_disabled_by_the_deployment(demo_store: Settings, tmp_path: Path) -> None:
@@ -561,6 +564,8 @@ def test_api_web_disabled_by_the_deployment(demo_store: Settings, tmp_path: Path
         r = http.post("/v1/ask", headers=key, json={"question": MARRIAGE, "web": True})
         assert r.status_code == 200 and WEB_DISABLED in r.json()["notices"]
         assert r.json()["web_sources"] == []
+        metrics = http.get("/metrics").text
+    assert 'rag_web_searches_total{outcome="disabled"} 1.0' in metrics
 
 
 def test_api_searxng_timeout_is_a_notice(demo_store: Settings, tmp_path: Path) -> None:
@@ -570,7 +575,9 @@ def test_api_searxng_timeout_is_a_notice(demo_store: Settings, tmp_path: Path) -
         started = time.perf_counter()
         body = http.post("/v1/ask", headers=key, json={"question": MARRIAGE, "web": True}).json()
         elapsed = time.perf_counter() - started
+        metrics = http.get("/metrics").text
     fake.release.set()
+    assert 'rag_web_searches_total{outcome="unavailable"} 1.0' in metrics
     assert body["mode"] == "generative" and body["web_sources"] == []
     assert any("did not answer within 1 s" in n for n in body["notices"])
     assert elapsed < 1 + 3
