@@ -1,4 +1,4 @@
-"""`rag eval run | compare | calibrate`."""
+"""`rag eval run | compare | baseline | calibrate | agreement`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from eval import report as report_files
@@ -55,7 +56,8 @@ def _judge_cache_path(settings: Settings, cache: Path | None) -> Path:
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
+    # escaped: a message such as "pip install -e '.[ragas]'" is text, not rich markup
+    console.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(1)
 
 
@@ -306,6 +308,85 @@ def calibrate_command(
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
     out.print_json(data={k: v for k, v in result.items() if k != "rows"})
+
+
+RAGAS_HINT = "the agreement check needs the ragas extra: pip install -e '.[ragas]'"
+
+
+@eval_app.command("agreement")
+def agreement_command(
+    pairs: Annotated[Path, typer.Option(help="HaluEval pairs.jsonl.")],
+    limit: Annotated[int | None, typer.Option(help="Only the first N pairs.")] = None,
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the JSON result.")] = Path(
+        "reports/agreement.json"
+    ),
+    judge: Annotated[
+        str, typer.Option(help="Judge backend: same (as the generator), llamacpp or ollama.")
+    ] = "same",
+    cache: Annotated[Path | None, typer.Option(help="Judge cache file.")] = None,
+) -> None:
+    """Our faithfulness against ragas's own Faithfulness, same judge, on HaluEval answers."""
+    try:
+        from eval.ragas_agreement import agreement, load_ragas
+
+        load_ragas()
+    except ImportError as exc:
+        raise _fail(f"{RAGAS_HINT} ({exc})") from exc
+    from eval.calibration import load_pairs
+
+    settings = _settings(None)
+    try:
+        chosen = load_pairs(pairs)[:limit]
+    except (DatasetError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    judge_cache = JudgeCache(_judge_cache_path(settings, cache))
+    try:
+        the_judge = Judge(
+            _judge_llm(settings, judge, lambda: create_llm(settings)),
+            judge_cache,
+            context_size=settings.llm.context_size,
+        )
+        with Progress(
+            TextColumn("pairs"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task("pairs", total=len(chosen))
+            result = agreement(the_judge, chosen, lambda done, _: bar.update(task, completed=done))
+    except RagError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        judge_cache.close()
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    out.print(_agreement_table(result), markup=False, highlight=False)
+    console.print(f"written: {out_file}")
+
+
+def _agreement_table(result: dict[str, Any]) -> str:
+    def number(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    failures = result["ragas_failures"]
+    lines = [
+        f"ragas {result['ragas_version']} Faithfulness vs ours, judge {result['judge']}: "
+        f"{result['samples']} answers from {result['pairs']} pairs; ragas failed on "
+        f"{failures['count']} ({failures['nan']} NaN, {failures['exception']} errors)",
+        "",
+        f"{'score':<22}{'n':>5}{'pearson':>10}{'spearman':>10}{'mean|diff|':>12}"
+        f"{'correct':>9}{'tie':>5}{'reversed':>10}{'failed':>8}",
+    ]
+    for score in ("ragas", "faithfulness", "faithfulness_graded"):
+        order = result["ordering"][score]
+        fit = result["agreement"].get(score, {"n": "", "pearson": None, "spearman": None})
+        lines.append(
+            f"{score:<22}{fit['n']:>5}{number(fit['pearson']):>10}{number(fit['spearman']):>10}"
+            f"{number(fit.get('mean_abs_diff')):>12}{order['correct']:>9}{order['tie']:>5}"
+            f"{order['reversed']:>10}{order['failed']:>8}"
+        )
+    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:
