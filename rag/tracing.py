@@ -53,8 +53,7 @@ def setup_tracing(
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         except ImportError as exc:
             raise ConfigurationError(
-                "RAG_TRACING__EXPORTER=otlp needs the OTLP exporter: "
-                "`pip install -e '.[tracing]'`."
+                "RAG_TRACING__EXPORTER=otlp needs the OTLP exporter: `pip install -e '.[tracing]'`."
             ) from exc
         provider.add_span_processor(
             BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint))
