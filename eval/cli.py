@@ -267,18 +267,16 @@ def baseline_command(
     console.print(f"written: {out_file}")
 
 
-@eval_app.command("calibrate")
-def calibrate_command(
-    pairs: Annotated[Path, typer.Option(help="HaluEval pairs.jsonl.")],
-    limit: Annotated[int | None, typer.Option(help="Only the first N pairs.")] = None,
-    out_file: Annotated[Path, typer.Option("--out", help="Where to write the JSON result.")] = Path(
-        "reports/calibration.json"
-    ),
-    judge: Annotated[str, typer.Option(help="Judge backend: llamacpp or ollama.")] = "same",
-    cache: Annotated[Path | None, typer.Option(help="Judge cache file.")] = None,
-) -> None:
-    """Faithfulness on HaluEval: how often the right answer scores above the hallucinated one."""
-    from eval.calibration import calibrate, load_pairs
+def _run_on_pairs(
+    pairs: Path,
+    limit: int | None,
+    judge: str,
+    cache: Path | None,
+    run: Callable[[Judge, list[Any], Callable[[int, int], None]], dict[str, Any]],
+) -> dict[str, Any]:
+    """Load HaluEval pairs, build the judge over its cache, and run `run` on them with a
+    progress bar; bad input and judge errors exit 1 with the message."""
+    from eval.calibration import load_pairs
 
     settings = _settings(None)
     try:
@@ -300,13 +298,33 @@ def calibrate_command(
             console=console,
         ) as bar:
             task = bar.add_task("pairs", total=len(chosen))
-            result = calibrate(the_judge, chosen, lambda done, _: bar.update(task, completed=done))
+            return run(the_judge, chosen, lambda done, _: bar.update(task, completed=done))
     except RagError as exc:
         raise _fail(str(exc)) from exc
     finally:
         judge_cache.close()
+
+
+def _write_json(out_file: Path, result: dict[str, Any]) -> None:
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+@eval_app.command("calibrate")
+def calibrate_command(
+    pairs: Annotated[Path, typer.Option(help="HaluEval pairs.jsonl.")],
+    limit: Annotated[int | None, typer.Option(help="Only the first N pairs.")] = None,
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the JSON result.")] = Path(
+        "reports/calibration.json"
+    ),
+    judge: Annotated[str, typer.Option(help="Judge backend: llamacpp or ollama.")] = "same",
+    cache: Annotated[Path | None, typer.Option(help="Judge cache file.")] = None,
+) -> None:
+    """Faithfulness on HaluEval: how often the right answer scores above the hallucinated one."""
+    from eval.calibration import calibrate
+
+    result = _run_on_pairs(pairs, limit, judge, cache, calibrate)
+    _write_json(out_file, result)
     out.print_json(data={k: v for k, v in result.items() if k != "rows"})
 
 
@@ -332,35 +350,8 @@ def agreement_command(
         load_ragas()
     except ImportError as exc:
         raise _fail(f"{RAGAS_HINT} ({exc})") from exc
-    from eval.calibration import load_pairs
-
-    settings = _settings(None)
-    try:
-        chosen = load_pairs(pairs)[:limit]
-    except (DatasetError, OSError) as exc:
-        raise _fail(str(exc)) from exc
-    judge_cache = JudgeCache(_judge_cache_path(settings, cache))
-    try:
-        the_judge = Judge(
-            _judge_llm(settings, judge, lambda: create_llm(settings)),
-            judge_cache,
-            context_size=settings.llm.context_size,
-        )
-        with Progress(
-            TextColumn("pairs"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        ) as bar:
-            task = bar.add_task("pairs", total=len(chosen))
-            result = agreement(the_judge, chosen, lambda done, _: bar.update(task, completed=done))
-    except RagError as exc:
-        raise _fail(str(exc)) from exc
-    finally:
-        judge_cache.close()
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    out_file.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    result = _run_on_pairs(pairs, limit, judge, cache, agreement)
+    _write_json(out_file, result)
     out.print(_agreement_table(result), markup=False, highlight=False)
     console.print(f"written: {out_file}")
 
