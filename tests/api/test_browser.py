@@ -23,28 +23,41 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_ask_in_the_page_and_open_a_citation(make_api) -> None:  # type: ignore[no-untyped-def]
+def chromium():  # type: ignore[no-untyped-def]
+    """Headless Chromium through Debian's chromedriver."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    answer = "Le mariage du salarié donne droit à 5 jours de congé payé [1]."
-    api = make_api(SlowLLM(answer, delay_s=0.2, between_s=0.15))
-    key = api.employee["Authorization"].removeprefix("Bearer ")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM  # type: ignore[assignment]
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
         options.add_argument(flag)
     options.add_argument("--window-size=1200,900")
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    return webdriver.Chrome(service=Service(DRIVER), options=options)
+
+
+def sign_in(driver, url: str, key: str):  # type: ignore[no-untyped-def]
+    """Open the page and enter the API key; a 30 s wait for what follows."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url + "/")
+    driver.find_element(By.ID, "key").send_keys(key)
+    driver.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    return WebDriverWait(driver, 30)
+
+
+def test_ask_in_the_page_and_open_a_citation(make_api) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    answer = "Le mariage du salarié donne droit à 5 jours de congé payé [1]."
+    api = make_api(SlowLLM(answer, delay_s=0.2, between_s=0.15))
+    key = api.employee["Authorization"].removeprefix("Bearer ")
+    driver = chromium()
     try:
         with serving(api.client.app) as url:
-            driver.get(url + "/")
-            wait = WebDriverWait(driver, 30)
-            driver.find_element(By.ID, "key").send_keys(key)
-            driver.find_element(By.CSS_SELECTOR, "#key-form button").click()
+            wait = sign_in(driver, url, key)
             wait.until(ec.text_to_be_present_in_element((By.ID, "who"), "employee"))
             assert not driver.find_element(By.ID, "upload-tab").is_displayed()
             assert not driver.find_element(By.ID, "web-option").is_displayed(), "web is off"
@@ -78,11 +91,8 @@ def test_ask_in_the_page_and_open_a_citation(make_api) -> None:  # type: ignore[
 def test_web_results_in_the_page(make_api) -> None:  # type: ignore[no-untyped-def]
     """With web search on, the page offers the box, and shows web results apart."""
     import httpx
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
     from rag.web import SearxngClient
     from tests.fakes import ScriptedLLM
@@ -92,18 +102,10 @@ def test_web_results_in_the_page(make_api) -> None:  # type: ignore[no-untyped-d
     web = SearxngClient("http://searxng.test", transport=httpx.MockTransport(fake))
     api = make_api(ScriptedLLM(ANSWER), web=web)
     key = api.employee["Authorization"].removeprefix("Bearer ")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM  # type: ignore[assignment]
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(flag)
-    options.add_argument("--window-size=1200,900")
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver = chromium()
     try:
         with serving(api.client.app) as url:
-            driver.get(url + "/")
-            wait = WebDriverWait(driver, 30)
-            driver.find_element(By.ID, "key").send_keys(key)
-            driver.find_element(By.CSS_SELECTOR, "#key-form button").click()
+            wait = sign_in(driver, url, key)
             wait.until(ec.visibility_of_element_located((By.ID, "web-option")))
             driver.find_element(By.ID, "web").click()
             driver.find_element(By.ID, "question").send_keys(
