@@ -181,22 +181,6 @@ def build_prompt(
     return Prompt(messages, len(blocks), len(web_blocks))
 
 
-def build_messages(
-    question: str,
-    hits: list[SearchHit],
-    lang: str,
-    count_tokens: Callable[[str], int],
-    context_size: int,
-    max_tokens: int,
-    source_tokens: int = 0,
-) -> tuple[list[Message], int]:
-    """The chat messages with internal sources only, and how many sources they hold."""
-    prompt = build_prompt(
-        question, hits, lang, count_tokens, context_size, max_tokens, source_tokens
-    )
-    return prompt.messages, prompt.sources
-
-
 def rewrite_messages(
     question: str, history: list[Message], lang: str | None = None
 ) -> list[Message]:
