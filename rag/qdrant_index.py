@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -200,18 +199,10 @@ def store_payloads(store: DocumentStore) -> PayloadLookup:
     """Payloads of chunks read from SQLite; chunks deleted meanwhile are left out."""
 
     def lookup(ids: list[int]) -> dict[int, dict[str, Any]]:
-        out: dict[int, dict[str, Any]] = {}
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            marks = ",".join("?" * len(part))
-            rows = store._conn.execute(
-                "SELECT c.id, c.document_id, d.groups FROM chunks c "
-                f"JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
-                part,
-            )
-            for cid, document_id, groups in rows:
-                out[int(cid)] = {"document_id": int(document_id), "groups": json.loads(groups)}
-        return out
+        return {
+            cid: {"document_id": document_id, "groups": groups}
+            for cid, (document_id, groups) in store.chunk_access(ids).items()
+        }
 
     return lookup
 

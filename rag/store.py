@@ -431,21 +431,32 @@ class DocumentStore:
         )
         return [self._chunk(r) for r in rows]
 
-    def get_chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkRecord]:
-        """The chunks that still exist among `chunk_ids`, by id."""
-        out: dict[int, ChunkRecord] = {}
-        ids = list(chunk_ids)
+    def _rows_for_ids(self, sql: str, ids: Sequence[int]) -> Iterator[sqlite3.Row]:
+        """Rows of `sql`, whose `IN ({marks})` takes the ids, fetched in batches below
+        SQLite's limit on query parameters."""
+        ids = list(ids)
         for i in range(0, len(ids), 500):
             part = ids[i : i + 500]
-            marks = ",".join("?" * len(part))
-            rows = self._conn.execute(
-                "SELECT c.*, d.groups FROM chunks c JOIN documents d ON d.id = c.document_id "
-                f"WHERE c.id IN ({marks})",
-                part,
-            )
-            for r in rows:
-                out[int(r["id"])] = self._chunk(r)
-        return out
+            yield from self._conn.execute(sql.format(marks=",".join("?" * len(part))), part)
+
+    def get_chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkRecord]:
+        """The chunks that still exist among `chunk_ids`, by id."""
+        rows = self._rows_for_ids(
+            "SELECT c.*, d.groups FROM chunks c JOIN documents d ON d.id = c.document_id "
+            "WHERE c.id IN ({marks})",
+            chunk_ids,
+        )
+        return {int(r["id"]): self._chunk(r) for r in rows}
+
+    def chunk_access(self, chunk_ids: Sequence[int]) -> dict[int, tuple[int, list[str]]]:
+        """(document id, access groups) of the chunks that still exist among `chunk_ids`:
+        what a vector store keeps beside each vector to filter by group."""
+        rows = self._rows_for_ids(
+            "SELECT c.id, c.document_id, d.groups FROM chunks c "
+            "JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
+            chunk_ids,
+        )
+        return {int(r[0]): (int(r[1]), json.loads(r[2])) for r in rows}
 
     def count_chunks(self, fingerprint: str | None = None) -> int:
         if fingerprint is None:
