@@ -22,10 +22,22 @@ from typing import Any
 from opentelemetry.trace import Span
 
 from rag.citations import best_quote, parse_citations, support
-from rag.llm import LLM, GenerationParams, LLMUnavailable, Message, Usage, generation_params
+from rag.llm import (
+    LLM,
+    GenerationParams,
+    LLMUnavailable,
+    Message,
+    NoTokenProbabilities,
+    ScoresChoices,
+    Usage,
+    generation_params,
+)
 from rag.prompts import (
     EXTRACTIVE_INTRO,
     NOT_FOUND,
+    YES_NO,
+    Prompt,
+    answerable_messages,
     build_prompt,
     looks_not_found,
     rewrite_messages,
@@ -122,6 +134,9 @@ class Answer:
     web_citations: list[WebCitation] = field(default_factory=list)
     web_sources: list[WebResult] = field(default_factory=list)
     """The web results in the prompt, in `[Wn]` order: never among `sources`."""
+    answerability: dict[str, float] | None = None
+    """The check before answering: score, the LLM's p_yes and the best dense
+    similarity (None when the check did not run)."""
     web_search: str | None = None
     """How the web search went, when one was asked for: ok, empty, unavailable or
     disabled (for the metrics; readers get the notices)."""
@@ -138,6 +153,11 @@ class Answer:
             "all_citations_supported": all(c.supported for c in cited),
             "web_sources": [r.to_dict(n) for n, r in enumerate(self.web_sources, start=1)],
             "notices": self.notices,
+            "answerability": (
+                {k: round(v, 4) for k, v in self.answerability.items()}
+                if self.answerability
+                else None
+            ),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "usage": self.usage.to_dict(),
         }
@@ -301,6 +321,26 @@ class AnswerService:
             answer.timings["total_s"] = time.perf_counter() - started
             yield {"type": "answer", "answer": answer}
             return
+        threshold = self.settings.answer.answerable_threshold.get(lang, 0.0)
+        if threshold > 0 and isinstance(self.llm, ScoresChoices):
+            yield {"type": "stage", "name": "check"}
+            t0 = time.perf_counter()
+            try:
+                with span("check", root) as check:
+                    score = self._answerability(prompt, hits, lang, params, answer)
+                    if score is not None:
+                        check.set_attribute("score", score)
+            except LLMUnavailable as exc:
+                answer.notices.append(f"LLM unavailable: {exc}")
+                answer.timings["check_s"] = time.perf_counter() - t0
+                yield self._extractive_answer(answer, standalone, hits, lang, web_only, started)
+                return
+            answer.timings["check_s"] = time.perf_counter() - t0
+            if score is not None and score < threshold:
+                answer.mode, answer.text = "not_found", NOT_FOUND[lang]
+                answer.timings["total_s"] = time.perf_counter() - started
+                yield {"type": "answer", "answer": answer}
+                return
         pieces: list[str] = []
         t0 = time.perf_counter()
         generate = span("generate", root, sources=len(hits), web_sources=prompt.web)
@@ -325,11 +365,7 @@ class AnswerService:
                 # Tokens already streamed belong to an abandoned answer: say so.
                 yield {"type": "reset"}
             answer.timings["generate_s"] = time.perf_counter() - t0
-            self._extractive(answer, standalone, hits, lang)
-            if web_only:
-                answer.notices.append(WEB_ONLY)
-            answer.timings["total_s"] = time.perf_counter() - started
-            yield {"type": "answer", "answer": answer}
+            yield self._extractive_answer(answer, standalone, hits, lang, web_only, started)
             return
         answer.timings["generate_s"] = time.perf_counter() - t0
         if answer.usage.truncated_prompt:
@@ -381,6 +417,50 @@ class AnswerService:
                 answer.notices.append("web search found no results")
         answer.timings["web_s"] = time.perf_counter() - pending.started
         return found
+
+    def _answerability(
+        self,
+        prompt: Prompt,
+        hits: list[SearchHit],
+        lang: str,
+        params: GenerationParams,
+        answer: Answer,
+    ) -> float | None:
+        """How sure we are that the sources answer the question, in [0, 1]: the LLM's
+        probability of "yes" to ANSWERABLE, blended (for languages the embedder knows)
+        with the best source's vector similarity. A 1.5B model asked to answer or
+        refuse in one go refused half the answerable clapnq questions; its yes/no
+        probability ranks them better, and the similarity better still (README,
+        bench/answerability.py). None when the backend cannot tell probabilities."""
+        yes, no = YES_NO[lang]
+        assert isinstance(self.llm, ScoresChoices)
+        try:
+            p_yes = self.llm.choice_probabilities(
+                answerable_messages(prompt, lang), [yes, no], params
+            )[yes]
+        except NoTokenProbabilities as exc:
+            answer.notices.append(f"answerability not checked: {exc}")
+            return None
+        weight = self.settings.answer.answerable_dense_weight.get(lang, 0.0) if hits else 0.0
+        dense = max((h.dense_score or 0.0) for h in hits) if hits else 0.0
+        score = weight * max(dense, 0.0) + (1.0 - weight) * p_yes
+        answer.answerability = {"score": score, "p_yes": p_yes, "dense": dense}
+        return score
+
+    def _extractive_answer(
+        self,
+        answer: Answer,
+        question: str,
+        hits: list[SearchHit],
+        lang: str,
+        web_only: bool,
+        started: float,
+    ) -> Event:
+        self._extractive(answer, question, hits, lang)
+        if web_only:
+            answer.notices.append(WEB_ONLY)
+        answer.timings["total_s"] = time.perf_counter() - started
+        return {"type": "answer", "answer": answer}
 
     def _relevant(self, hits: list[SearchHit]) -> bool:
         """Anything worth giving the LLM? A full-text match or a close enough vector."""

@@ -71,6 +71,16 @@ REWRITE = {
     ),
 }
 
+# Asked on the answer's own prompt, before the answer, so the KV cache already holds
+# everything but this line: a 1.5B model decides "not found" better from its
+# probability of "yes" here than by choosing to refuse while answering (README).
+ANSWERABLE = {
+    "fr": "Les sources ci-dessus contiennent-elles la réponse à cette question ? "
+    "Réponds oui ou non.",
+    "en": "Do the sources above contain the answer to this question? Reply yes or no.",
+}
+YES_NO = {"fr": ("oui", "non"), "en": ("yes", "no")}
+
 # Ways a model says the sources lack the answer, besides the exact sentence.
 _NOT_FOUND_PATTERNS = re.compile(
     r"(ne trouve pas la reponse|ne contiennent pas|ne mentionnent pas|ne precisent pas"
@@ -179,6 +189,13 @@ def build_prompt(
         {"role": "user", "content": user},
     ]
     return Prompt(messages, len(blocks), len(web_blocks))
+
+
+def answerable_messages(prompt: Prompt, lang: str) -> list[Message]:
+    """The answer's messages with the yes/no question after the user's question: the
+    shared prefix stays the same, so answering next reuses its evaluated tokens."""
+    *head, last = prompt.messages
+    return [*head, {"role": last["role"], "content": f"{last['content']}\n\n{ANSWERABLE[lang]}"}]
 
 
 def rewrite_messages(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -151,11 +151,19 @@ class LLMSettings(BaseModel):
     timeout_s: float = Field(120, gt=0, description="A generation taking longer is abandoned.")
     context_size: int = Field(4096, ge=512, le=131072, description="Prompt + answer tokens.")
     threads: int = Field(0, ge=0, description="llama.cpp threads; 0 uses every core.")
+    flash_attention: bool = Field(
+        True,
+        description="llama.cpp's fused attention kernel: faster prompt evaluation on CPU "
+        "(README: bench/ask_latency.py with it on and off), same answers up to rounding.",
+    )
     temperature: float = Field(0.0, ge=0, le=2)
     top_p: float = Field(1.0, gt=0, le=1)
     top_k: int = Field(40, ge=1, le=1000)
     max_tokens: int = Field(384, ge=16, le=4096, description="Longest answer, in tokens.")
     seed: int = 42
+
+
+Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class AnswerSettings(BaseModel):
@@ -176,6 +184,22 @@ class AnswerSettings(BaseModel):
     )
     support_threshold: float = Field(
         0.5, ge=0, le=1, description="Least support score for a citation to count as supported."
+    )
+    # Measured on clapnq (bench/answerability.py): chosen on its first 50 + 50
+    # questions, checked on the other 100. French has no set with unanswerable
+    # questions to calibrate on, and the 1.5B model's P("oui") for answerable spf
+    # questions centres on 0.5, so the check is off in French (0).
+    answerable_threshold: dict[str, Fraction] = Field(
+        default_factory=lambda: {"fr": 0.0, "en": 0.58},
+        description="Per question language: before answering, the LLM is asked whether "
+        "its sources hold the answer; below this answerability score the answer is 'not "
+        "found' without generating. 0 skips the check.",
+    )
+    # The default embedder is English-only: its similarities mean something in English.
+    answerable_dense_weight: dict[str, Fraction] = Field(
+        default_factory=lambda: {"fr": 0.0, "en": 0.7},
+        description="Per question language, the weight of the best source's vector "
+        "similarity in the answerability score (the rest is the LLM's probability of yes).",
     )
 
 

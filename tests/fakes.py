@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from rag.llm import Generation, GenerationParams, LLMUnavailable, Message, Usage
 
@@ -35,6 +35,28 @@ class ScriptedLLM:
             usage.completion_tokens = len(reply.split(" "))
 
         return Generation(pieces(), usage)
+
+
+class CheckingLLM(ScriptedLLM):
+    """A ScriptedLLM that also answers the answerability check: P(first choice) is
+    `p_yes`, or the check raises `check_error`. Records the check's messages."""
+
+    name = "checking"
+
+    def __init__(
+        self, *replies: str | Exception, p_yes: float = 0.9, check_error: Exception | None = None
+    ) -> None:
+        super().__init__(*replies)
+        self.p_yes, self.check_error = p_yes, check_error
+        self.checks: list[list[Message]] = []
+
+    def choice_probabilities(
+        self, messages: list[Message], choices: Sequence[str], params: GenerationParams
+    ) -> dict[str, float]:
+        self.checks.append(messages)
+        if self.check_error is not None:
+            raise self.check_error
+        return {choices[0]: self.p_yes, choices[1]: 1.0 - self.p_yes}
 
 
 class SlowLLM(ScriptedLLM):

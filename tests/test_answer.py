@@ -9,12 +9,12 @@ from ingest.pipeline import IngestService
 from rag.answer import AnswerService
 from rag.embedding import HashingEmbedder
 from rag.errors import RagError
-from rag.llm import LLMUnavailable
-from rag.prompts import NOT_FOUND
+from rag.llm import LLMUnavailable, NoTokenProbabilities
+from rag.prompts import ANSWERABLE, NOT_FOUND
 from rag.retrieval import SearchFilters
 from rag.search_service import SearchService
 from rag.settings import Settings
-from tests.fakes import ScriptedLLM
+from tests.fakes import CheckingLLM, ScriptedLLM
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +170,87 @@ def test_generation_overrides_are_bounded(demo_store: Settings) -> None:
             generation_params(demo_store, **bad)
     with pytest.raises(RagError, match="cannot override"):
         generation_params(demo_store, model_path="/etc/passwd")
+
+
+# -- the answerability check (backends that can tell token probabilities) -----------------
+
+
+def checked(settings: Settings, **thresholds: float) -> Settings:
+    """The store's settings with the check's thresholds per language (French is off
+    by default: no French set with unanswerable questions to calibrate it on)."""
+    answer = settings.answer.model_copy(
+        update={"answerable_threshold": {"fr": 0.5, "en": 0.58, **thresholds}}
+    )
+    return settings.model_copy(update={"answer": answer})
+
+
+def test_unlikely_answer_is_not_found_before_generating(demo_store: Settings) -> None:
+    llm = CheckingLLM("Le mariage donne droit à 5 jours [1].", p_yes=0.2)
+    events = list(
+        service(checked(demo_store), llm).stream("Combien de jours de congé pour un mariage ?")
+    )
+    answer = events[-1]["answer"]
+    assert answer.mode == "not_found" and answer.text == NOT_FOUND["fr"]
+    assert llm.calls == [], "no answer is generated once the check says no"
+    assert [e["name"] for e in events if e["type"] == "stage"] == ["retrieve", "generate", "check"]
+    assert answer.answerability["p_yes"] == pytest.approx(0.2)
+    assert answer.sources, "the passages that were checked are still reported"
+    assert answer.to_dict()["answerability"]["score"] == pytest.approx(0.2)
+
+
+def test_check_shares_the_answer_prompt_and_asks_in_its_language(demo_store: Settings) -> None:
+    llm = CheckingLLM("Le mariage du salarié donne droit à 5 jours de congé payé [1].", p_yes=0.9)
+    answer = service(checked(demo_store), llm).ask("Combien de jours de congé pour un mariage ?")
+    assert answer.mode == "generative" and "check_s" in answer.timings
+    [check], [generated] = llm.checks, llm.calls
+    assert check[:-1] == generated[:-1], "same system prompt: its KV cache is reused"
+    assert check[-1]["content"] == generated[-1]["content"] + "\n\n" + ANSWERABLE["fr"]
+    # French: the English-only embedder's similarity is not trusted, the LLM decides.
+    assert answer.answerability["score"] == pytest.approx(0.9)
+
+
+def test_english_blends_the_llm_with_vector_similarity(demo_store: Settings) -> None:
+    llm = CheckingLLM("Hotels are capped at 150 euros [1].", p_yes=0.8)
+    answer = service(checked(demo_store), llm).ask(
+        "What is the hotel cap in Paris for business trips?"
+    )
+    scores = answer.answerability
+    assert scores["dense"] == pytest.approx(max(h.dense_score or 0 for h in answer.sources))
+    assert scores["score"] == pytest.approx(0.7 * max(scores["dense"], 0) + 0.3 * 0.8)
+    assert ANSWERABLE["en"] in llm.checks[0][-1]["content"]
+
+
+def test_check_failing_gives_the_extractive_answer(demo_store: Settings) -> None:
+    llm = CheckingLLM(check_error=LLMUnavailable("Ollama is unreachable"))
+    answer = service(checked(demo_store), llm).ask("Combien de jours de télétravail par semaine ?")
+    assert answer.mode == "extractive" and llm.calls == []
+    assert any("unreachable" in n for n in answer.notices)
+
+
+def test_backend_without_token_probabilities_skips_the_check(demo_store: Settings) -> None:
+    llm = CheckingLLM(
+        "Le mariage du salarié donne droit à 5 jours de congé payé [1].",
+        check_error=NoTokenProbabilities("Ollama returned no logprobs: upgrade it"),
+    )
+    answer = service(checked(demo_store), llm).ask("Combien de jours de congé pour un mariage ?")
+    assert answer.mode == "generative" and answer.answerability is None
+    assert any("not checked" in n and "upgrade" in n for n in answer.notices)
+
+
+def test_threshold_zero_turns_the_check_off(demo_store: Settings) -> None:
+    llm = CheckingLLM("Le mariage du salarié donne droit à 5 jours de congé payé [1].", p_yes=0.0)
+    answer = service(checked(demo_store, fr=0.0), llm).ask(
+        "Combien de jours de congé pour un mariage ?"
+    )
+    assert answer.mode == "generative" and llm.checks == []
+
+
+def test_french_is_not_checked_by_default(demo_store: Settings) -> None:
+    llm = CheckingLLM("Le mariage du salarié donne droit à 5 jours de congé payé [1].", p_yes=0.0)
+    answer = service(demo_store, llm).ask("Combien de jours de congé pour un mariage ?")
+    assert answer.mode == "generative" and llm.checks == [] and answer.answerability is None
+
+
+def test_thresholds_are_bounded() -> None:
+    with pytest.raises(ValueError, match="less than or equal to 1"):
+        Settings(answer={"answerable_threshold": {"en": 1.5}})

@@ -11,6 +11,7 @@ from rag.llm.base import (
     GenerationParams,
     LLMUnavailable,
     Message,
+    NoTokenProbabilities,
     ScoresChoices,
     Usage,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "GenerationParams",
     "LLMUnavailable",
     "Message",
+    "NoTokenProbabilities",
     "ScoresChoices",
     "Usage",
     "create_llm",
@@ -36,7 +38,12 @@ def create_llm(settings: Settings) -> LLM:
         from rag.llm.llamacpp import LlamaCppLLM
 
         return LlamaCppLLM(
-            cfg.model_path, settings.model_cache_dir, cfg.context_size, cfg.threads, cfg.timeout_s
+            cfg.model_path,
+            settings.model_cache_dir,
+            cfg.context_size,
+            cfg.threads,
+            cfg.timeout_s,
+            flash_attention=cfg.flash_attention,
         )
     if cfg.backend == "ollama":
         from rag.llm.ollama_backend import OllamaLLM

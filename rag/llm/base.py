@@ -18,6 +18,11 @@ class LLMUnavailable(RagError):
     """The LLM cannot answer now; the message says why and what to do."""
 
 
+class NoTokenProbabilities(LLMUnavailable):
+    """The backend answers, but cannot tell the probabilities of its next token (an
+    Ollama older than 0.12.11): checks that need them are skipped, not failed."""
+
+
 @dataclass(frozen=True)
 class GenerationParams:
     temperature: float = 0.0

@@ -36,7 +36,9 @@ class LlamaCppLLM:
         context_size: int = 4096,
         threads: int = 0,
         timeout_s: float = 120.0,
+        flash_attention: bool = True,
     ) -> None:
+        self._flash_attention = flash_attention
         self._timeout_s = timeout_s
         self._model_path = model_path
         self._cache_dir = cache_dir
@@ -65,6 +67,7 @@ class LlamaCppLLM:
                             n_ctx=self._context_size,
                             n_threads=self._threads,
                             n_threads_batch=self._threads,
+                            flash_attn=self._flash_attention,
                             verbose=False,
                         )
                     except (ValueError, RuntimeError) as exc:

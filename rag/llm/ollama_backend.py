@@ -19,6 +19,7 @@ from rag.llm.base import (
     GenerationParams,
     LLMUnavailable,
     Message,
+    NoTokenProbabilities,
     Usage,
     normalise_choices,
     spellings,
@@ -130,7 +131,7 @@ class OllamaLLM:
         except (self._ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
             raise self._unavailable(exc) from exc
         if not response.logprobs:
-            raise LLMUnavailable(
+            raise NoTokenProbabilities(
                 f"Ollama at {self._url} returned no logprobs: upgrade it to 0.12.11 or later"
             )
         first = response.logprobs[0]
