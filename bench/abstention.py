@@ -4,7 +4,9 @@
         --data-dir bench/stores/clapnq --per-class 25
 
 Takes the first N answerable and the first N unanswerable questions of the set
-(file order, no selection), asks each with the configured LLM, and reports the
+(file order, no selection; `--offset 50` starts at the 51st of each, past the
+questions the answerability check was calibrated on), asks each with the
+configured LLM, and reports the
 share of unanswerable questions that get `not_found` (target >= 0.80), the share
 of answerable ones that get an answer (target >= 0.85), and the share of answers
 whose citations are all in range and supported. Prints one JSON object.
@@ -32,11 +34,19 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--per-class", type=int, default=25)
+    parser.add_argument(
+        "--offset",
+        type=int,
+        default=0,
+        help="skip this many questions of each class first (e.g. 50: questions the "
+        "answerability check was not calibrated on)",
+    )
     args = parser.parse_args()
     service = AnswerService(Settings(data_dir=args.data_dir))
     questions = load_questions(args.dataset)
-    answerable = [q for q in questions if q.answerable][: args.per_class]
-    unanswerable = [q for q in questions if not q.answerable][: args.per_class]
+    window = slice(args.offset, args.offset + args.per_class)
+    answerable = [q for q in questions if q.answerable][window]
+    unanswerable = [q for q in questions if not q.answerable][window]
     rows = []
     started = time.perf_counter()
     for q in answerable + unanswerable:
@@ -58,6 +68,7 @@ def main() -> None:
             {
                 "dataset": args.dataset.name,
                 "llm": service.llm.name,
+                "offset": args.offset,
                 "answerable": len(answerable),
                 "unanswerable": len(unanswerable),
                 "unanswerable_not_found": round(
@@ -70,6 +81,13 @@ def main() -> None:
                     / max(len(answerable), 1),
                     3,
                 ),
+                "modes": {
+                    label: {
+                        mode: sum(r["mode"] == mode for r in rows if r["answerable"] == flag)
+                        for mode in ("generative", "extractive", "not_found")
+                    }
+                    for label, flag in (("answerable", True), ("unanswerable", False))
+                },
                 "answers_with_all_citations_supported": round(
                     sum(r["all_supported"] for r in answered) / max(len(answered), 1), 3
                 ),

@@ -33,14 +33,17 @@ from rag.llm import (
     generation_params,
 )
 from rag.prompts import (
+    ANSWER_NOW,
+    ANSWERABLE,
+    DECLINED_INTRO,
     EXTRACTIVE_INTRO,
     NOT_FOUND,
     YES_NO,
     Prompt,
-    answerable_messages,
     build_prompt,
     looks_not_found,
     rewrite_messages,
+    with_line,
 )
 from rag.retrieval import SearchFilters, SearchHit
 from rag.search_service import SearchService
@@ -321,6 +324,7 @@ class AnswerService:
             answer.timings["total_s"] = time.perf_counter() - started
             yield {"type": "answer", "answer": answer}
             return
+        checked = False  # the check ran and found that the sources hold the answer
         threshold = self.settings.answer.answerable_threshold.get(lang, 0.0)
         if threshold > 0 and isinstance(self.llm, ScoresChoices):
             yield {"type": "stage", "name": "check"}
@@ -341,6 +345,9 @@ class AnswerService:
                 answer.timings["total_s"] = time.perf_counter() - started
                 yield {"type": "answer", "answer": answer}
                 return
+            if score is not None:
+                checked = True
+                messages = with_line(prompt, ANSWER_NOW[lang])
         pieces: list[str] = []
         t0 = time.perf_counter()
         generate = span("generate", root, sources=len(hits), web_sources=prompt.web)
@@ -371,6 +378,16 @@ class AnswerService:
         if answer.usage.truncated_prompt:
             answer.notices.append("the LLM server cut the prompt: raise RAG_LLM__CONTEXT_SIZE")
         raw = "".join(pieces).strip()
+        if (looks_not_found(raw) or not raw) and checked and hits:
+            # The check says the sources hold the answer and the model declined anyway
+            # (a 1.5B model often does): the passages, labelled, beat a wrong "not found".
+            if pieces:
+                yield {"type": "reset"}
+            answer.notices.append("the LLM declined to answer although its sources seem to")
+            yield self._extractive_answer(
+                answer, standalone, hits, lang, web_only, started, DECLINED_INTRO
+            )
+            return
         if looks_not_found(raw) or not raw:
             answer.mode, answer.text = "not_found", NOT_FOUND[lang]
         else:
@@ -436,7 +453,7 @@ class AnswerService:
         assert isinstance(self.llm, ScoresChoices)
         try:
             p_yes = self.llm.choice_probabilities(
-                answerable_messages(prompt, lang), [yes, no], params
+                with_line(prompt, ANSWERABLE[lang]), [yes, no], params
             )[yes]
         except NoTokenProbabilities as exc:
             answer.notices.append(f"answerability not checked: {exc}")
@@ -455,8 +472,9 @@ class AnswerService:
         lang: str,
         web_only: bool,
         started: float,
+        intro: dict[str, str] = EXTRACTIVE_INTRO,
     ) -> Event:
-        self._extractive(answer, question, hits, lang)
+        self._extractive(answer, question, hits, lang, intro)
         if web_only:
             answer.notices.append(WEB_ONLY)
         answer.timings["total_s"] = time.perf_counter() - started
@@ -563,9 +581,16 @@ class AnswerService:
             support=score,
         )
 
-    def _extractive(self, answer: Answer, question: str, hits: list[SearchHit], lang: str) -> None:
+    def _extractive(
+        self,
+        answer: Answer,
+        question: str,
+        hits: list[SearchHit],
+        lang: str,
+        intro: dict[str, str] = EXTRACTIVE_INTRO,
+    ) -> None:
         answer.mode = "extractive"
-        lines = [EXTRACTIVE_INTRO[lang]]
+        lines = [intro[lang]]
         for n, hit in enumerate(hits[:3], start=1):
             quote, qs, qe = best_quote(question, hit.chunk.text, lang)
             lines.append(f"[{n}] {hit.document.title}, p. {hit.chunk.page_start} : « {quote} »")

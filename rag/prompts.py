@@ -80,6 +80,19 @@ ANSWERABLE = {
     "en": "Do the sources above contain the answer to this question? Reply yes or no.",
 }
 YES_NO = {"fr": ("oui", "non"), "en": ("yes", "no")}
+# Said after the question once the check found that the sources hold the answer: the
+# model, with its refusal sentence in the system prompt, otherwise still refused 11
+# of the 25 first answerable clapnq questions (5 with this line; README).
+ANSWER_NOW = {
+    "fr": "Les sources contiennent la réponse : réponds à partir d'elles, en citant [n].",
+    "en": "The sources contain the answer: answer from them, citing [n].",
+}
+DECLINED_INTRO = {
+    "fr": "Le modèle n'a pas formulé de réponse, mais les sources semblent la contenir ; "
+    "voici les passages les plus pertinents :",
+    "en": "The model did not phrase an answer, but the sources seem to hold it; here are "
+    "the most relevant passages:",
+}
 
 # Ways a model says the sources lack the answer, besides the exact sentence.
 _NOT_FOUND_PATTERNS = re.compile(
@@ -191,11 +204,11 @@ def build_prompt(
     return Prompt(messages, len(blocks), len(web_blocks))
 
 
-def answerable_messages(prompt: Prompt, lang: str) -> list[Message]:
-    """The answer's messages with the yes/no question after the user's question: the
-    shared prefix stays the same, so answering next reuses its evaluated tokens."""
+def with_line(prompt: Prompt, line: str) -> list[Message]:
+    """The prompt's messages with one more line after the question: the prefix stays
+    the same, so the check and then the answer share its evaluated tokens."""
     *head, last = prompt.messages
-    return [*head, {"role": last["role"], "content": f"{last['content']}\n\n{ANSWERABLE[lang]}"}]
+    return [*head, {"role": last["role"], "content": f"{last['content']}\n\n{line}"}]
 
 
 def rewrite_messages(

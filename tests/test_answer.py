@@ -9,8 +9,8 @@ from ingest.pipeline import IngestService
 from rag.answer import AnswerService
 from rag.embedding import HashingEmbedder
 from rag.errors import RagError
-from rag.llm import LLMUnavailable, NoTokenProbabilities
-from rag.prompts import ANSWERABLE, NOT_FOUND
+from rag.llm import LLM, LLMUnavailable, NoTokenProbabilities
+from rag.prompts import ANSWER_NOW, ANSWERABLE, DECLINED_INTRO, NOT_FOUND
 from rag.retrieval import SearchFilters
 from rag.search_service import SearchService
 from rag.settings import Settings
@@ -27,7 +27,7 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return settings
 
 
-def service(settings: Settings, llm: ScriptedLLM) -> AnswerService:
+def service(settings: Settings, llm: LLM) -> AnswerService:
     search = SearchService(settings, embedder=HashingEmbedder(1024))
     return AnswerService(settings, search=search, llm=llm)
 
@@ -204,7 +204,8 @@ def test_check_shares_the_answer_prompt_and_asks_in_its_language(demo_store: Set
     assert answer.mode == "generative" and "check_s" in answer.timings
     [check], [generated] = llm.checks, llm.calls
     assert check[:-1] == generated[:-1], "same system prompt: its KV cache is reused"
-    assert check[-1]["content"] == generated[-1]["content"] + "\n\n" + ANSWERABLE["fr"]
+    question_part = check[-1]["content"].removesuffix("\n\n" + ANSWERABLE["fr"])
+    assert generated[-1]["content"] == question_part + "\n\n" + ANSWER_NOW["fr"]
     # French: the English-only embedder's similarity is not trusted, the LLM decides.
     assert answer.answerability["score"] == pytest.approx(0.9)
 
@@ -218,6 +219,24 @@ def test_english_blends_the_llm_with_vector_similarity(demo_store: Settings) -> 
     assert scores["dense"] == pytest.approx(max(h.dense_score or 0 for h in answer.sources))
     assert scores["score"] == pytest.approx(0.7 * max(scores["dense"], 0) + 0.3 * 0.8)
     assert ANSWERABLE["en"] in llm.checks[0][-1]["content"]
+
+
+def test_model_declining_after_a_passed_check_gives_the_passages(demo_store: Settings) -> None:
+    llm = CheckingLLM("Je ne trouve pas la réponse dans les documents.", p_yes=0.9)
+    events = list(
+        service(checked(demo_store), llm).stream("Combien de jours de congé pour un mariage ?")
+    )
+    answer = events[-1]["answer"]
+    assert "reset" in [e["type"] for e in events], "the streamed refusal is taken back"
+    assert answer.mode == "extractive" and answer.text.startswith(DECLINED_INTRO["fr"])
+    assert answer.citations and all(c.supported for c in answer.citations)
+    assert any("declined" in n for n in answer.notices)
+
+
+def test_model_declining_without_a_check_is_not_found(demo_store: Settings) -> None:
+    llm = ScriptedLLM("Je ne trouve pas la réponse dans les documents.")
+    answer = service(checked(demo_store), llm).ask("Combien de jours de congé pour un mariage ?")
+    assert answer.mode == "not_found", "no check ran: the model's refusal stands"
 
 
 def test_check_failing_gives_the_extractive_answer(demo_store: Settings) -> None:
@@ -254,3 +273,22 @@ def test_french_is_not_checked_by_default(demo_store: Settings) -> None:
 def test_thresholds_are_bounded() -> None:
     with pytest.raises(ValueError, match="less than or equal to 1"):
         Settings(answer={"answerable_threshold": {"en": 1.5}})
+
+
+def test_check_through_ollama_protocol(demo_store: Settings) -> None:
+    """The check over Ollama's real protocol: one non-streamed token with logprobs."""
+    import math
+
+    from tests.test_ollama import FakeOllama, llm
+
+    question = "What is the hotel cap in Paris for business trips?"
+    low = FakeOllama(reply="No", top_logprobs=[("No", math.log(0.9)), ("Yes", math.log(0.05))])
+    answer = service(checked(demo_store, en=0.9), llm(low)).ask(question)
+    assert answer.mode == "not_found" and answer.answerability is not None
+    assert [r["path"] for r in low.requests] == ["/api/chat"], "one check, no generation"
+    assert low.requests[0]["options"]["num_predict"] == 1
+
+    old = FakeOllama(reply="Hotels are capped at 150 euros [1].", top_logprobs=None)
+    answer = service(checked(demo_store), llm(old)).ask(question)
+    assert answer.mode == "generative" and answer.answerability is None
+    assert any("0.12.11" in n for n in answer.notices), "says why the check was skipped"
