@@ -164,8 +164,15 @@ def put_citations(
     judge: Judge, answer: Answer, metrics: dict[str, float | None], details: dict[str, Any]
 ) -> None:
     passages = [h.chunk.text for h in answer.sources]
-    parsed = parse_citations(answer.text, len(passages))
-    sentences = [CitedSentence(s.text, tuple(n - 1 for n in s.sources)) for s in parsed.statements]
+    if answer.mode == "extractive":
+        # Its claims are the quotes, each from the passage it cites; the label line
+        # before them is not a claim (re-parsing the text would glue it to quote [1]).
+        sentences = [CitedSentence(c.quote, (c.n - 1,)) for c in answer.citations]
+    else:
+        parsed = parse_citations(answer.text, len(passages))
+        sentences = [
+            CitedSentence(s.text, tuple(n - 1 for n in s.sources)) for s in parsed.statements
+        ]
     failed: list[str] = []
     memo: dict[tuple[str, str], bool] = {}
 

@@ -25,6 +25,34 @@ _WEB_MARKER = re.compile(r"\[W(\d+)\]")
 _ANY_WEB = re.compile(r"\[\s*((?:[Ww]\s*)?\d+(?:\s*(?:[,;]|[-–])\s*(?:[Ww]\s*)?\d+)*)\s*\]")
 
 
+# Words of a sentence that only points at sources ("This is supported by sources [1]
+# and [2].", "Sources [1] and [2] support this answer."): small models write these
+# instead of citing the sentence before, which is the one such a sentence vouches for.
+_POINTER_WORDS = frozenset(
+    """this that these it is are was were the a an as by in from of and or to all
+    both above information answer source sources support supports supported supporting
+    confirm confirms confirmed evidence evidenced provided stated mentioned according
+    see based on given indicated indicates document documents passage passages
+    ce cette cet ces c il elle la le les l d de des du et ou selon voir réponse
+    informations est sont confirme confirmé confirmée indique indiqué indiquée mentionne
+    mentionné mentionnée fournie fournies par dans sur comme appuie appuyée justifie
+    justifiée étayée""".split()
+)
+
+
+_POINTING = frozenset(
+    """source sources support supports supported supporting confirm confirms confirmed
+    evidence evidenced according see selon voir confirme confirmé confirmée appuie
+    appuyée justifie justifiée étayée""".split()
+)
+
+
+def _points_only(sentence: str) -> bool:
+    """Only pointer words, and at least one that points ("source", "supported")."""
+    words = set(re.findall(r"\w+", sentence.lower()))
+    return bool(words & _POINTING) and words <= _POINTER_WORDS
+
+
 @dataclass
 class Statement:
     text: str  # the sentence, markers removed
@@ -103,7 +131,12 @@ def parse_citations(answer: str, n_sources: int, n_web: int = 0) -> ParsedAnswer
         web = [int(m.group(1)) for m in _WEB_MARKER.finditer(piece)]
         bare = _WEB_MARKER.sub("", _MARKER.sub("", piece))
         sentence = re.sub(r"\s+([.,;:!?])", r"\1", bare).strip()
-        if re.search(r"\w", sentence):
+        if statements and (cited or web) and _points_only(sentence):
+            # Its citations belong to the statement before it.
+            last = statements[-1]
+            last.sources = list(dict.fromkeys(last.sources + cited))
+            last.web = list(dict.fromkeys(last.web + web))
+        elif re.search(r"\w", sentence):
             statements.append(
                 Statement(sentence, list(dict.fromkeys(cited)), list(dict.fromkeys(web)))
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -121,7 +122,11 @@ def focus(passage: str, question: str, lang: str, budget: int, count: Callable[[
     if budget <= 0 or count(passage) <= budget:
         return " ".join(passage.split())
     wanted = content_stems(question, lang)
-    parts = [" ".join(passage[s:e].split()) for s, e in sentences(passage)]
+    parts = [
+        piece
+        for s, e in sentences(passage)
+        for piece in _windows(" ".join(passage[s:e].split()), budget, count)
+    ]
     ranked = sorted(
         range(len(parts)), key=lambda i: (-len(wanted & content_stems(parts[i], lang)), i)
     )
@@ -136,10 +141,28 @@ def focus(passage: str, question: str, lang: str, budget: int, count: Callable[[
     return " ".join(parts[i] for i in sorted(keep))
 
 
+def _windows(sentence: str, budget: int, count: Callable[[str], int]) -> list[str]:
+    """A sentence longer than the budget (lists and tables run on without a full stop)
+    in word windows of about half the budget, so the ones that match the question can
+    be kept alone: one 140-token run-on sentence used to fill a source on its own."""
+    tokens = count(sentence)
+    if tokens <= budget:
+        return [sentence]
+    words = sentence.split()
+    size = max(1, len(words) * max(budget // 2, 1) // tokens)
+    return [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
+
+
+# Plain-text documents take their first line as title, which can be a whole sentence;
+# in the prompt a title only names the source (the citation keeps the full one).
+PROMPT_TITLE_CHARS = 80
+
+
 def _source_block(n: int, hit: SearchHit, text: str, lang: str) -> str:
     page = hit.chunk.page_start
     pages = f"{page}" if page == hit.chunk.page_end else f"{page}-{hit.chunk.page_end}"
-    return f"[{n}] {hit.document.title} ({_LABELS[lang][2]} {pages})\n{text}"
+    title = textwrap.shorten(hit.document.title, PROMPT_TITLE_CHARS, placeholder=" …")
+    return f"[{n}] {title} ({_LABELS[lang][2]} {pages})\n{text}"
 
 
 def _web_block(n: int, result: WebResult) -> str:

@@ -86,3 +86,45 @@ def test_focus_keeps_the_most_related_sentences_in_document_order() -> None:
         "Le fractionnement donne droit à 2 jours. "
         "Le mariage du salarié donne droit à 5 jours de congé payé."
     ), "the best sentence is kept, the 25-day one does not fit, order is the document's"
+
+
+def test_focus_cuts_a_run_on_sentence_to_its_matching_words() -> None:
+    from rag.prompts import focus
+
+    filler = " ".join(f"pièce{i}" for i in range(60))
+    passage = f"{filler} le mariage donne droit à 5 jours {filler}"
+    kept = focus(passage, "Combien de jours pour un mariage ?", "fr", 20, lambda t: len(t.split()))
+    assert len(kept.split()) <= 20, "a sentence over the budget no longer fills the source"
+    assert "mariage" in kept
+
+
+def test_long_titles_are_shortened_in_the_prompt_only() -> None:
+    from types import SimpleNamespace
+
+    from rag.prompts import PROMPT_TITLE_CHARS, _source_block
+
+    title = "Les conditions d'achat des timbres fiscaux dus pour le séjour d'un étranger " * 2
+    hit = SimpleNamespace(
+        document=SimpleNamespace(title=title), chunk=SimpleNamespace(page_start=1, page_end=1)
+    )
+    first_line = _source_block(1, hit, "texte", "fr").splitlines()[0]  # type: ignore[arg-type]
+    assert first_line.endswith("… (p. 1)") and len(first_line) <= PROMPT_TITLE_CHARS + 12
+
+
+@pytest.mark.parametrize(
+    "pointer",
+    [
+        "This is supported by sources [1] and [2].",
+        "Sources [1] and [2] support this answer.",
+        "Cette information est confirmée par les sources [1] et [2].",
+    ],
+)
+def test_a_sentence_that_only_points_at_sources_cites_the_one_before(pointer: str) -> None:
+    parsed = parse_citations(f"Le congé dure 5 jours. {pointer}", 3)
+    [statement] = parsed.statements
+    assert statement.text == "Le congé dure 5 jours." and statement.sources == [1, 2]
+
+
+def test_a_sentence_with_content_keeps_its_own_citations() -> None:
+    parsed = parse_citations("Le congé dure 5 jours. Il est payé par l'employeur [2].", 3)
+    assert [s.sources for s in parsed.statements] == [[], [2]]

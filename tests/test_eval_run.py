@@ -275,3 +275,23 @@ def test_eval_run_refuses_a_store_holding_the_corpus_twice(tmp_path: Path, monke
     assert result.exit_code == 1
     assert "holds 1 documents more than once, from different folders" in result.output
     assert str(tmp_path / "a" / "doc1.txt") in result.output.replace("\n", "")
+
+
+def test_an_extractive_answer_is_scored_on_its_quotes(store: Settings, tmp_path: Path) -> None:
+    from rag.llm import LLMUnavailable
+
+    question = QUESTIONS[0]
+    search = SearchService(store, embedder=HashingEmbedder(1024))
+    down = ScriptedLLM(*[LLMUnavailable("the model server went away")] * 2)
+    quotes = [
+        c.quote
+        for c in AnswerService(store, search=search, llm=down).ask(question.question).citations
+    ]
+    judge = Judge(JudgeLLM(p_yes={q: 1.0 for q in quotes}, questions={}))
+    again = ScriptedLLM(*[LLMUnavailable("the model server went away")] * 2)
+    ev = Evaluator(AnswerService(store, search=search, llm=again), judge)
+    [record] = run(ev, [question], Progress(tmp_path / "progress.jsonl"), {"c": 1})
+    assert record["answer"]["mode"] == "extractive" and quotes
+    assert record["metrics"]["citation_recall"] == 1.0, "the label line is not a claim"
+    sentences = record["details"]["citation_recall"]["sentences"]
+    assert [s["sentence"] for s in sentences] == quotes
