@@ -78,6 +78,13 @@ def test_embedded_model_answers_with_citations_and_degrades_without_ollama(
     assert answer["citations"], answer
     assert all(c["path"].endswith("livret-accueil.pdf") for c in answer["citations"])
     assert answer["usage"]["completion_tokens"] > 0
+    assert answer["answerability"] is None, "no answerability check in French by default"
+
+    # English: the real model answers the answerability check first.
+    english = json.loads(rag("ask", "What is the hotel cap for business trips?", "--json").stdout)
+    checked = english["answerability"]
+    assert checked is not None and 0.0 <= checked["p_yes"] <= 1.0, english
+    assert (english["mode"] == "not_found") == (checked["score"] < 0.58), english
 
     # Ollama configured but down: an extractive answer, not an error.
     down = rag(
