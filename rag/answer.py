@@ -44,6 +44,7 @@ from rag.prompts import (
     looks_not_found,
     rewrite_messages,
     with_line,
+    without_echo,
 )
 from rag.retrieval import SearchFilters, SearchHit
 from rag.search_service import SearchService
@@ -378,6 +379,8 @@ class AnswerService:
         if answer.usage.truncated_prompt:
             answer.notices.append("the LLM server cut the prompt: raise RAG_LLM__CONTEXT_SIZE")
         raw = "".join(pieces).strip()
+        if checked:
+            raw = without_echo(raw, ANSWER_NOW[lang])
         if (looks_not_found(raw) or not raw) and checked and hits:
             # The check says the sources hold the answer and the model declined anyway
             # (a 1.5B model often does): the passages, labelled, beat a wrong "not found".

@@ -227,6 +227,16 @@ def build_prompt(
     return Prompt(messages, len(blocks), len(web_blocks))
 
 
+def without_echo(answer: str, line: str) -> str:
+    """The answer without a copy of `line` at its start: the 1.5B model sometimes
+    repeats the instruction ("The sources contain the answer: answer from them,
+    citing [1].") instead of answering."""
+    pattern = re.escape(line).replace(re.escape("[n]"), r"\[\d+\]")
+    head = re.escape(line.split(":")[0].strip())
+    echo = re.compile(rf"^\s*(?:{pattern}|{head}\s*[:.]?)\s*", re.IGNORECASE)
+    return echo.sub("", answer, count=1).strip()
+
+
 def with_line(prompt: Prompt, line: str) -> list[Message]:
     """The prompt's messages with one more line after the question: the prefix stays
     the same, so the check and then the answer share its evaluated tokens."""

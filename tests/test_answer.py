@@ -292,3 +292,20 @@ def test_check_through_ollama_protocol(demo_store: Settings) -> None:
     answer = service(checked(demo_store), llm(old)).ask(question)
     assert answer.mode == "generative" and answer.answerability is None
     assert any("0.12.11" in n for n in answer.notices), "says why the check was skipped"
+
+
+@pytest.mark.parametrize(
+    ("reply", "mode"),
+    [
+        ("The sources contain the answer: answer from them, citing [1].", "extractive"),
+        ("The sources contain the answer. Hotels are capped at 150 euros [1].", "generative"),
+    ],
+)
+def test_an_echo_of_the_instruction_is_not_an_answer(
+    demo_store: Settings, reply: str, mode: str
+) -> None:
+    llm = CheckingLLM(reply, p_yes=1.0)
+    answer = service(checked(demo_store, en=0.01), llm).ask(
+        "What is the hotel cap in Paris for business trips?"
+    )
+    assert answer.mode == mode and "sources contain the answer" not in answer.text
