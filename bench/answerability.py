@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eval.datasets import load_questions
 from rag.answer import Answer, AnswerService
 from rag.llm import generation_params
-from rag.prompts import build_prompt
 from rag.settings import Settings
 from rag.text import detect_language
 
@@ -72,15 +71,7 @@ def main() -> None:
     for i, q in enumerate(answerable + unanswerable):
         lang = detect_language(q.question)
         hits = service.search.search(q.question, settings.answer.sources).hits
-        prompt = build_prompt(
-            q.question,
-            hits,
-            lang,
-            service.llm.count_tokens,
-            params.context_size,
-            params.max_tokens,
-            settings.answer.source_tokens,
-        )
+        prompt = service.prompt(q.question, hits, lang, params)
         record = Answer(q.question, "", "generative", lang)
         if service._relevant(hits):  # else "not found" without asking the LLM: scores 0
             t0 = time.perf_counter()
@@ -99,25 +90,24 @@ def main() -> None:
                 "score": round(scores.get("score", 0.0), 4),
             }
         )
-    threshold = {lang: settings.answer.answerable_threshold.get(lang, 0.0) for lang in ("en", "fr")}
-    weight = {lang: settings.answer.answerable_dense_weight.get(lang, 0.0) for lang in ("en", "fr")}
     lang = rows[0]["lang"] if rows else "en"
+    threshold = settings.answer.answerable_threshold.get(lang, 0.0)
     report: dict = {
         "dataset": args.dataset.name,
         "llm": service.llm.name,
         "per_class": args.per_class,
         "language": lang,
-        "threshold": threshold[lang],
-        "dense_weight": weight[lang],
+        "threshold": threshold,
+        "dense_weight": settings.answer.answerable_dense_weight.get(lang, 0.0),
         "check_seconds_median": round(statistics.median(seconds), 2) if seconds else None,
     }
     for part in ("calibration", "check", "all"):
         subset = [r for r in rows if part == "all" or r["half"] == part]
         report[part] = {
             "questions": len(subset),
-            "baseline_llm_p_yes": rates(subset, "p_yes", threshold[lang]),
-            "dense_similarity": rates(subset, "dense", threshold[lang]),
-            "blend": rates(subset, "score", threshold[lang]),
+            "baseline_llm_p_yes": rates(subset, "p_yes", threshold),
+            "dense_similarity": rates(subset, "dense", threshold),
+            "blend": rates(subset, "score", threshold),
         }
     report["rows"] = rows
     print(json.dumps(report, indent=2))

@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eval.datasets import load_questions
 from rag.answer import AnswerService
 from rag.llm import generation_params
-from rag.prompts import build_prompt
 from rag.settings import Settings
 from rag.text import detect_language
 
@@ -57,15 +56,7 @@ def main() -> None:
         service_total = time.perf_counter() - t0
         # Baseline: llama.cpp alone on the very same prompt.
         hits = service.search.search(q.question, settings.answer.sources).hits
-        prompt = build_prompt(
-            q.question,
-            hits,
-            detect_language(q.question),
-            service.llm.count_tokens,
-            params.context_size,
-            params.max_tokens,
-            settings.answer.source_tokens,
-        )
+        prompt = service.prompt(q.question, hits, detect_language(q.question), params)
         messages, used = prompt.messages, prompt.sources
         llama.reset()
         t0 = time.perf_counter()

@@ -25,6 +25,17 @@ from rag.errors import RagError
 from rag.llm import LLM, create_llm
 from rag.settings import Settings, get_settings
 
+# Options several commands share, declared once.
+JudgeBackend = Annotated[
+    str, typer.Option(help="Judge backend: same (as the generator), llamacpp or ollama.")
+]
+JudgeCacheFile = Annotated[
+    Path | None, typer.Option(help="Judge cache file (default: next to the model cache).")
+]
+PairsFile = Annotated[Path, typer.Option(help="HaluEval pairs.jsonl.")]
+PairLimit = Annotated[int | None, typer.Option(help="Only the first N pairs.")]
+JsonOut = Annotated[Path, typer.Option("--out", help="Where to write the JSON result.")]
+
 eval_app = typer.Typer(help="Score answers and retrieval on a question set.", no_args_is_help=True)
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -97,9 +108,7 @@ def run_command(
         "reports"
     ),
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
-    judge: Annotated[
-        str, typer.Option(help="Judge backend: same (as the generator), llamacpp or ollama.")
-    ] = "same",
+    judge: JudgeBackend = "same",
     data_dir: Annotated[
         Path | None, typer.Option(help="The store holding the data set's corpus.")
     ] = None,
@@ -112,9 +121,7 @@ def run_command(
     metrics: Annotated[
         str, typer.Option(help=f"Judged metrics, comma-separated: {','.join(ALL_JUDGED)}.")
     ] = ",".join(ALL_JUDGED),
-    cache: Annotated[
-        Path | None, typer.Option(help="Judge cache file (default: next to the model cache).")
-    ] = None,
+    cache: JudgeCacheFile = None,
 ) -> None:
     """Answer every question, score it, and write report.json, report.md and report.html."""
     settings = _settings(data_dir)
@@ -312,13 +319,11 @@ def _write_json(out_file: Path, result: dict[str, Any]) -> None:
 
 @eval_app.command("calibrate")
 def calibrate_command(
-    pairs: Annotated[Path, typer.Option(help="HaluEval pairs.jsonl.")],
-    limit: Annotated[int | None, typer.Option(help="Only the first N pairs.")] = None,
-    out_file: Annotated[Path, typer.Option("--out", help="Where to write the JSON result.")] = Path(
-        "reports/calibration.json"
-    ),
-    judge: Annotated[str, typer.Option(help="Judge backend: llamacpp or ollama.")] = "same",
-    cache: Annotated[Path | None, typer.Option(help="Judge cache file.")] = None,
+    pairs: PairsFile,
+    limit: PairLimit = None,
+    out_file: JsonOut = Path("reports/calibration.json"),
+    judge: JudgeBackend = "same",
+    cache: JudgeCacheFile = None,
 ) -> None:
     """Faithfulness on HaluEval: how often the right answer scores above the hallucinated one."""
     from eval.calibration import calibrate
@@ -333,15 +338,11 @@ RAGAS_HINT = "the agreement check needs the ragas extra: pip install -e '.[ragas
 
 @eval_app.command("agreement")
 def agreement_command(
-    pairs: Annotated[Path, typer.Option(help="HaluEval pairs.jsonl.")],
-    limit: Annotated[int | None, typer.Option(help="Only the first N pairs.")] = None,
-    out_file: Annotated[Path, typer.Option("--out", help="Where to write the JSON result.")] = Path(
-        "reports/agreement.json"
-    ),
-    judge: Annotated[
-        str, typer.Option(help="Judge backend: same (as the generator), llamacpp or ollama.")
-    ] = "same",
-    cache: Annotated[Path | None, typer.Option(help="Judge cache file.")] = None,
+    pairs: PairsFile,
+    limit: PairLimit = None,
+    out_file: JsonOut = Path("reports/agreement.json"),
+    judge: JudgeBackend = "same",
+    cache: JudgeCacheFile = None,
 ) -> None:
     """Our faithfulness against ragas's own Faithfulness, same judge, on HaluEval answers."""
     try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -291,25 +291,14 @@ class AnswerService:
         web_only = False
         if not self._relevant(hits):
             if not found:
-                answer.mode, answer.text = "not_found", NOT_FOUND[lang]
-                answer.timings["total_s"] = time.perf_counter() - started
-                yield {"type": "answer", "answer": answer}
+                yield self._not_found(answer, lang, started)
                 return
             # Nothing internal, but the web has something: answer from it, and say so
             # (the page also shows these sources apart, as web results).
             answer.notices.append("not found in the internal documents")
             hits, web_only = [], True
         yield {"type": "stage", "name": "generate"}
-        prompt = build_prompt(
-            standalone,
-            hits,
-            lang,
-            self.llm.count_tokens,
-            params.context_size,
-            params.max_tokens,
-            self.settings.answer.source_tokens,
-            web=found,
-        )
+        prompt = self.prompt(standalone, hits, lang, params, web=found)
         messages, used = prompt.messages, prompt.sources
         if used < len(hits):
             answer.notices.append(f"{len(hits) - used} sources left out to fit the context")
@@ -321,11 +310,8 @@ class AnswerService:
         answer.sources = hits
         answer.web_sources = found[: prompt.web]
         if web_only and not prompt.web:  # not even one web result fits the context
-            answer.mode, answer.text = "not_found", NOT_FOUND[lang]
-            answer.timings["total_s"] = time.perf_counter() - started
-            yield {"type": "answer", "answer": answer}
+            yield self._not_found(answer, lang, started)
             return
-        checked = False  # the check ran and found that the sources hold the answer
         threshold = self.settings.answer.answerable_threshold.get(lang, 0.0)
         if threshold > 0 and isinstance(self.llm, ScoresChoices):
             yield {"type": "stage", "name": "check"}
@@ -342,12 +328,9 @@ class AnswerService:
                 return
             answer.timings["check_s"] = time.perf_counter() - t0
             if score is not None and score < threshold:
-                answer.mode, answer.text = "not_found", NOT_FOUND[lang]
-                answer.timings["total_s"] = time.perf_counter() - started
-                yield {"type": "answer", "answer": answer}
+                yield self._not_found(answer, lang, started)
                 return
             if score is not None:
-                checked = True
                 messages = with_line(prompt, ANSWER_NOW[lang])
         pieces: list[str] = []
         t0 = time.perf_counter()
@@ -379,9 +362,11 @@ class AnswerService:
         if answer.usage.truncated_prompt:
             answer.notices.append("the LLM server cut the prompt: raise RAG_LLM__CONTEXT_SIZE")
         raw = "".join(pieces).strip()
+        checked = answer.answerability is not None  # and passed: it did not stop us above
         if checked:
             raw = without_echo(raw, ANSWER_NOW[lang])
-        if (looks_not_found(raw) or not raw) and checked and hits:
+        declined = looks_not_found(raw) or not raw
+        if declined and checked and hits:
             # The check says the sources hold the answer and the model declined anyway
             # (a 1.5B model often does): the passages, labelled, beat a wrong "not found".
             if pieces:
@@ -391,7 +376,7 @@ class AnswerService:
                 answer, standalone, hits, lang, web_only, started, DECLINED_INTRO
             )
             return
-        if looks_not_found(raw) or not raw:
+        if declined:
             answer.mode, answer.text = "not_found", NOT_FOUND[lang]
         else:
             yield {"type": "stage", "name": "verify"}
@@ -437,6 +422,32 @@ class AnswerService:
                 answer.notices.append("web search found no results")
         answer.timings["web_s"] = time.perf_counter() - pending.started
         return found
+
+    def prompt(
+        self,
+        question: str,
+        hits: list[SearchHit],
+        lang: str,
+        params: GenerationParams,
+        web: Sequence[WebResult] = (),
+    ) -> Prompt:
+        """The answer's prompt for these sources, as the service builds it (the benches
+        compare against exactly this prompt)."""
+        return build_prompt(
+            question,
+            hits,
+            lang,
+            self.llm.count_tokens,
+            params.context_size,
+            params.max_tokens,
+            self.settings.answer.source_tokens,
+            web=web,
+        )
+
+    def _not_found(self, answer: Answer, lang: str, started: float) -> Event:
+        answer.mode, answer.text = "not_found", NOT_FOUND[lang]
+        answer.timings["total_s"] = time.perf_counter() - started
+        return {"type": "answer", "answer": answer}
 
     def _answerability(
         self,

@@ -28,22 +28,17 @@ _ANY_WEB = re.compile(r"\[\s*((?:[Ww]\s*)?\d+(?:\s*(?:[,;]|[-–])\s*(?:[Ww]\s*)
 # Words of a sentence that only points at sources ("This is supported by sources [1]
 # and [2].", "Sources [1] and [2] support this answer."): small models write these
 # instead of citing the sentence before, which is the one such a sentence vouches for.
-_POINTER_WORDS = frozenset(
-    """this that these it is are was were the a an as by in from of and or to all
-    both above information answer source sources support supports supported supporting
-    confirm confirms confirmed evidence evidenced provided stated mentioned according
-    see based on given indicated indicates document documents passage passages
-    ce cette cet ces c il elle la le les l d de des du et ou selon voir réponse
-    informations est sont confirme confirmé confirmée indique indiqué indiquée mentionne
-    mentionné mentionnée fournie fournies par dans sur comme appuie appuyée justifie
-    justifiée étayée""".split()
-)
-
-
 _POINTING = frozenset(
     """source sources support supports supported supporting confirm confirms confirmed
     evidence evidenced according see selon voir confirme confirmé confirmée appuie
     appuyée justifie justifiée étayée""".split()
+)
+_POINTER_WORDS = _POINTING | frozenset(
+    """this that these it is are was were the a an as by in from of and or to all
+    both above information answer provided stated mentioned based on given indicated
+    indicates document documents passage passages ce cette cet ces c il elle la le les
+    l d de des du et ou réponse informations est sont indique indiqué indiquée mentionne
+    mentionné mentionnée fournie fournies par dans sur comme""".split()
 )
 
 
