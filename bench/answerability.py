@@ -70,13 +70,15 @@ def main() -> None:
     rows, seconds = [], []
     for i, q in enumerate(answerable + unanswerable):
         lang = detect_language(q.question)
-        hits = service.search.search(q.question, settings.answer.sources).hits
+        hits = service.search.search(q.question, service.retrieval_k(settings.answer.sources)).hits
         prompt = service.prompt(q.question, hits, lang, params)
         record = Answer(q.question, "", "generative", lang)
-        if service._relevant(hits):  # else "not found" without asking the LLM: scores 0
+        if service._relevant(
+            hits[: settings.answer.sources]
+        ):  # else "not found" without asking the LLM: scores 0
             t0 = time.perf_counter()
             # The service's own check, on the prompt the answer would get.
-            service._answerability(prompt, hits[: prompt.sources], lang, params, record)
+            service._answerability(prompt, prompt.hits, lang, params, record)
             seconds.append(time.perf_counter() - t0)
         scores = record.answerability or {}
         rows.append(

@@ -55,7 +55,7 @@ def main() -> None:
         answer = service.ask(q.question)
         service_total = time.perf_counter() - t0
         # Baseline: llama.cpp alone on the very same prompt.
-        hits = service.search.search(q.question, settings.answer.sources).hits
+        hits = service.search.search(q.question, service.retrieval_k(settings.answer.sources)).hits
         prompt = service.prompt(q.question, hits, detect_language(q.question), params)
         messages, used = prompt.messages, prompt.sources
         llama.reset()

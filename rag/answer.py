@@ -276,9 +276,8 @@ class AnswerService:
         pending = self._start_web(standalone, lang, answer) if web else None
         t0 = time.perf_counter()
         with span("retrieve", root) as retrieve:
-            result = self.search.search(
-                standalone, self.settings.answer.sources if k is None else k, filters
-            )
+            wanted = self.settings.answer.sources if k is None else k
+            result = self.search.search(standalone, self.retrieval_k(wanted), filters)
             retrieve.set_attribute("hits", len(result.hits))
         answer.timings["retrieve_s"] = time.perf_counter() - t0
         hits = result.hits
@@ -289,7 +288,7 @@ class AnswerService:
                 found = self._web_results(pending, answer)
                 web_span.set_attribute("results", len(found))
         web_only = False
-        if not self._relevant(hits):
+        if not self._relevant(hits[:wanted]):
             if not found:
                 yield self._not_found(answer, lang, started)
                 return
@@ -298,15 +297,15 @@ class AnswerService:
             answer.notices.append("not found in the internal documents")
             hits, web_only = [], True
         yield {"type": "stage", "name": "generate"}
-        prompt = self.prompt(standalone, hits, lang, params, web=found)
-        messages, used = prompt.messages, prompt.sources
-        if used < len(hits):
-            answer.notices.append(f"{len(hits) - used} sources left out to fit the context")
+        prompt = self.prompt(standalone, hits, lang, params, web=found, limit=wanted)
+        messages = prompt.messages
+        if prompt.left_out:
+            answer.notices.append(f"{prompt.left_out} sources left out to fit the context")
         if prompt.web < len(found):
             answer.notices.append(
                 f"{len(found) - prompt.web} web results left out to fit the context"
             )
-        hits = hits[:used]
+        hits = prompt.hits
         answer.sources = hits
         answer.web_sources = found[: prompt.web]
         if web_only and not prompt.web:  # not even one web result fits the context
@@ -430,9 +429,11 @@ class AnswerService:
         lang: str,
         params: GenerationParams,
         web: Sequence[WebResult] = (),
+        limit: int | None = None,
     ) -> Prompt:
-        """The answer's prompt for these sources, as the service builds it (the benches
-        compare against exactly this prompt)."""
+        """The answer's prompt for up to `limit` of these sources (the setting by
+        default), as the service builds it (the benches compare against exactly this
+        prompt)."""
         return build_prompt(
             question,
             hits,
@@ -442,7 +443,14 @@ class AnswerService:
             params.max_tokens,
             self.settings.answer.source_tokens,
             web=web,
+            limit=self.settings.answer.sources if limit is None else limit,
         )
+
+    def retrieval_k(self, sources: int) -> int:
+        """Hits to retrieve for a prompt of `sources` passages: spares replace the
+        hits that only repeat an earlier one (neighbouring chunks overlap). Past
+        RAG_RETRIEVAL__MAX_K, `sources` itself is refused by the search."""
+        return max(sources, min(2 * sources, self.settings.retrieval.max_k))
 
     def _not_found(self, answer: Answer, lang: str, started: float) -> Event:
         answer.mode, answer.text = "not_found", NOT_FOUND[lang]

@@ -113,20 +113,30 @@ def looks_not_found(answer: str) -> bool:
     return bool(_NOT_FOUND_PATTERNS.search(_fold(answer))) and "[" not in answer
 
 
-def focus(passage: str, question: str, lang: str, budget: int, count: Callable[[str], int]) -> str:
+def focus(
+    passage: str,
+    question: str,
+    lang: str,
+    budget: int,
+    count: Callable[[str], int],
+    shown: str = "",
+) -> str:
     """The passage's sentences most related to the question, in document order,
-    within about `budget` tokens. A 1.5B model on 2 cores prefills ~90 tokens/s, so
+    within about `budget` tokens, leaving out those already in `shown` (the text of
+    the sources before it: neighbouring chunks overlap, so their shared sentences
+    would be paid for twice). A 1.5B model on 2 cores prefills ~90 tokens/s, so
     five whole 200-token passages cost ~10 s before the first token; the sentences
     that share the question's words are where the answer is. (Most related first
     was measured too: see the README.)"""
-    if budget <= 0 or count(passage) <= budget:
-        return " ".join(passage.split())
-    wanted = content_stems(question, lang)
     parts = [
         piece
         for s, e in sentences(passage)
         for piece in _windows(" ".join(passage[s:e].split()), budget, count)
+        if piece not in shown
     ]
+    if budget <= 0 or count(" ".join(parts)) <= budget:
+        return " ".join(parts)
+    wanted = content_stems(question, lang)
     ranked = sorted(
         range(len(parts)), key=lambda i: (-len(wanted & content_stems(parts[i], lang)), i)
     )
@@ -145,6 +155,8 @@ def _windows(sentence: str, budget: int, count: Callable[[str], int]) -> list[st
     """A sentence longer than the budget (lists and tables run on without a full stop)
     in word windows of about half the budget, so the ones that match the question can
     be kept alone: one 140-token run-on sentence used to fill a source on its own."""
+    if budget <= 0:
+        return [sentence]
     tokens = count(sentence)
     if tokens <= budget:
         return [sentence]
@@ -158,9 +170,11 @@ def _windows(sentence: str, budget: int, count: Callable[[str], int]) -> list[st
 PROMPT_TITLE_CHARS = 80
 
 
-def _source_block(n: int, hit: SearchHit, text: str, lang: str) -> str:
+def _source_block(n: int, hit: SearchHit, text: str, lang: str, titled: bool = True) -> str:
     page = hit.chunk.page_start
     pages = f"{page}" if page == hit.chunk.page_end else f"{page}-{hit.chunk.page_end}"
+    if not titled:  # the source just before is the same document: its title is there
+        return f"[{n}] ({_LABELS[lang][2]} {pages})\n{text}"
     title = textwrap.shorten(hit.document.title, PROMPT_TITLE_CHARS, placeholder=" …")
     return f"[{n}] {title} ({_LABELS[lang][2]} {pages})\n{text}"
 
@@ -176,8 +190,14 @@ def _web_block(n: int, result: WebResult) -> str:
 @dataclass
 class Prompt:
     messages: list[Message]
-    sources: int  # internal sources it holds: hits[:sources] are [1]..[n]
+    hits: list[SearchHit]  # the internal sources it holds, [1]..[n] in this order
     web: int  # web results it holds: web[:web] are [W1]..[Wn]
+    repeats: int = 0  # hits left out because an earlier source already says it all
+    left_out: int = 0  # sources that did not fit the context
+
+    @property
+    def sources(self) -> int:
+        return len(self.hits)
 
 
 def build_prompt(
@@ -189,22 +209,37 @@ def build_prompt(
     max_tokens: int,
     source_tokens: int = 0,
     web: Sequence[WebResult] = (),
+    limit: int | None = None,
 ) -> Prompt:
-    """The chat messages, with as many sources as fit the context (by token count):
-    internal sources first, then web results in what is left, in a block of their
-    own labelled as external."""
+    """The chat messages, with up to `limit` sources, as many as fit the context (by
+    token count): internal sources first, then web results in what is left, in a
+    block of their own labelled as external. A hit whose sentences are all in the
+    sources before it is passed over for the next one, so `hits` may hold spares."""
     sources_label, question_label, _ = _LABELS[lang]
     system = SYSTEM[lang] + (WEB_INSTRUCTIONS[lang] if web else "")
     tail = f"\n\n{question_label} : {question}"
     budget = context_size - max_tokens - count_tokens(system) - count_tokens(tail) - 64
     blocks: list[str] = []
-    for n, hit in enumerate(hits, start=1):
-        text = focus(hit.chunk.text, question, lang, source_tokens, count_tokens)
-        block = _source_block(n, hit, text, lang)
+    used: list[SearchHit] = []
+    shown = ""
+    repeats, left_out = 0, 0
+    for i, hit in enumerate(hits):
+        if limit is not None and len(used) >= limit:
+            break
+        text = focus(hit.chunk.text, question, lang, source_tokens, count_tokens, shown)
+        if not text:
+            repeats += 1
+            continue
+        titled = not used or used[-1].document.id != hit.document.id
+        block = _source_block(len(used) + 1, hit, text, lang, titled)
         cost = count_tokens(block) + 2
         if cost > budget:
+            wanted = len(hits) - i if limit is None else limit - len(used)
+            left_out = min(wanted, len(hits) - i)
             break
         blocks.append(block)
+        used.append(hit)
+        shown += " " + text
         budget -= cost
     web_blocks: list[str] = []
     for n, result in enumerate(web, start=1):
@@ -224,7 +259,7 @@ def build_prompt(
         {"role": "system", "content": system},
         {"role": "user", "content": user},
     ]
-    return Prompt(messages, len(blocks), len(web_blocks))
+    return Prompt(messages, used, len(web_blocks), repeats, left_out)
 
 
 def without_echo(answer: str, line: str) -> str:

@@ -149,6 +149,18 @@ def test_sources_are_cut_to_fit_the_context(demo_store: Settings) -> None:
     assert any("left out to fit the context" in n for n in answer.notices)
 
 
+def test_spare_hits_stay_within_max_k_and_never_reach_the_answer(demo_store: Settings) -> None:
+    llm = ScriptedLLM("Cinq jours [1].", "Cinq jours [1].")
+    svc = service(demo_store, llm)
+    limit = demo_store.retrieval.max_k
+    answer = svc.ask("Combien de jours de congé pour un mariage ?", k=limit)
+    assert 0 < len(answer.sources) <= limit, "k = max_k is allowed: spares are capped"
+    answer = svc.ask("Combien de jours de congé pour un mariage ?", k=2)
+    assert len(answer.sources) <= 2
+    with pytest.raises(RagError, match="MAX_K"):
+        svc.ask("Combien de jours de congé pour un mariage ?", k=limit + 1)
+
+
 @pytest.mark.parametrize("question", ["", "   ", "x" * 10_000])
 def test_bad_questions_get_clear_errors(demo_store: Settings, question: str) -> None:
     with pytest.raises(RagError, match=r"empty|characters long"):
