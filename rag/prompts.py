@@ -223,8 +223,9 @@ def build_prompt(
     used: list[SearchHit] = []
     shown = ""
     repeats, left_out = 0, 0
+    limit = len(hits) if limit is None else limit
     for i, hit in enumerate(hits):
-        if limit is not None and len(used) >= limit:
+        if len(used) >= limit:
             break
         text = focus(hit.chunk.text, question, lang, source_tokens, count_tokens, shown)
         if not text:
@@ -234,8 +235,7 @@ def build_prompt(
         block = _source_block(len(used) + 1, hit, text, lang, titled)
         cost = count_tokens(block) + 2
         if cost > budget:
-            wanted = len(hits) - i if limit is None else limit - len(used)
-            left_out = min(wanted, len(hits) - i)
+            left_out = min(limit - len(used), len(hits) - i)
             break
         blocks.append(block)
         used.append(hit)
