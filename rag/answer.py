@@ -21,7 +21,8 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from rag.citations import best_quote, parse_citations, support
+from rag.citations import parse_citations
+from rag.evidence import Evidence, Source
 from rag.llm import (
     LLM,
     GenerationParams,
@@ -32,12 +33,14 @@ from rag.llm import (
     Usage,
     generation_params,
 )
+from rag.multilingual import Usem3Encoder, create_multilingual
 from rag.prompts import (
     ANSWER_NOW,
     ANSWERABLE,
     DECLINED_INTRO,
     EXTRACTIVE_INTRO,
     NOT_FOUND,
+    UNVERIFIED_INTRO,
     YES_NO,
     Prompt,
     build_prompt,
@@ -51,6 +54,7 @@ from rag.search_service import SearchService
 from rag.settings import Settings
 from rag.text import detect_language
 from rag.tracing import span
+from rag.verify import OFF_TOPIC, Removal, Verification, Verifier, VerifySettings
 from rag.web import PendingWebSearch, SearxngClient, WebResult, WebSearchUnavailable
 
 WEB_ONLY = "answered from web results only: external sources, not checked by the company"
@@ -144,6 +148,10 @@ class Answer:
     web_search: str | None = None
     """How the web search went, when one was asked for: ok, empty, unavailable or
     disabled (for the metrics; readers get the notices)."""
+    removed: list[Removal] = field(default_factory=list)
+    """Sentences of the model's draft that verification took out, with the reason:
+    `unsupported` (no source sentence says it) or `off_topic` (a source says it, but
+    not in a sentence about the question). Never part of `text`."""
 
     def to_dict(self) -> dict[str, Any]:
         cited: list[Citation | WebCitation] = [*self.citations, *self.web_citations]
@@ -156,6 +164,7 @@ class Answer:
             "citations": [c.to_dict() for c in cited],
             "all_citations_supported": all(c.supported for c in cited),
             "web_sources": [r.to_dict(n) for n, r in enumerate(self.web_sources, start=1)],
+            "removed": [r.to_dict() for r in self.removed],
             "notices": self.notices,
             "answerability": (
                 {k: round(v, 4) for k, v in self.answerability.items()}
@@ -178,8 +187,11 @@ class AnswerService:
         llm: LLM | None = None,
         llm_factory: Callable[[], LLM] | None = None,
         web: SearxngClient | None = None,
+        multilingual: Usem3Encoder | None = None,
     ) -> None:
         self.settings = settings
+        self._multilingual = multilingual
+        self._multilingual_lock = threading.Lock()
         self.search = search or SearchService(settings)
         self._llm = llm
         self._llm_factory = llm_factory
@@ -192,6 +204,14 @@ class AnswerService:
             if self._web is None:
                 self._web = SearxngClient.from_settings(self.settings.web)
             return self._web
+
+    @property
+    def multilingual(self) -> Usem3Encoder | None:
+        """The multilingual encoder (RAG_EMBEDDING__MULTILINGUAL), or None when off."""
+        with self._multilingual_lock:
+            if self._multilingual is None:
+                self._multilingual = create_multilingual(self.settings.embedding.multilingual)
+            return self._multilingual
 
     def close(self) -> None:
         if self._web is not None:
@@ -376,18 +396,26 @@ class AnswerService:
             )
             return
         if declined:
-            answer.mode, answer.text = "not_found", NOT_FOUND[lang]
-        else:
-            yield {"type": "stage", "name": "verify"}
-            t0 = time.perf_counter()
-            with span("verify", root) as verify:
-                self._cite(answer, raw, hits, lang)
-                verify.set_attribute(
-                    "unsupported", sum(1 for c in answer.citations if not c.supported)
+            yield self._not_found(answer, lang, started)
+            return
+        yield {"type": "stage", "name": "verify"}
+        t0 = time.perf_counter()
+        with span("verify", root) as verify:
+            verified = self._verify(answer, raw, standalone, hits, lang)
+            verify.set_attribute("removed", len(answer.removed))
+        answer.timings["verify_s"] = time.perf_counter() - t0
+        if not verified:
+            if checked and hits:
+                # The check found that the sources hold the answer, but no sentence of
+                # the draft could be verified: the passages, labelled, not a claim.
+                yield self._extractive_answer(
+                    answer, standalone, hits, lang, web_only, started, UNVERIFIED_INTRO
                 )
-            answer.timings["verify_s"] = time.perf_counter() - t0
-            if web_only:
-                answer.notices.append(WEB_ONLY)
+                return
+            yield self._not_found(answer, lang, started)
+            return
+        if web_only:
+            answer.notices.append(WEB_ONLY)
         answer.timings["total_s"] = time.perf_counter() - started
         yield {"type": "answer", "answer": answer}
 
@@ -527,10 +555,29 @@ class AnswerService:
         previous = [m["content"] for m in history if m.get("role") == "user"]
         return f"{previous[-1]} {question}" if previous else question
 
-    def _cite(self, answer: Answer, raw: str, hits: list[SearchHit], lang: str) -> None:
+    def evidence(
+        self, question: str, lang: str, hits: list[SearchHit], web: Sequence[WebResult] = ()
+    ) -> Evidence:
+        """The sentences of these sources, scored for the question (rag.evidence):
+        internal sources are cited as "1".."n", web results as "W1".."Wm"."""
+        sources = [
+            Source(str(n), hit.chunk.text, hit.chunk.heading or "")
+            for n, hit in enumerate(hits, start=1)
+        ]
+        sources += [
+            Source(f"W{n}", result.snippet or result.title) for n, result in enumerate(web, 1)
+        ]
+        encoder = self.multilingual
+        return Evidence(question, lang, sources, encoder.encode if encoder else None)
+
+    def _verify(
+        self, answer: Answer, raw: str, question: str, hits: list[SearchHit], lang: str
+    ) -> bool:
+        """Keep the draft's sentences that a source sentence about the question
+        supports, re-cited where the model cited the wrong source or none (rag.verify).
+        False when none is left."""
         web = answer.web_sources
         parsed = parse_citations(raw, len(hits), len(web))
-        answer.text = parsed.text
         if parsed.dropped or parsed.dropped_web:
             answer.notices.append(
                 "citations to sources that do not exist were removed: "
@@ -538,39 +585,72 @@ class AnswerService:
                     [f"[{n}]" for n in parsed.dropped] + [f"[W{n}]" for n in parsed.dropped_web]
                 )
             )
-        threshold = self.settings.answer.support_threshold
-        best: dict[int, Citation] = {}
-        for statement in parsed.statements:
-            for n in statement.sources:
-                hit = hits[n - 1]
-                score = support(statement.text, hit.chunk.text, lang)
-                quote, qs, qe = best_quote(statement.text, hit.chunk.text, lang)
-                citation = self._citation(n, hit, quote, qs, qe, score >= threshold, score)
-                # A source cited by several statements is reported once, by its weakest
-                # support: one unsupported use is enough to flag it.
-                if n not in best or score < best[n].support:
-                    best[n] = citation
-        best_web: dict[int, WebCitation] = {}
-        for statement in parsed.statements:
-            for n in statement.web:
-                result = web[n - 1]
-                passage = result.snippet or result.title
-                score = support(statement.text, passage, lang)
-                quote, qs, qe = best_quote(statement.text, passage, lang)
-                if n not in best_web or score < best_web[n].support:
-                    best_web[n] = WebCitation(
-                        n, result.title, result.url, quote, qs, qe, score >= threshold, score
+        evidence = self.evidence(question, lang, hits, web)
+        labels = {source.label: i for i, source in enumerate(evidence.sources)}
+        a = self.settings.answer
+        settings = VerifySettings(a.support_threshold, a.relevance_ratio, a.cross_language_support)
+        verification = Verifier(evidence, settings).verify(parsed.statements, labels)
+        answer.removed = verification.removed
+        self._removal_notices(answer, verification)
+        if not verification.kept:
+            return False
+        answer.text = verification.text()
+        best: dict[str, Citation | WebCitation] = {}
+        for sentence in verification.kept:
+            for check in sentence.checks:
+                window = check.window
+                citation: Citation | WebCitation
+                if check.label.startswith("W"):
+                    result = web[window.source - len(hits)]
+                    citation = WebCitation(
+                        int(check.label[1:]),
+                        result.title,
+                        result.url,
+                        window.text,
+                        window.start,
+                        window.end,
+                        True,
+                        check.support,
                     )
-        answer.citations = [best[n] for n in sorted(best)]
-        answer.web_citations = [best_web[n] for n in sorted(best_web)]
-        supported = [c.supported for c in answer.citations]
-        if not all(supported + [c.supported for c in answer.web_citations]):
-            answer.notices.append("some citations are not supported by their source")
-        uncited = sum(1 for st in parsed.statements if not st.sources and not st.web)
-        if uncited == len(parsed.statements):
-            answer.notices.append("the answer cites no source")
-        elif uncited:
-            answer.notices.append(f"{uncited} sentence(s) of the answer cite no source")
+                else:
+                    hit = hits[window.source]
+                    citation = self._citation(
+                        int(check.label),
+                        hit,
+                        window.text,
+                        window.start,
+                        window.end,
+                        True,
+                        check.support,
+                    )
+                # A source cited by several sentences is reported once, by its weakest
+                # support.
+                if check.label not in best or check.support < best[check.label].support:
+                    best[check.label] = citation
+        answer.citations = sorted(
+            (c for c in best.values() if isinstance(c, Citation)), key=lambda c: c.n
+        )
+        answer.web_citations = sorted(
+            (c for c in best.values() if isinstance(c, WebCitation)), key=lambda c: c.n
+        )
+        return True
+
+    @staticmethod
+    def _removal_notices(answer: Answer, verification: Verification) -> None:
+        off_topic = sum(1 for r in verification.removed if r.reason == OFF_TOPIC)
+        unsupported = len(verification.removed) - off_topic
+        if unsupported:
+            answer.notices.append(
+                f"{unsupported} sentence(s) removed from the answer: no source supports them"
+            )
+        if off_topic:
+            answer.notices.append(
+                f"{off_topic} sentence(s) removed from the answer: their source does not "
+                "answer the question"
+            )
+        moved = sum(1 for v in verification.kept if v.reattributed)
+        if moved:
+            answer.notices.append(f"{moved} sentence(s) now cite the source that supports them")
 
     def _citation(
         self,
@@ -611,18 +691,31 @@ class AnswerService:
         lang: str,
         intro: dict[str, str] = EXTRACTIVE_INTRO,
     ) -> None:
+        """The most relevant passages, each quoted by its sentence that bears most
+        on the question (rag.evidence), under a label saying what they are."""
         answer.mode = "extractive"
+        answer.citations, answer.web_citations = [], []
         lines = [intro[lang]]
-        for n, hit in enumerate(hits[:3], start=1):
-            quote, qs, qe = best_quote(question, hit.chunk.text, lang)
-            lines.append(f"[{n}] {hit.document.title}, p. {hit.chunk.page_start} : « {quote} »")
-            answer.citations.append(self._citation(n, hit, quote, qs, qe, True, 1.0))
-        if not hits:  # answering from the web only: its snippets, labelled as web
-            for n, result in enumerate(answer.web_sources[:3], start=1):
-                passage = result.snippet or result.title
-                quote, qs, qe = best_quote(question, passage, lang)
-                lines.append(f"[W{n}] {result.title} ({result.url}) : « {quote} »")
-                answer.web_citations.append(
-                    WebCitation(n, result.title, result.url, quote, qs, qe, True, 1.0)
-                )
+        shown = hits[:3]
+        web = [] if hits else answer.web_sources[:3]
+        evidence = self.evidence(question, lang, shown, web)
+        for i, hit in enumerate(shown):
+            window = evidence.best_for_question(i)
+            quote, qs, qe = (
+                (window.text, window.start, window.end)
+                if window
+                else (hit.chunk.text[:300], 0, min(len(hit.chunk.text), 300))
+            )
+            lines.append(f"[{i + 1}] {hit.document.title}, p. {hit.chunk.page_start} : « {quote} »")
+            answer.citations.append(self._citation(i + 1, hit, quote, qs, qe, True, 1.0))
+        for j, result in enumerate(web):  # answering from the web only: labelled as web
+            window = evidence.best_for_question(len(shown) + j)
+            passage = result.snippet or result.title
+            quote, qs, qe = (
+                (window.text, window.start, window.end) if window else (passage, 0, len(passage))
+            )
+            lines.append(f"[W{j + 1}] {result.title} ({result.url}) : « {quote} »")
+            answer.web_citations.append(
+                WebCitation(j + 1, result.title, result.url, quote, qs, qe, True, 1.0)
+            )
         answer.text = "\n".join(lines)

@@ -94,6 +94,12 @@ DECLINED_INTRO = {
     "en": "The model did not phrase an answer, but the sources seem to hold it; here are "
     "the most relevant passages:",
 }
+UNVERIFIED_INTRO = {
+    "fr": "La réponse du modèle n'a pas pu être vérifiée dans les sources ; voici les "
+    "passages les plus pertinents :",
+    "en": "The model's answer could not be verified against the sources; here are the most "
+    "relevant passages:",
+}
 
 # Ways a model says the sources lack the answer, besides the exact sentence.
 _NOT_FOUND_PATTERNS = re.compile(

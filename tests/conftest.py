@@ -36,6 +36,20 @@ def _fresh_entry_point_settings() -> None:
     get_settings.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _test_multilingual_encoder(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside `slow` tests, the answer service's multilingual encoder is the small
+    deterministic one of tests/fakes.py: the real one takes seconds to load."""
+    if request.node.get_closest_marker("slow") is None:
+        from tests.fakes import BilingualEncoder
+
+        monkeypatch.setattr(
+            "rag.answer.create_multilingual", lambda name: BilingualEncoder() if name else None
+        )
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(

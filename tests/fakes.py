@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
+
+import numpy as np
 
 from rag.llm import Generation, GenerationParams, LLMUnavailable, Message, Usage
 
@@ -173,3 +176,39 @@ class BinaryJudgeLLM(JudgeLLM):
     """A judge backend that cannot read token probabilities (sampled verdicts only)."""
 
     choice_probabilities = None  # type: ignore[assignment]
+
+
+class BilingualEncoder:
+    """A multilingual encoder for tests: French and English words of a small
+    glossary share one vector bucket each, so a sentence and its translation are
+    close, as Universal Sentence Encoder's are (the real one runs in `slow` tests)."""
+
+    name = "bilingual-test"
+    GLOSSARY = (
+        ("télétravail", "remote", "remotely", "telework"),
+        ("jours", "days", "jour", "day"),
+        ("semaine", "week"),
+        ("mariage", "marriage", "wedding"),
+        ("congé", "leave"),
+        ("hôtel", "hotel"),
+        ("nuit", "night"),
+        ("paris",),
+        ("budget",),
+        ("ordinateur", "laptop", "computer"),
+    )
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        size = len(self.GLOSSARY) + 1
+        out = np.zeros((len(texts), size), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                for i, forms in enumerate(self.GLOSSARY):
+                    if word in forms or word.rstrip("s") in forms:
+                        out[row, i] += 1.0
+            out[row, -1] = 0.3  # every sentence a little alike, as real ones are
+            out[row] /= np.linalg.norm(out[row])
+        return out

@@ -48,13 +48,16 @@ def test_generative_answer_with_verified_citation(demo_store: Settings) -> None:
     assert answer.usage.completion_tokens > 0 and "first_token_s" in answer.timings
 
 
-def test_unsupported_and_out_of_range_citations_are_flagged(demo_store: Settings) -> None:
+def test_an_unsupported_claim_is_removed_never_served(demo_store: Settings) -> None:
     llm = ScriptedLLM("Le mariage donne droit à 12 jours de vacances au soleil [1]. Voir [9].")
     answer = service(demo_store, llm).ask("Combien de jours de congé pour un mariage ?")
-    assert "[9]" not in answer.text
+    assert answer.mode == "not_found" and answer.text == NOT_FOUND["fr"]
+    assert answer.citations == []
     assert any("[9]" in n for n in answer.notices)
-    assert answer.citations[0].supported is False
-    assert any("not supported" in n for n in answer.notices)
+    removed = answer.to_dict()["removed"]
+    assert {r["reason"] for r in removed} == {"unsupported"}
+    assert "12 jours" in removed[0]["text"] and "12 jours" not in answer.text
+    assert any("no source supports" in n for n in answer.notices)
 
 
 def test_nothing_relevant_means_not_found_without_calling_the_llm(demo_store: Settings) -> None:
@@ -300,7 +303,7 @@ def test_check_through_ollama_protocol(demo_store: Settings) -> None:
     assert [r["path"] for r in low.requests] == ["/api/chat"], "one check, no generation"
     assert low.requests[0]["options"]["num_predict"] == 1
 
-    old = FakeOllama(reply="Hotels are capped at 150 euros [1].", top_logprobs=None)
+    old = FakeOllama(reply="Hotels are capped at 120 euros in Paris [1].", top_logprobs=None)
     answer = service(checked(demo_store), llm(old)).ask(question)
     assert answer.mode == "generative" and answer.answerability is None
     assert any("0.12.11" in n for n in answer.notices), "says why the check was skipped"
@@ -310,7 +313,10 @@ def test_check_through_ollama_protocol(demo_store: Settings) -> None:
     ("reply", "mode"),
     [
         ("The sources contain the answer: answer from them, citing [1].", "extractive"),
-        ("The sources contain the answer. Hotels are capped at 150 euros [1].", "generative"),
+        (
+            "The sources contain the answer. Hotel nights are capped at 120 euros in Paris [1].",
+            "generative",
+        ),
     ],
 )
 def test_an_echo_of_the_instruction_is_not_an_answer(

@@ -329,12 +329,12 @@ def test_answer_cites_a_document_and_a_web_result_apart(demo_store: Settings) ->
     assert "[W2] Congés pour événements familiaux" in llm.calls[0][1]["content"]
 
 
-def test_a_web_claim_its_snippet_does_not_hold_is_flagged(demo_store: Settings) -> None:
+def test_a_web_claim_its_snippet_does_not_hold_is_removed(demo_store: Settings) -> None:
     llm = ScriptedLLM("Le mariage donne droit à douze semaines de vacances aux Bahamas [W1].")
     answer = service(demo_store, llm, client(FakeSearxng())).ask(MARRIAGE, web=True)
-    [web] = answer.web_citations
-    assert not web.supported and not answer.to_dict()["all_citations_supported"]
-    assert any("not supported" in n for n in answer.notices)
+    assert answer.web_citations == [] and answer.mode == "not_found"
+    assert [r.reason for r in answer.removed] == ["unsupported"]
+    assert "Bahamas" not in answer.text
 
 
 def test_web_results_are_not_asked_for_unless_requested(demo_store: Settings) -> None:

@@ -1,0 +1,176 @@
+"""Answer verification (rag.verify, rag.evidence): a sentence is kept only when a
+source sentence about the question supports it; wrong or missing citations are
+re-attributed; the rest is removed with its reason."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rag.citations import parse_citations
+from rag.evidence import Evidence, Source
+from rag.verify import OFF_TOPIC, UNSUPPORTED, Verification, Verifier, VerifySettings
+from tests.fakes import BilingualEncoder
+
+LEAVE = (
+    "Chaque salarié acquiert 25 jours ouvrés de congés payés par an. Les demandes de "
+    "congés se font dans l'outil RH au moins un mois à l'avance.\n\n"
+    "Congés pour événements familiaux\n\nLe mariage du salarié donne droit à 5 jours de "
+    "congé payé. La conclusion d'un PACS donne droit à 4 jours. La naissance d'un enfant "
+    "donne droit à 3 jours, en plus du congé de paternité."
+)
+TELEWORK = (
+    "Le télétravail est possible jusqu'à 2 jours par semaine, après la période d'essai, "
+    "avec l'accord du manager. Une indemnité de 2,50 euros est versée par jour "
+    "télétravaillé, dans la limite de 50 euros par mois."
+)
+HOTEL = (
+    "Hotel nights are capped at 120 euros in Paris and 90 euros elsewhere. Train travel "
+    "is reimbursed in second class."
+)
+MARRIAGE = "Combien de jours de congé pour un mariage ?"
+
+
+def verify(question: str, draft: str, *texts: str, lang: str = "fr") -> Verification:
+    sources = [Source(str(n), text) for n, text in enumerate(texts, start=1)]
+    evidence = Evidence(question, lang, sources, BilingualEncoder().encode)
+    parsed = parse_citations(draft, len(sources))
+    labels = {s.label: i for i, s in enumerate(sources)}
+    return Verifier(evidence, VerifySettings()).verify(parsed.statements, labels)
+
+
+def test_the_sentence_that_answers_the_question_is_the_one_quoted() -> None:
+    result = verify(MARRIAGE, "Le mariage donne droit à 5 jours de congé [1].", LEAVE)
+    [kept] = result.kept
+    assert "mariage du salarié donne droit à 5 jours" in kept.checks[0].window.text
+    assert "25 jours" not in kept.checks[0].window.text
+    assert result.text() == "Le mariage donne droit à 5 jours de congé [1]."
+
+
+def test_a_true_sentence_that_does_not_answer_the_question_is_removed() -> None:
+    """The paid-leave sentence is on the page, but the question is about marriage."""
+    result = verify(MARRIAGE, "Chaque salarié a 25 jours ouvrés de congés payés par an [1].", LEAVE)
+    assert result.kept == []
+    assert [(r.reason, "25 jours" in r.text) for r in result.removed] == [(OFF_TOPIC, True)]
+
+
+def test_an_invented_figure_is_removed_as_unsupported() -> None:
+    result = verify(
+        "Quel est le budget marketing 2031 ?",
+        "Le budget marketing 2031 est de 100 millions de dollars [1].",
+        LEAVE,
+        TELEWORK,
+    )
+    assert result.kept == [] and [r.reason for r in result.removed] == [UNSUPPORTED]
+
+
+def test_a_neighbouring_figure_is_not_an_answer() -> None:
+    """The PACS gives 4 days; 5 is the marriage figure, in a sentence not about PACS."""
+    result = verify(
+        "Combien de jours de congé pour un PACS ?", "Le PACS donne droit à 5 jours [1].", LEAVE
+    )
+    assert result.kept == [] and len(result.removed) == 1
+    right = verify(
+        "Combien de jours de congé pour un PACS ?", "Le PACS donne droit à 4 jours [1].", LEAVE
+    )
+    assert "PACS donne droit à 4 jours" in right.kept[0].checks[0].window.text
+
+
+def test_a_wrong_citation_number_is_reattributed_to_the_source_that_supports_it() -> None:
+    result = verify(
+        "Combien de jours de télétravail par semaine ?",
+        "Le télétravail est possible jusqu'à 2 jours par semaine [1].",
+        LEAVE,
+        TELEWORK,
+    )
+    [kept] = result.kept
+    assert kept.reattributed and [c.label for c in kept.checks] == ["2"]
+    assert result.text().endswith("[2].")
+
+
+def test_a_citation_to_a_source_that_does_not_exist_gets_the_right_one() -> None:
+    """The model wrote [3] for a two-source prompt: attributed post hoc, not lost."""
+    result = verify(
+        "Combien de jours de télétravail par semaine sont autorisés ?",
+        "2 jours par semaine, le télétravail est possible [3].",
+        LEAVE,
+        TELEWORK,
+    )
+    [kept] = result.kept
+    assert [c.label for c in kept.checks] == ["2"] and result.removed == []
+
+
+def test_an_uncited_sentence_is_attributed_post_hoc() -> None:
+    result = verify(MARRIAGE, "Le mariage du salarié donne droit à 5 jours de congé payé.", LEAVE)
+    [kept] = result.kept
+    assert kept.reattributed and result.text() == (
+        "Le mariage du salarié donne droit à 5 jours de congé payé [1]."
+    )
+
+
+def test_only_the_unsupported_sentence_goes_and_the_others_stay() -> None:
+    result = verify(
+        MARRIAGE,
+        "Le mariage donne droit à 5 jours de congé [1]. Le mariage ouvre aussi une prime "
+        "de 800 euros [1].",
+        LEAVE,
+    )
+    assert [k.text for k in result.kept] == ["Le mariage donne droit à 5 jours de congé."]
+    assert [r.reason for r in result.removed] == [UNSUPPORTED]
+    assert "800" not in result.text()
+
+
+def test_a_claim_in_english_is_checked_against_a_french_source() -> None:
+    """No word in common: the multilingual encoder and the numbers decide."""
+    question = "How many days can I work remotely per week?"
+    good = verify(question, "You can work remotely 2 days per week [1].", TELEWORK, lang="en")
+    assert [c.label for c in good.kept[0].checks] == ["1"]
+    wrong = verify(question, "You can work remotely 4 days per week [1].", TELEWORK, lang="en")
+    assert wrong.kept == [] and wrong.removed[0].reason == UNSUPPORTED
+
+
+def test_a_claim_in_french_is_checked_against_an_english_source() -> None:
+    result = verify(
+        "Quel est le plafond d'une nuit d'hôtel à Paris ?",
+        "Une nuit d'hôtel à Paris est plafonnée à 120 euros [1].",
+        HOTEL,
+    )
+    assert result.kept and result.removed == []
+
+
+def test_without_a_multilingual_encoder_a_cross_language_claim_is_not_kept() -> None:
+    """Fails closed: nothing can vouch for it."""
+    sources = [Source("1", TELEWORK)]
+    evidence = Evidence("How many remote days per week?", "en", sources, None)
+    parsed = parse_citations("You can work remotely 2 days per week [1].", 1)
+    result = Verifier(evidence, VerifySettings()).verify(parsed.statements, {"1": 0})
+    assert result.kept == []
+
+
+SENTENCES = [s for s in LEAVE.replace("\n\n", " ").split(". ") if s] + TELEWORK.split(". ")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(SENTENCES),
+            st.sampled_from(["", " [1]", " [2]", " [3]", " [1, 2]"]),
+            st.sampled_from(["", "12", "ne pas"]),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_every_kept_sentence_is_supported_and_bears_on_the_question(draft_parts) -> None:  # type: ignore[no-untyped-def]
+    """Whatever the draft says and cites, what is kept is supported, relevant and
+    cites an existing source; what is not kept is reported as removed."""
+    draft = " ".join(f"{text.rstrip('.')} {extra}{marker}." for text, marker, extra in draft_parts)
+    result = verify(MARRIAGE, draft, LEAVE, TELEWORK)
+    statements = parse_citations(draft, 2).statements
+    assert len(result.kept) + len(result.removed) == len(statements)
+    for sentence in result.kept:
+        assert sentence.checks and all(c.supported for c in sentence.checks)
+        assert {c.label for c in sentence.checks} <= {"1", "2"}
+    for removal in result.removed:
+        assert removal.text not in result.text()
