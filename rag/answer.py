@@ -508,8 +508,13 @@ class AnswerService:
         except NoTokenProbabilities as exc:
             answer.notices.append(f"answerability not checked: {exc}")
             return None
-        weight = self.settings.answer.answerable_dense_weight.get(lang, 0.0) if hits else 0.0
         dense = max((h.dense_score or 0.0) for h in hits) if hits else 0.0
+        weight = self.settings.answer.answerable_dense_weight.get(lang, 0.0) if hits else 0.0
+        closest = max(hits, key=lambda h: h.dense_score or 0.0) if hits else None
+        if closest is not None and detect_language(closest.chunk.text) != lang:
+            # A similarity across languages is on another scale than the one the weight
+            # was calibrated on: the LLM, which reads both, decides alone.
+            weight = 0.0
         score = weight * max(dense, 0.0) + (1.0 - weight) * p_yes
         answer.answerability = {"score": score, "p_yes": p_yes, "dense": dense}
         return score

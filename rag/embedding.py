@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from rag.errors import ConfigurationError
+from rag.multilingual import Usem3Encoder, create_multilingual
 from rag.settings import DEFAULT_EMBEDDING_MODEL, EmbeddingSettings
 
 _DEFAULT_ALIASES = {DEFAULT_EMBEDDING_MODEL, f"sentence-transformers/{DEFAULT_EMBEDDING_MODEL}"}
@@ -202,6 +203,56 @@ class HashingEmbedder:
         return self._vector(text)
 
 
+class BlendedEmbedder:
+    """The retrieval embedder and the multilingual encoder in one vector, so one index
+    serves both: a passage is [p, m] / sqrt(2) (unit length), a question is
+    sqrt(2) [(1 - w) p, w m], and their inner product is (1 - w) cos_p + w cos_m, with
+    w the multilingual weight for the question's language (RAG_EMBEDDING__
+    MULTILINGUAL_WEIGHT). MiniLM ranks English best and knows no French; the
+    multilingual encoder is weaker within English but maps French and English
+    together (docs/benchmarks.md: bench/embedders.py). The weights are query-side, so
+    changing them needs no re-embedding."""
+
+    def __init__(
+        self, primary: Embedder, multilingual: Usem3Encoder, weights: dict[str, float]
+    ) -> None:
+        self.primary = primary
+        self.multilingual = multilingual
+        self.weights = weights
+
+    @property
+    def dimension(self) -> int:
+        return self.primary.dimension + self.multilingual.dimension
+
+    @property
+    def fingerprint(self) -> str:
+        return f"blend:{self.primary.fingerprint}+{self.multilingual.fingerprint}"
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        both = np.hstack([self.primary.embed_documents(texts), self.multilingual.encode(texts)])
+        return np.ascontiguousarray(both / np.sqrt(2.0), dtype=np.float32)
+
+    def weight(self, text: str) -> float:
+        """The multilingual share of a question's similarity, by its language."""
+        from rag.text import detect_language
+
+        return float(self.weights.get(detect_language(text), 0.0))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        w = self.weight(text)
+        primary = self.primary.embed_query(text) * (1.0 - w)
+        multilingual = self.multilingual.encode([text])[0] * w
+        both = np.concatenate([primary, multilingual]) * np.sqrt(2.0)
+        return np.ascontiguousarray(both, dtype=np.float32)
+
+
 def create_embedder(settings: EmbeddingSettings) -> Embedder:
-    """The one place that picks an embedder from settings."""
-    return SentenceTransformerEmbedder(settings)
+    """The one place that picks an embedder from settings: the sentence-transformers
+    model, blended with the multilingual encoder unless that is turned off."""
+    primary = SentenceTransformerEmbedder(settings)
+    multilingual = create_multilingual(settings.multilingual)
+    if multilingual is None:
+        return primary
+    return BlendedEmbedder(primary, multilingual, dict(settings.multilingual_weight))

