@@ -52,7 +52,10 @@ async def get_document(
     return doc.to_dict() | {"page_numbers": [p.number for p in pages]}
 
 
-@router.get("/{document_id}/pages/{page}", summary="The text of one page")
+@router.get(
+    "/{document_id}/pages/{page}",
+    summary="The text of one page, and where it sits in the document's text",
+)
 async def get_page(
     document_id: PathId,
     page: PathId,
@@ -68,8 +71,16 @@ async def get_page(
         )
     text = store.document_text(document_id) or ""
     span = spans[page]
-    return {"document_id": document_id, "title": doc.title, "page": page,
-            "text": text[span.start : span.end]}  # fmt: skip
+    # start/end: where the page sits in the document's text, the frame of a
+    # citation's offsets (the page highlights a quote at citation.start - start).
+    return {
+        "document_id": document_id,
+        "title": doc.title,
+        "page": page,
+        "text": text[span.start : span.end],
+        "start": span.start,
+        "end": span.end,
+    }
 
 
 @router.delete("/{document_id}", status_code=204, summary="Remove a document (admins)")

@@ -61,16 +61,116 @@ function turn(kind, text) {
 const isWeb = (c) => c.kind === "web";
 const safeUrl = (url) => (/^https?:\/\//i.test(url || "") ? url : null);
 
-function showCitation(c) {
+// -- evidence: a citation opens its page, the quoted sentence highlighted ------------
+// Document text is untrusted: it only ever goes into text nodes (textContent, append).
+let citationOpener = null;
+let citationRequest = 0;
+
+const squash = (s) => (s || "").replace(/\s+/g, " ").trim();
+const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+// [start, end) of the quote in the page's text, or null when it cannot be placed.
+function locateQuote(c, page) {
+  const text = page.text || "";
+  const quote = squash(c.quote);
+  if (!text || !quote) return null;
+  // By offsets: the citation's are in the document's text, so is the page's start.
+  if ([page.start, c.start, c.end].every(Number.isInteger)) {
+    const from = c.start - page.start;
+    const to = c.end - page.start;
+    const start = Math.max(0, from);
+    const end = Math.min(text.length, to);
+    const found = squash(text.slice(start, end));
+    // Offsets go stale when a document is imported again: trust them only while
+    // they still hold the quote (or, for a quote across pages, this page's part of it).
+    const clipped = start !== from || end !== to;
+    const holds = clipped
+      ? Boolean(found) && (quote.startsWith(found) || quote.endsWith(found))
+      : found === quote;
+    if (start < end && holds) return [start, end];
+  }
+  // By the quote's text, exact first, then across any difference in spacing.
+  const at = text.indexOf(c.quote);
+  if (at >= 0) return [at, at + c.quote.length];
+  const match = new RegExp(quote.split(" ").map(escapeRegExp).join("\\s+")).exec(text);
+  return match ? [match.index, match.index + match[0].length] : null;
+}
+
+function showPage(c, page) {
+  const box = $("citation-page");
+  const text = page.text || "";
+  const where = locateQuote(c, page);
+  box.textContent = "";
+  // The quote above the page only when it could not be placed in it.
+  $("citation-quote").hidden = Boolean(where);
+  if (!where) { box.textContent = text; box.scrollTop = 0; return; }
+  const mark = document.createElement("mark");
+  mark.textContent = text.slice(where[0], where[1]);
+  box.append(text.slice(0, where[0]), mark, text.slice(where[1]));
+  mark.scrollIntoView({ block: "center", inline: "nearest" });
+}
+
+async function openCitation(c, opener) {
+  citationOpener = opener || document.activeElement;
+  const request = ++citationRequest;
   $("citation-title").textContent = c.title;
-  const where = isWeb(c) ? "Résultat web, externe et non vérifié / web result, external" : `page ${c.page}`;
-  $("citation-meta").textContent = where + (c.supported ? "" : " — citation non vérifiée / not supported");
+  $("citation-meta").textContent = `page ${c.page}` + (c.supported ? "" : " — citation non vérifiée / not supported");
   $("citation-quote").textContent = c.quote;
-  const link = $("citation-link");
-  const url = isWeb(c) && safeUrl(c.url);
-  link.hidden = !url;
-  if (url) { link.href = url; link.textContent = url; }
+  $("citation-quote").hidden = true;
+  $("citation-page").textContent = "Chargement… / Loading…";
   $("citation").hidden = false;
+  document.body.classList.add("evidence-open");
+  $("citation").focus();
+  try {
+    const id = encodeURIComponent(c.document_id);
+    const page = await (await api(`/v1/documents/${id}/pages/${encodeURIComponent(c.page)}`)).json();
+    if (request === citationRequest) showPage(c, page);
+  } catch (err) {
+    if (request !== citationRequest) return;
+    $("citation-quote").hidden = false;
+    $("citation-page").textContent = `Page indisponible / page unavailable : ${err.message}`;
+  }
+}
+
+function closeCitation() {
+  if ($("citation").hidden) return;
+  $("citation").hidden = true;
+  document.body.classList.remove("evidence-open");
+  citationRequest++; // a page still on its way is not shown
+  const opener = citationOpener;
+  citationOpener = null;
+  if (opener && opener.isConnected) opener.focus();
+}
+$("close-citation").addEventListener("click", closeCitation);
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && !$("citation").hidden) { e.preventDefault(); closeCitation(); }
+});
+
+// A [n] marker: a document's opens its page; a web result's is a link out.
+function citeMarker(label, c) {
+  const unsupported = c.supported ? "" : " — non vérifiée / not supported";
+  if (isWeb(c)) {
+    const url = safeUrl(c.url);
+    const link = document.createElement(url ? "a" : "span");
+    link.className = "cite web" + (c.supported ? "" : " unsupported");
+    link.textContent = label;
+    link.title = `Web, externe / external : ${c.title}${unsupported}`;
+    if (url) {
+      link.href = url;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer external";
+      link.setAttribute("aria-label", `${label} : ${c.title} (lien externe / external link)`);
+    }
+    return link;
+  }
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "cite" + (c.supported ? "" : " unsupported");
+  button.textContent = label;
+  button.title = `${c.title}, p. ${c.page}${unsupported}`;
+  button.setAttribute("aria-haspopup", "dialog");
+  button.addEventListener("click", () => openCitation(c, button));
+  return button;
 }
 
 function webSourcesLine(answer) {
@@ -81,38 +181,73 @@ function webSourcesLine(answer) {
   for (const w of answer.web_sources) {
     const url = safeUrl(w.url);
     const item = document.createElement(url ? "a" : "span");
-    if (url) { item.href = url; item.target = "_blank"; item.rel = "noopener noreferrer"; }
+    if (url) { item.href = url; item.target = "_blank"; item.rel = "noopener noreferrer external"; }
     item.textContent = `[${w.n}] ${w.title}`;
     line.appendChild(item);
   }
   return line;
 }
 
+// Sentences the verifier took out of the answer: a count and the reasons, never their text.
+const REMOVAL_REASONS = {
+  unsupported: { fr: "sans appui dans les sources", en: "not supported by the sources" },
+  not_supported: { fr: "sans appui dans les sources", en: "not supported by the sources" },
+  uncited: { fr: "sans source citée", en: "no source cited" },
+  no_citation: { fr: "sans source citée", en: "no source cited" },
+  contradicted: { fr: "en contradiction avec les sources", en: "contradicted by the sources" },
+};
+
+function removedNote(answer) {
+  const removed = Array.isArray(answer.removed) ? answer.removed : [];
+  if (!removed.length) return null;
+  const lang = answer.language === "en" ? "en" : "fr";
+  const reasons = [...new Set(removed.map((r) => {
+    const reason = String((r && r.reason) || "").trim();
+    const known = REMOVAL_REASONS[reason.toLowerCase().replace(/[\s-]+/g, "_")];
+    return known ? known[lang] : reason.replace(/_/g, " ");
+  }).filter(Boolean))];
+  const n = removed.length;
+  const s = n > 1 ? "s" : "";
+  const note = document.createElement("div");
+  note.className = "answer-note removed-note";
+  note.textContent = lang === "en"
+    ? `${n} sentence${s} removed${reasons.length ? `: ${reasons.join("; ")}` : ""}`
+    : `${n} phrase${s} retirée${s}${reasons.length ? ` : ${reasons.join(" ; ")}` : ""}`;
+  return note;
+}
+
+// The final answer replaces whatever was streamed: only `answer.answer` is shown as the answer.
 function renderAnswer(div, answer) {
   const byNumber = new Map(answer.citations.map((c) => [String(c.n), c]));
   div.textContent = "";
+  div.classList.remove("draft");
   div.classList.add(answer.mode);
-  const parts = answer.answer.split(/(\[W?\d+\])/);
-  for (const part of parts) {
+  const body = document.createElement("div");
+  body.className = "answer-text";
+  for (const part of answer.answer.split(/(\[W?\d+\])/)) {
     const match = part.match(/^\[(W?\d+)\]$/);
     const citation = match && byNumber.get(match[1]);
-    if (citation) {
-      const button = document.createElement("button");
-      button.className = "cite" + (isWeb(citation) ? " web" : "") + (citation.supported ? "" : " unsupported");
-      button.textContent = match[1];
-      button.title = isWeb(citation) ? `Web : ${citation.title}` : `${citation.title}, p. ${citation.page}`;
-      button.addEventListener("click", () => showCitation(citation));
-      div.appendChild(button);
-    } else {
-      div.appendChild(document.createTextNode(part));
-    }
+    body.appendChild(citation ? citeMarker(match[1], citation) : document.createTextNode(part));
   }
+  div.appendChild(body);
   const meta = document.createElement("div");
   meta.className = "meta";
   const labels = { generative: "", extractive: "Extraits des documents (LLM indisponible) · ", not_found: "" };
-  const sources = answer.citations.filter((c) => !isWeb(c)).map((c) => `[${c.n}] ${c.title}, p. ${c.page}`).join(" · ");
-  meta.textContent = (labels[answer.mode] || "") + sources + (answer.notices.length ? ` · ${answer.notices.join(" · ")}` : "");
+  meta.append(labels[answer.mode] || "");
+  answer.citations.filter((c) => !isWeb(c)).forEach((c, i) => {
+    if (i) meta.append(" · ");
+    const source = document.createElement("button");
+    source.type = "button";
+    source.className = "source" + (c.supported ? "" : " unsupported");
+    source.textContent = `[${c.n}] ${c.title}, p. ${c.page}`;
+    source.setAttribute("aria-haspopup", "dialog");
+    source.addEventListener("click", () => openCitation(c, source));
+    meta.appendChild(source);
+  });
+  if (answer.notices.length) meta.append(` · ${answer.notices.join(" · ")}`);
   div.appendChild(meta);
+  const note = removedNote(answer);
+  if (note) div.appendChild(note);
   if (answer.web_sources && answer.web_sources.length) div.appendChild(webSourcesLine(answer));
 }
 
@@ -148,7 +283,9 @@ $("ask-form").addEventListener("submit", async (e) => {
   $("ask").disabled = true;
   turn("user", question);
   const div = turn("assistant", "…");
+  div.classList.add("draft"); // until the final answer replaces it
   let text = "";
+  let ended = false;
   try {
     const response = await api("/v1/ask", {
       method: "POST",
@@ -159,14 +296,24 @@ $("ask-form").addEventListener("submit", async (e) => {
       }),
     });
     for await (const { event, data } of sseEvents(response)) {
+      if (ended) continue; // nothing after the final answer replaces it
       if (event === "token") { text += data.text; div.textContent = text; }
       else if (event === "reset") { text = ""; div.textContent = "…"; }
       else if (event === "done") {
+        ended = true;
         renderAnswer(div, data);
         history.push({ role: "user", content: question }, { role: "assistant", content: data.answer });
-      } else if (event === "error") { div.textContent = data.error.message; }
+      } else if (event === "error") { ended = true; div.classList.remove("draft"); div.textContent = data.error.message; }
+    }
+    if (!ended) {
+      // The stream stopped before the final answer: what was streamed is not it.
+      const note = document.createElement("div");
+      note.className = "answer-note cut-note";
+      note.textContent = "Réponse interrompue, non vérifiée / answer cut off, not checked";
+      div.appendChild(note);
     }
   } catch (err) {
+    div.classList.remove("draft");
     div.textContent = err.message;
   } finally {
     $("ask").disabled = false;
@@ -175,8 +322,7 @@ $("ask-form").addEventListener("submit", async (e) => {
 $("question").addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("ask-form").requestSubmit(); }
 });
-$("new-chat").addEventListener("click", () => { history = []; $("conversation").textContent = ""; });
-$("close-citation").addEventListener("click", () => { $("citation").hidden = true; });
+$("new-chat").addEventListener("click", () => { history = []; $("conversation").textContent = ""; closeCitation(); });
 
 // -- documents ---------------------------------------------------------------------
 let shown = { id: null, page: 1, pages: [] };
@@ -251,6 +397,7 @@ $("key-form").addEventListener("submit", (e) => {
   e.preventDefault();
   apiKey = $("key").value.trim();
   localStorage.setItem("ragKey", apiKey);
+  closeCitation(); // its page was fetched with the previous key
   login();
 });
 if (apiKey) login();

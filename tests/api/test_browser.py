@@ -1,5 +1,6 @@
 """The web page in headless Chromium (Debian's `chromium` and `chromium-driver`):
-ask, watch the answer stream in, open a citation. A screenshot is kept in
+ask, watch the answer stream in, open a citation on its page with the quote
+highlighted; sentences the verifier removed are not shown. Screenshots are kept in
 test-artifacts/ (or $RAG_TEST_ARTIFACTS)."""
 
 from __future__ import annotations
@@ -47,12 +48,37 @@ def sign_in(driver, url: str, key: str):  # type: ignore[no-untyped-def]
     return WebDriverWait(driver, 30)
 
 
-def test_ask_in_the_page_and_open_a_citation(make_api) -> None:  # type: ignore[no-untyped-def]
+IN_VIEW = """
+const mark = arguments[0].getBoundingClientRect();
+const box = document.getElementById('citation-page').getBoundingClientRect();
+return mark.top >= box.top - 1 && mark.top < box.bottom;
+"""
+
+
+def record_answers(monkeypatch, change=None) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The answers' JSON as the API sends it, each first passed through `change`."""
+    from rag.answer import Answer
+
+    sent: list[dict] = []
+    to_dict = Answer.to_dict
+
+    def recorded(self: Answer) -> dict:
+        body = to_dict(self)
+        sent.append(change(body) if change else body)
+        return sent[-1]
+
+    monkeypatch.setattr(Answer, "to_dict", recorded)
+    return sent
+
+
+def test_ask_in_the_page_and_open_a_citation(make_api, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
 
     answer = "Le mariage du salarié donne droit à 5 jours de congé payé [1]."
     api = make_api(SlowLLM(answer, delay_s=0.2, between_s=0.15))
+    answers = record_answers(monkeypatch)
     key = api.employee["Authorization"].removeprefix("Bearer ")
     driver = chromium()
     try:
@@ -73,12 +99,38 @@ def test_ask_in_the_page_and_open_a_citation(make_api) -> None:  # type: ignore[
             cite = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, ".turn .cite")))
             assert "5 jours de congé payé" in driver.find_element(*turn).text
             cite.click()
-            wait.until(ec.visibility_of_element_located((By.ID, "citation")))
+            # The evidence: the cited page's text, the quoted sentence highlighted.
+            mark = wait.until(
+                ec.visibility_of_element_located((By.CSS_SELECTOR, "#citation-page mark"))
+            )
             assert driver.find_element(By.ID, "citation-title").text.startswith("Nordlys")
             assert "page 2" in driver.find_element(By.ID, "citation-meta").text
-            assert "5 jours" in driver.find_element(By.ID, "citation-quote").text
+            [c] = answers[-1]["citations"]
+            page = api.client.get(
+                f"/v1/documents/{c['document_id']}/pages/2", headers=api.employee
+            ).json()
+            assert mark.text == c["quote"] and "5 jours" in mark.text
+            assert driver.find_element(By.ID, "citation-page").text == page["text"].strip()
+            assert len(page["text"]) > len(c["quote"]), "the whole page, not just the quote"
+            assert not driver.find_element(By.ID, "citation-quote").is_displayed(), "placed"
+            assert driver.execute_script(IN_VIEW, mark), "the highlight is scrolled into view"
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             driver.save_screenshot(str(ARTIFACTS / "web-page-citation.png"))
+            # Escape closes the panel and gives focus back to the citation.
+            driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+            wait.until(ec.invisibility_of_element_located((By.ID, "citation")))
+            assert driver.switch_to.active_element == cite
+            # The source list under the answer opens the same evidence.
+            source = driver.find_element(By.CSS_SELECTOR, ".turn .meta .source")
+            assert source.text.startswith("[1] Nordlys") and "p. 2" in source.text
+            source.click()
+            mark = wait.until(
+                ec.visibility_of_element_located((By.CSS_SELECTOR, "#citation-page mark"))
+            )
+            assert mark.text == c["quote"]
+            driver.find_element(By.ID, "close-citation").click()
+            wait.until(ec.invisibility_of_element_located((By.ID, "citation")))
+            assert driver.switch_to.active_element == source
             # The documents view lists what this key may see, and nothing else.
             driver.find_element(By.CSS_SELECTOR, "nav button[data-tab=documents]").click()
             wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#document-list tr"))
@@ -118,11 +170,110 @@ def test_web_results_in_the_page(make_api) -> None:  # type: ignore[no-untyped-d
             assert "[W1] Article L3142-4" in line.text and "[W2]" in line.text
             meta = driver.find_element(By.CSS_SELECTOR, ".turn .meta").text
             assert "Nordlys" in meta and "Légifrance" not in meta, "documents and web apart"
-            cite.click()
-            link = wait.until(ec.visibility_of_element_located((By.ID, "citation-link")))
-            assert link.get_attribute("href") == DEFAULT_RESULTS[0]["url"]
-            assert "web" in driver.find_element(By.ID, "citation-meta").text
+            # A web citation is a link out, marked external; it opens no document page.
+            assert cite.tag_name == "a" and cite.get_attribute("href") == DEFAULT_RESULTS[0]["url"]
+            assert cite.get_attribute("target") == "_blank"
+            assert {"noopener", "external"} <= set(cite.get_attribute("rel").split())
+            assert "externe / external" in cite.get_attribute("title")
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             driver.save_screenshot(str(ARTIFACTS / "web-page-web-results.png"))
+    finally:
+        driver.quit()
+
+
+def test_sentences_the_verifier_removed_are_not_shown(make_api, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The draft streams a sentence the final answer no longer has: the page ends on
+    the final answer alone, with a note that one sentence was removed, and why."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    kept = "Le mariage du salarié donne droit à 5 jours de congé payé [1]."
+    dropped = "Une prime de mariage de 300 euros est aussi versée."
+
+    def verified(body: dict) -> dict:  # what the verifier will do to the final answer
+        body["answer"] = body["answer"].replace(" " + dropped, "")
+        return body | {"removed": [{"text": dropped, "reason": "unsupported"}]}
+
+    api = make_api(SlowLLM(f"{kept} {dropped}", delay_s=0.1, between_s=0.05))
+    answers = record_answers(monkeypatch, verified)
+    key = api.employee["Authorization"].removeprefix("Bearer ")
+    driver = chromium()
+    try:
+        with serving(api.client.app) as url:
+            wait = sign_in(driver, url, key)
+            wait.until(ec.text_to_be_present_in_element((By.ID, "who"), "employee"))
+            driver.execute_script(WATCH_ANSWER)
+            driver.find_element(By.ID, "question").send_keys(
+                "Combien de jours de congé pour un mariage ?"
+            )
+            driver.find_element(By.ID, "ask").click()
+            note = wait.until(
+                ec.visibility_of_element_located((By.CSS_SELECTOR, ".turn .removed-note"))
+            )
+            assert answers[-1]["answer"] == kept and answers[-1]["removed"]
+            assert any("300 euros" in t for t in driver.execute_script("return window.seen")), (
+                "the draft did stream the sentence (else this test shows nothing)"
+            )
+            turn = driver.find_element(By.CSS_SELECTOR, ".turn.assistant")
+            shown = driver.find_element(By.CSS_SELECTOR, ".turn.assistant .answer-text").text
+            assert "5 jours de congé payé" in shown
+            assert "300 euros" not in turn.text and "prime" not in turn.text
+            assert note.text == "1 phrase retirée : sans appui dans les sources"
+            assert "draft" not in turn.get_attribute("class")
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            driver.save_screenshot(str(ARTIFACTS / "web-page-removed.png"))
+    finally:
+        driver.quit()
+
+
+# Every text the answer element shows, as it changes.
+WATCH_ANSWER = """
+window.seen = [];
+new MutationObserver(() => {
+  for (const t of document.querySelectorAll('.turn.assistant')) window.seen.push(t.textContent);
+}).observe(document.getElementById('conversation'),
+           {subtree: true, childList: true, characterData: true});
+"""
+
+
+def test_quote_placement_and_untrusted_text(make_api) -> None:  # type: ignore[no-untyped-def]
+    """By offsets while they hold the quote, else by the quote's text, else not at all
+    (the quote then shows above the page); document text never becomes markup."""
+    from selenium.webdriver.common.by import By
+
+    text = "Titre\n\nPremière phrase.  Le  congé\nde mariage dure 5 jours. <b>Fin</b>"
+    quote = "Le congé de mariage dure 5 jours."
+    at = text.index("Le  congé")
+    page = {"text": text, "start": 1000, "end": 1000 + len(text)}
+    exact = "Première phrase."
+    e = text.index(exact)
+    cases = [  # (citation, expected [start, end) in the page text, or None)
+        ({"quote": exact, "start": 1000 + e, "end": 1000 + e + len(exact)}, [e, e + len(exact)]),
+        ({"quote": exact, "start": 7, "end": 23}, [e, e + len(exact)]),  # stale offsets
+        ({"quote": exact}, [e, e + len(exact)]),  # no offsets
+        ({"quote": quote}, [at, text.index("jours.") + 6]),  # spacing differs
+        ({"quote": "Absent du texte."}, None),
+        # A quote across pages: this page's part of it, by offsets.
+        ({"quote": "fin de la page 1. Titre", "start": 982, "end": 1005}, [0, 5]),
+    ]
+    api = make_api()
+    driver = chromium()
+    try:
+        with serving(api.client.app) as url:
+            driver.get(url + "/")
+            for citation, expected in cases:
+                got = driver.execute_script("return locateQuote(arguments[0], arguments[1])",
+                                            citation, page)  # fmt: skip
+                assert got == expected, (citation, got)
+            driver.execute_script(
+                "document.getElementById('citation').hidden = false;"
+                "document.getElementById('citation-quote').textContent = 'nowhere';"
+                "showPage({quote: 'nowhere'}, arguments[0])",
+                page,
+            )
+            box = driver.find_element(By.ID, "citation-page")
+            assert not box.find_elements(By.CSS_SELECTOR, "b, mark"), "text, not markup"
+            assert "<b>Fin</b>" in box.text
+            assert driver.find_element(By.ID, "citation-quote").is_displayed(), "quote above"
     finally:
         driver.quit()

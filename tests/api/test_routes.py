@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from itertools import pairwise
 
 from tests.api.conftest import sse_events
 from tests.fakes import ScriptedLLM, SlowLLM
@@ -160,6 +161,26 @@ def test_search_returns_ranked_chunks(make_api) -> None:  # type: ignore[no-unty
     assert {"chunk_id", "document_id", "title", "page", "score", "text"} <= set(results[0])
     scores = [r["score"] for r in results]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_a_page_says_where_it_sits_so_the_page_can_highlight_a_quote(make_api) -> None:  # type: ignore[no-untyped-def]
+    """A citation's start/end are offsets in the document's text; the page route gives
+    the page's own offsets in that text, so the web page can place the quote."""
+    api = make_api(ScriptedLLM(MARRIAGE_ANSWER))
+    [c] = api.post("/v1/ask", api.employee, json={"question": MARRIAGE}).json()["citations"]
+    path = f"/v1/documents/{c['document_id']}/pages/{c['page']}"
+    page = api.client.get(path, headers=api.employee).json()
+    assert {"document_id", "title", "page", "text", "start", "end"} <= set(page)
+    assert page["page"] == c["page"] and page["end"] - page["start"] == len(page["text"])
+    assert page["start"] <= c["start"] < c["end"] <= page["end"]
+    assert page["text"][c["start"] - page["start"] : c["end"] - page["start"]] == c["quote"]
+    # Pages follow one another in the document's text.
+    doc = api.client.get(f"/v1/documents/{c['document_id']}", headers=api.employee).json()
+    spans = [
+        api.client.get(f"/v1/documents/{c['document_id']}/pages/{n}", headers=api.employee).json()
+        for n in doc["page_numbers"]
+    ]
+    assert all(a["end"] <= b["start"] for a, b in pairwise(spans))
 
 
 # -- no leaks across access groups ---------------------------------------------------------
