@@ -191,10 +191,10 @@ function webSourcesLine(answer) {
 // Sentences the verifier took out of the answer: a count and the reasons, never their text.
 const REMOVAL_REASONS = {
   unsupported: { fr: "sans appui dans les sources", en: "not supported by the sources" },
-  not_supported: { fr: "sans appui dans les sources", en: "not supported by the sources" },
-  uncited: { fr: "sans source citée", en: "no source cited" },
-  no_citation: { fr: "sans source citée", en: "no source cited" },
-  contradicted: { fr: "en contradiction avec les sources", en: "contradicted by the sources" },
+  off_topic: {
+    fr: "sa source ne répond pas à la question",
+    en: "its source does not answer the question",
+  },
 };
 
 function removedNote(answer) {
