@@ -44,6 +44,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        help="question file over the data set's corpus (default: its questions.jsonl), "
+        "e.g. eval/sets/spf-en/questions.jsonl for English questions over spf",
+    )
     parser.add_argument("--rrf-k", type=int, default=60)
     parser.add_argument("--method", default="convex", choices=["convex", "rrf"])
     parser.add_argument(
@@ -54,7 +60,7 @@ def main() -> None:
     retriever = service.retriever
     retriever.bm25_columns = tuple(float(x) for x in args.bm25_columns.split(","))
     fingerprint = service.fingerprint()
-    questions = [q for q in load_questions(args.dataset) if q.answerable]
+    questions = [q for q in load_questions(args.questions or args.dataset) if q.answerable]
     cached = []
     for q in questions:
         lang = detect_language(q.question)

@@ -53,6 +53,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        help="question file over the data set's corpus (default: its questions.jsonl), "
+        "e.g. eval/sets/spf-en/questions.jsonl for English questions over spf",
+    )
     parser.add_argument("--modes", default="dense,bm25,hybrid")
     args = parser.parse_args()
 
@@ -60,7 +66,7 @@ def main() -> None:
     search = SearchService(settings)
     if search.store.count_documents() == 0:
         IngestService(settings, embedder=search.embedder).run(args.dataset / "corpus")
-    questions = [q for q in load_questions(args.dataset) if q.answerable]
+    questions = [q for q in load_questions(args.questions or args.dataset) if q.answerable]
     search.search(questions[0].question)  # warm: model, index, language identifier
     report = {
         "dataset": args.dataset.name,

@@ -15,6 +15,8 @@ For each sentence of the answer with cited passages C:
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -67,3 +69,28 @@ def citation_scores(
     recall = recalled / len(sentences) if sentences else 0.0
     precision = precise / total_citations if total_citations else 0.0
     return recall, precision, detail
+
+
+def _folded(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text.lower().replace("’", "'"))
+    kept = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(re.findall(r"\w+", kept))
+
+
+def gold_scores(cited: Sequence[tuple[bool, str]], references: Sequence[str]) -> dict[str, float]:
+    """Does the answer cite the right place? `cited` holds, per citation, whether its
+    document is a gold document and its quote.
+
+    gold_cited: 1 when a citation is in a gold document.
+    gold_quote: 1 when a quote is the gold sentence, as far as the data set says: the
+      quote holds a reference answer (spf's answers are extractive spans) or a
+      reference holds the quote (clapnq's are whole passages), accents and spacing
+      ignored. Only with references."""
+    scores = {"gold_cited": float(any(gold for gold, _ in cited))}
+    refs = [_folded(r) for r in references if r.strip()]
+    if refs:
+        quotes = [_folded(q) for _, q in cited if q.strip()]
+        scores["gold_quote"] = float(
+            any(r in q or (len(q) >= 20 and q in r) for q in quotes for r in refs)
+        )
+    return scores

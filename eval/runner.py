@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.answer_metrics import Scored, answer_relevancy, faithfulness
-from eval.citation_metrics import CitedSentence, citation_scores
+from eval.citation_metrics import CitedSentence, citation_scores, gold_scores
 from eval.context_metrics import context_precision, context_recall
 from eval.correctness import semantic_similarity, token_f1
 from eval.datasets import Question, is_relevant
@@ -136,6 +136,9 @@ class Evaluator:
             put("context_recall", context_recall(self.judge, references[0], contexts))
         if answered and answer.sources and "citations" in self.metrics:
             put_citations(self.judge, answer, metrics, details)
+        if answered and question.answerable and question.doc_ids:
+            cited = [(is_relevant(c.path, question.doc_ids), c.quote) for c in answer.citations]
+            metrics.update(gold_scores(cited, references))
         if question.answerable and references and "context_precision" in self.metrics:
             put(
                 "context_precision",

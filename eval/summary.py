@@ -34,6 +34,8 @@ ORDER = (
     "context_recall",
     "citation_recall",
     "citation_precision",
+    "gold_cited",
+    "gold_quote",
     "token_f1",
     "semantic_similarity",
 )

@@ -170,3 +170,21 @@ def test_judge_prompts_put_the_shared_context_first() -> None:
     b = json.dumps(supported("CONTEXT " * 50, "two"))
     common = next(i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
     assert common > len(a) - 10
+
+
+def test_gold_citation_and_gold_quote() -> None:
+    from eval.citation_metrics import gold_scores
+
+    spf = gold_scores(
+        [(False, "Les congés payés."), (True, "Le mariage du salarié donne droit à 5 jours.")],
+        ["5 jours"],
+    )
+    assert spf == {"gold_cited": 1.0, "gold_quote": 1.0}
+    clapnq = gold_scores(
+        [(True, "The bridge was sold in 1968.")],
+        ["Built in the 1830s, the bridge was sold in 1968 to an American."],
+    )
+    assert clapnq == {"gold_cited": 1.0, "gold_quote": 1.0}
+    wrong = gold_scores([(False, "Chaque salarié acquiert 25 jours.")], ["5 jours de congé"])
+    assert wrong == {"gold_cited": 0.0, "gold_quote": 0.0}
+    assert gold_scores([(True, "x")], []) == {"gold_cited": 1.0}, "no reference: no gold_quote"
