@@ -2,11 +2,14 @@
 
     python bench/abstention.py --dataset ../shared/datasets/clapnq \
         --data-dir bench/stores/clapnq --per-class 25
+    python bench/abstention.py --dataset ../shared/datasets/spf \
+        --dataset eval/sets/spf-unanswerable --data-dir SPF_STORE --per-class 25
 
 Takes the first N answerable and the first N unanswerable questions of the set
 (file order, no selection; `--offset 50` starts at the 51st of each, past the
 questions the answerability check was calibrated on), asks each with the
-configured LLM, and reports the
+configured LLM (with its `exclude_doc_ids` hidden from retrieval, as the eval
+runner asks it; `--dataset` repeats to combine question files), and reports the
 share of unanswerable questions that get `not_found` (target >= 0.80), the share
 of answerable ones that get an answer (target >= 0.85), and the share of answers
 whose citations are all in range and supported. Prints one JSON object.
@@ -25,13 +28,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.datasets import load_questions
+from eval.runner import exclusion_filters
 from rag.answer import AnswerService
 from rag.settings import Settings
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--dataset", type=Path, action="append", required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--per-class", type=int, default=25)
     parser.add_argument(
@@ -43,14 +47,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     service = AnswerService(Settings(data_dir=args.data_dir))
-    questions = load_questions(args.dataset)
+    questions = [q for path in args.dataset for q in load_questions(path)]
     window = slice(args.offset, args.offset + args.per_class)
     answerable = [q for q in questions if q.answerable][window]
     unanswerable = [q for q in questions if not q.answerable][window]
     rows = []
     started = time.perf_counter()
     for q in answerable + unanswerable:
-        answer = service.ask(q.question)
+        filters = exclusion_filters(service.search.store, q.exclude_doc_ids)
+        answer = service.ask(q.question, filters=filters)
         rows.append(
             {
                 "id": q.id,
@@ -66,7 +71,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "dataset": args.dataset.name,
+                "dataset": "+".join(path.name for path in args.dataset),
                 "llm": service.llm.name,
                 "offset": args.offset,
                 "answerable": len(answerable),

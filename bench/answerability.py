@@ -1,18 +1,37 @@
 """The answerability check: how well does each signal tell answerable questions apart?
 
-    python bench/answerability.py --dataset ../shared/datasets/clapnq \
-        --data-dir STORE --per-class 100
+    # English: one set holds both classes
+    python bench/answerability.py --questions ../shared/datasets/clapnq \
+        --data-dir STORE --per-class 100 --grid
+    # French: answerable spf questions + the hand-built unanswerable set
+    python bench/answerability.py --questions ../shared/datasets/spf \
+        --questions eval/sets/spf-unanswerable --data-dir SPF_STORE --per-class 100 --grid
 
-For the first N answerable and the first N unanswerable questions of the set (file
-order, no selection), runs the service's own check on the answer's prompt (no answer
-is generated) and records the LLM's probability of "yes" and the best source's vector
-similarity. Then, for each signal alone and for the configured blend, prints the AUC
-(how often an answerable question outscores an unanswerable one) and, at the
-configured threshold, the share of answerable questions that would be answered and
-of unanswerable ones that would get "not found". The questions are split in halves:
-the weights and threshold were chosen on the first half (`calibration`), the second
-half (`check`) says whether they hold on questions they were not chosen on. The
-baseline, in the same run, is the LLM's probability alone. Prints one JSON object.
+Takes the first N answerable and the first N unanswerable questions of the question
+files together (`--questions`, repeatable; file order, no selection; within a class
+the kinds, named by the id's prefix before its first '-' such as `excl` and `near`,
+take turns so a small N keeps them all). Each question is asked with its
+`exclude_doc_ids` hidden from retrieval, as the eval runner asks it. For each, runs
+the service's own check on the answer's prompt (no answer is generated) and records
+the LLM's probability of "yes" and the best source's vector similarity.
+
+Then, for each signal alone and for the blend, prints the AUC (how often an
+answerable question outscores an unanswerable one) and, at the threshold, the share
+of answerable questions that would be answered and of unanswerable ones that would
+get "not found" (also per kind: the near misses are the hard part). The weight and
+threshold are the configured ones for the set's language unless `--dense-weight` /
+`--threshold` say otherwise. Each kind is split in halves, the first half
+(`calibration`) to choose settings on, the second (`check`) to see whether they hold
+on questions they were not chosen on. `--grid` searches the calibration half for
+the weight and threshold that answer the most answerable questions while giving
+"not found" to at least `--target-not-found` of the unanswerable ones, and reports
+them on both halves. Questions whose sources are not relevant at all never reach
+the check (the service answers "not found" without the LLM): they score 0 and count
+as "not found" at any threshold.
+
+The LLM pass is the slow part (3-5 s a question); `--rows REPORT` re-reads the rows
+of an earlier report (this bench's JSON output) and only redoes the arithmetic.
+Prints one JSON object; progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -23,16 +42,54 @@ import os
 import statistics
 import sys
 import time
+from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.datasets import load_questions
+from eval.datasets import Question, load_questions
+from eval.runner import exclusion_filters
 from rag.answer import Answer, AnswerService
 from rag.llm import generation_params
 from rag.settings import Settings
 from rag.text import detect_language
+
+Row = dict[str, Any]
+WEIGHTS = [round(0.05 * i, 2) for i in range(21)]
+THRESHOLDS = [round(0.01 * i, 2) for i in range(1, 100)]
+
+
+def kind(question_id: str) -> str:
+    """The id's prefix before its first '-': `excl`, `near`, `spf`, `clapnq`..."""
+    return question_id.split("-", 1)[0]
+
+
+def take_turns(questions: list[Question], n: int) -> list[Question]:
+    """The first n questions, the kinds taking turns in file order, so a small n
+    still holds every kind of a class (not only the kind that comes first)."""
+    by_kind: dict[str, list[Question]] = defaultdict(list)
+    for q in questions:
+        by_kind[kind(q.id)].append(q)
+    picked: list[Question] = []
+    queues = list(by_kind.values())
+    while len(picked) < n and any(queues):
+        for queue in queues:
+            if queue and len(picked) < n:
+                picked.append(queue.pop(0))
+    return picked
+
+
+def halves(rows: list[Row]) -> None:
+    """Mark the first half of each class and kind (file order) `calibration`, the rest
+    `check` (clapnq's answerable and unanswerable questions are one kind)."""
+    seen: dict[tuple[bool, str], list[Row]] = defaultdict(list)
+    for row in rows:
+        seen[row["answerable"], row["kind"]].append(row)
+    for members in seen.values():
+        for i, row in enumerate(members):
+            row["half"] = "calibration" if i < len(members) // 2 else "check"
 
 
 def auc(positives: list[float], negatives: list[float]) -> float:
@@ -40,77 +97,207 @@ def auc(positives: list[float], negatives: list[float]) -> float:
     return sum(pairs) / max(len(pairs), 1)
 
 
-def rates(rows: list[dict], score: str, threshold: float) -> dict[str, float]:
-    answerable = [r[score] for r in rows if r["answerable"]]
-    unanswerable = [r[score] for r in rows if not r["answerable"]]
+def blend(row: Row, weight: float) -> float:
+    """The service's answerability score (rag.answer.AnswerService._answerability)."""
+    if not row["checked"]:
+        return 0.0
+    return weight * max(row["dense"], 0.0) + (1.0 - weight) * row["p_yes"]
+
+
+def signal(row: Row, name: str, weight: float) -> float:
+    """p_yes, dense or blend; 0 for a question that never reached the check."""
+    if name == "blend":
+        return blend(row, weight)
+    return float(row[name]) if row["checked"] else 0.0
+
+
+def outcome(rows: list[Row], name: str, weight: float, threshold: float) -> tuple[float, float]:
+    """At this threshold: the share of answerable questions answered, and of
+    unanswerable ones given "not found"."""
+    answerable = [
+        r["checked"] and signal(r, name, weight) >= threshold for r in rows if r["answerable"]
+    ]
+    refused = [
+        not (r["checked"] and signal(r, name, weight) >= threshold)
+        for r in rows
+        if not r["answerable"]
+    ]
+    return sum(answerable) / max(len(answerable), 1), sum(refused) / max(len(refused), 1)
+
+
+def rates(rows: list[Row], name: str, weight: float, threshold: float) -> dict[str, Any]:
+    """AUC of a signal, and what the service would do at this threshold: the share of
+    answerable questions answered, of unanswerable ones (all, and per kind) given
+    "not found"."""
+    answered, not_found = outcome(rows, name, weight, threshold)
+    kinds = sorted({r["kind"] for r in rows if not r["answerable"]})
+    by_kind = {
+        k: outcome([r for r in rows if r["kind"] == k], name, weight, threshold)[1] for k in kinds
+    }
     return {
-        "auc": round(auc(answerable, unanswerable), 3),
-        "answerable_answered": round(
-            sum(s >= threshold for s in answerable) / max(len(answerable), 1), 3
+        "auc": round(
+            auc(
+                [signal(r, name, weight) for r in rows if r["answerable"]],
+                [signal(r, name, weight) for r in rows if not r["answerable"]],
+            ),
+            3,
         ),
-        "unanswerable_not_found": round(
-            sum(s < threshold for s in unanswerable) / max(len(unanswerable), 1), 3
-        ),
+        "answerable_answered": round(answered, 3),
+        "unanswerable_not_found": round(not_found, 3),
+        "not_found_by_kind": {k: round(v, 3) for k, v in by_kind.items()},
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, required=True)
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--per-class", type=int, default=100)
-    args = parser.parse_args()
+def summary(rows: list[Row], weight: float, threshold: float) -> dict[str, Any]:
+    """Every signal at one threshold; the baseline is the LLM's probability alone."""
+    return {
+        "questions": len(rows),
+        "baseline_llm_p_yes": rates(rows, "p_yes", weight, threshold),
+        "dense_similarity": rates(rows, "dense", weight, threshold),
+        "blend": rates(rows, "blend", weight, threshold),
+    }
+
+
+def grid(rows: list[Row], target: float) -> dict[str, Any] | None:
+    """The (dense weight, threshold) that answers the most answerable questions of
+    `rows` while giving "not found" to at least `target` of the unanswerable ones.
+
+    Ties (small sets have many): the weight whose blend ranks best (AUC), then the
+    middle of that weight's run of equally good thresholds, so the choice does not
+    sit on the edge of what these few questions happen to allow."""
+    best: tuple[float, float] | None = None
+    tied: dict[float, list[float]] = defaultdict(list)
+    for weight in WEIGHTS:
+        for threshold in THRESHOLDS:
+            answered, not_found = outcome(rows, "blend", weight, threshold)
+            if not_found < target:
+                continue
+            key = (round(answered, 6), round(not_found, 6))
+            if best is None or key > best:
+                best, tied = key, defaultdict(list)
+            if key == best:
+                tied[weight].append(threshold)
+    if best is None:
+        return None
+    weight = max(tied, key=lambda w: (rates(rows, "blend", w, 0.5)["auc"], -w))
+    thresholds = tied[weight]
+    return {"dense_weight": weight, "threshold": thresholds[len(thresholds) // 2]}
+
+
+def measure(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
+    """Run the service's check on every chosen question: the slow part."""
     settings = Settings(data_dir=args.data_dir)
     service = AnswerService(settings)
     params = generation_params(settings)
-    questions = load_questions(args.dataset)
-    answerable = [q for q in questions if q.answerable][: args.per_class]
-    unanswerable = [q for q in questions if not q.answerable][: args.per_class]
-    half = args.per_class // 2
-    rows, seconds = [], []
-    for i, q in enumerate(answerable + unanswerable):
+    questions = [q for path in args.questions for q in load_questions(path)]
+    answerable = take_turns([q for q in questions if q.answerable], args.per_class)
+    unanswerable = take_turns([q for q in questions if not q.answerable], args.per_class)
+    chosen = answerable + unanswerable
+    rows: list[Row] = []
+    seconds: list[float] = []
+    k = service.retrieval_k(settings.answer.sources)
+    for n, q in enumerate(chosen, start=1):
         lang = detect_language(q.question)
-        hits = service.search.search(q.question, service.retrieval_k(settings.answer.sources)).hits
+        filters = exclusion_filters(service.search.store, q.exclude_doc_ids)
+        hits = service.search.search(q.question, k, filters).hits
         prompt = service.prompt(q.question, hits, lang, params)
         record = Answer(q.question, "", "generative", lang)
-        if service._relevant(
-            hits[: settings.answer.sources]
-        ):  # else "not found" without asking the LLM: scores 0
+        checked = service._relevant(hits[: settings.answer.sources])
+        if checked:  # else "not found" without asking the LLM
             t0 = time.perf_counter()
             # The service's own check, on the prompt the answer would get.
             service._answerability(prompt, prompt.hits, lang, params, record)
             seconds.append(time.perf_counter() - t0)
         scores = record.answerability or {}
-        rows.append(
-            {
-                "id": q.id,
-                "answerable": q.answerable,
-                "half": "calibration" if i % args.per_class < half else "check",
-                "lang": lang,
-                "p_yes": round(scores.get("p_yes", 0.0), 4),
-                "dense": round(scores.get("dense", 0.0), 4),
-                "score": round(scores.get("score", 0.0), 4),
-            }
-        )
-    lang = rows[0]["lang"] if rows else "en"
-    threshold = settings.answer.answerable_threshold.get(lang, 0.0)
-    report: dict = {
-        "dataset": args.dataset.name,
+        row = {
+            "id": q.id,
+            "kind": kind(q.id),
+            "answerable": q.answerable,
+            "lang": lang,
+            "checked": checked and bool(scores),
+            "p_yes": round(scores.get("p_yes", 0.0), 4),
+            "dense": round(scores.get("dense", 0.0), 4),
+            "top": Path(prompt.hits[0].document.path).stem if prompt.hits else None,
+        }
+        rows.append(row)
+        print(f"{n}/{len(chosen)} {json.dumps(row)}", file=sys.stderr, flush=True)
+    meta = {
+        "questions": [str(p) for p in args.questions],
+        "data_dir": str(args.data_dir),
         "llm": service.llm.name,
+        "embedding": settings.embedding.model,
         "per_class": args.per_class,
-        "language": lang,
-        "threshold": threshold,
-        "dense_weight": settings.answer.answerable_dense_weight.get(lang, 0.0),
         "check_seconds_median": round(statistics.median(seconds), 2) if seconds else None,
     }
-    for part in ("calibration", "check", "all"):
-        subset = [r for r in rows if part == "all" or r["half"] == part]
-        report[part] = {
-            "questions": len(subset),
-            "baseline_llm_p_yes": rates(subset, "p_yes", threshold),
-            "dense_similarity": rates(subset, "dense", threshold),
-            "blend": rates(subset, "score", threshold),
-        }
+    return rows, meta
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--questions",
+        "--dataset",
+        dest="questions",
+        type=Path,
+        action="append",
+        default=[],
+        help="a question file or a set's folder; repeat to combine (e.g. the answerable "
+        "questions of one set with the unanswerable ones of another)",
+    )
+    parser.add_argument("--data-dir", type=Path, help="the store the questions are asked on")
+    parser.add_argument("--per-class", type=int, default=100)
+    parser.add_argument("--rows", type=Path, help="reuse the rows of an earlier report")
+    parser.add_argument("--dense-weight", type=float, help="default: the configured one")
+    parser.add_argument("--threshold", type=float, help="default: the configured one")
+    parser.add_argument("--grid", action="store_true", help="choose both on the calibration half")
+    parser.add_argument("--target-not-found", type=float, default=0.80)
+    args = parser.parse_args()
+    if args.rows:
+        earlier = json.loads(args.rows.read_text(encoding="utf-8"))
+        rows, meta = earlier["rows"], earlier["run"]
+    else:
+        if not args.questions or args.data_dir is None:
+            parser.error("--questions and --data-dir are needed (or --rows)")
+        rows, meta = measure(args)
+    halves(rows)
+    language = Counter(r["lang"] for r in rows).most_common(1)[0][0] if rows else "en"
+    settings = Settings()
+    answer = settings.answer
+    weight = (
+        args.dense_weight
+        if args.dense_weight is not None
+        else answer.answerable_dense_weight.get(language, 0.0)
+    )
+    threshold = (
+        args.threshold
+        if args.threshold is not None
+        else answer.answerable_threshold.get(language, 0.0)
+    )
+    report: dict[str, Any] = {
+        "run": meta,
+        "language": language,
+        "classes": {
+            "answerable": dict(Counter(r["kind"] for r in rows if r["answerable"])),
+            "unanswerable": dict(Counter(r["kind"] for r in rows if not r["answerable"])),
+        },
+        "dense_weight": weight,
+        "threshold": threshold,
+    }
+    parts = {
+        "calibration": [r for r in rows if r["half"] == "calibration"],
+        "check": [r for r in rows if r["half"] == "check"],
+        "all": rows,
+    }
+    for name, subset in parts.items():
+        report[name] = summary(subset, weight, threshold)
+    if args.grid:
+        chosen = grid(parts["calibration"], args.target_not_found)
+        report["grid"] = {"target_not_found": args.target_not_found, "chosen": chosen}
+        if chosen is not None:
+            for name in ("calibration", "check", "all"):
+                report["grid"][name] = rates(
+                    parts[name], "blend", chosen["dense_weight"], chosen["threshold"]
+                )
     report["rows"] = rows
     print(json.dumps(report, indent=2))
 

@@ -133,7 +133,7 @@ def run_command(
     if unknown := chosen - set(ALL_JUDGED):
         raise _fail(f"unknown metric(s) {', '.join(sorted(unknown))}: use {', '.join(ALL_JUDGED)}")
     service = AnswerService(settings)
-    _check_store(service, dataset, {d for q in questions for d in q.doc_ids})
+    _check_store(service, dataset, {d for q in questions for d in (*q.doc_ids, *q.exclude_doc_ids)})
     judge_cache = JudgeCache(_judge_cache_path(settings, cache))
     try:
         the_judge = Judge(
@@ -156,7 +156,7 @@ def run_command(
         records = _run_with_progress(
             Evaluator(service, the_judge, chosen), questions, out_dir, config, resume
         )
-    except ResumeError as exc:
+    except (ResumeError, DatasetError) as exc:
         raise _fail(str(exc)) from exc
     except RagError as exc:
         raise _fail(str(exc)) from exc

@@ -15,12 +15,22 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class Question:
+    """One line of a question file.
+
+    exclude_doc_ids: documents (by file stem, as doc_ids) hidden from retrieval when
+    this question is asked. An answerable question asked with its gold documents
+    hidden becomes an unanswerable one whose retrieval returns near misses on the
+    same topic: the hard case for abstention, which a set of off-topic questions
+    never exercises.
+    """
+
     id: str
     question: str
     reference_answers: tuple[str, ...]
     doc_ids: tuple[str, ...]
     answerable: bool
     lang: str
+    exclude_doc_ids: tuple[str, ...] = ()
 
 
 def read_records(path: Path, required: tuple[str, ...]) -> Iterator[dict[str, Any]]:
@@ -46,6 +56,13 @@ def load_questions(path: Path) -> list[Question]:
         path = path / "questions.jsonl"
     questions = []
     for raw in read_records(path, ("id", "question")):
+        excluded = raw.get("exclude_doc_ids") or []
+        if not isinstance(excluded, list) or not all(isinstance(d, str) for d in excluded):
+            # A bare string would be read as a tuple of characters and hide nothing.
+            raise DatasetError(
+                f"{path}: question {raw['id']}: exclude_doc_ids must be a list "
+                "of doc ids (file stems)"
+            )
         questions.append(
             Question(
                 id=raw["id"],
@@ -54,6 +71,7 @@ def load_questions(path: Path) -> list[Question]:
                 doc_ids=tuple(raw.get("doc_ids") or ()),
                 answerable=bool(raw.get("answerable", True)),
                 lang=str(raw.get("lang", "fr")),
+                exclude_doc_ids=tuple(excluded),
             )
         )
     return questions

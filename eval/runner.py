@@ -18,13 +18,14 @@ from eval.answer_metrics import Scored, answer_relevancy, faithfulness
 from eval.citation_metrics import CitedSentence, citation_scores, gold_scores
 from eval.context_metrics import context_precision, context_recall
 from eval.correctness import semantic_similarity, token_f1
-from eval.datasets import Question, is_relevant
+from eval.datasets import DatasetError, Question, is_relevant
 from eval.judge import Judge
 from eval.prompts import supported
 from eval.retrieval_metrics import hit_at_k, mrr_at_k, ndcg_at_k, recall_at_k
 from rag.answer import Answer, AnswerService
 from rag.citations import parse_citations
-from rag.retrieval import SearchHit
+from rag.retrieval import SearchFilters, SearchHit
+from rag.store import DocumentStore
 
 RETRIEVAL_K = 10
 ALL_JUDGED = (
@@ -54,6 +55,29 @@ def select(questions: list[Question], limit: int | None) -> list[Question]:
         picked.extend(pair)
     rest = answerable[len(unanswerable) :] or unanswerable[len(answerable) :]
     return (picked + rest)[:limit]
+
+
+def exclusion_filters(store: DocumentStore, doc_ids: tuple[str, ...]) -> SearchFilters | None:
+    """Search filters that hide these documents (file stems, as `doc_ids`) and every
+    stored document with the same content: spf holds some pages twice under two
+    names, and a copy left visible would still answer the question.
+
+    None when nothing is to be hidden. A doc id that names no stored document raises
+    DatasetError: asked on the wrong store, the question would silently stay
+    answerable and count as a wrong answer."""
+    if not doc_ids:
+        return None
+    documents = store.list_documents()
+    named = [d for d in documents if is_relevant(d.path, doc_ids)]
+    missing = [i for i in doc_ids if not any(is_relevant(d.path, (i,)) for d in named)]
+    if missing:
+        raise DatasetError(
+            f"documents to exclude not in the store: {', '.join(missing)}; ingest the data "
+            "set's corpus into this store, or point --data-dir at the right one"
+        )
+    hashes = {d.sha256 for d in named}
+    hidden = sorted({d.id for d in documents if d.sha256 in hashes})
+    return SearchFilters(exclude_document_ids=tuple(hidden))
 
 
 def retrieval_metrics(hits: list[SearchHit], doc_ids: tuple[str, ...]) -> dict[str, float]:
@@ -104,16 +128,19 @@ class Evaluator:
             "answerable": question.answerable,
             "reference_answers": list(question.reference_answers),
             "doc_ids": list(question.doc_ids),
+            "exclude_doc_ids": list(question.exclude_doc_ids),
             "metrics": {},
             "details": {},
         }
         metrics: dict[str, float | None] = record["metrics"]
         details: dict[str, Any] = record["details"]
-        hits = self.service.search.search(question.question, RETRIEVAL_K).hits
+        # The same documents are hidden from the retrieval metrics and the answer.
+        filters = exclusion_filters(self.service.search.store, question.exclude_doc_ids)
+        hits = self.service.search.search(question.question, RETRIEVAL_K, filters).hits
         record["retrieved"] = [_hit_record(r, h, question.doc_ids) for r, h in enumerate(hits, 1)]
         if question.doc_ids:
             metrics.update(retrieval_metrics(hits, question.doc_ids))
-        answer = self.service.ask(question.question)
+        answer = self.service.ask(question.question, filters=filters)
         record["answer"] = answer.to_dict()
         record["sources"] = [s.chunk.id for s in answer.sources]
         answered = answer.mode != "not_found"

@@ -32,10 +32,14 @@ class SearchFilters:
 
     groups: the caller's access groups; None means no restriction (a local admin),
     an empty tuple means the caller sees nothing.
+    exclude_document_ids: documents hidden from this search (the evaluation asks a
+    question with its gold documents hidden, to see whether the answer falls back to
+    "not found" on the near misses left); None or empty hides nothing.
     """
 
     groups: tuple[str, ...] | None = None
     document_ids: tuple[int, ...] | None = None
+    exclude_document_ids: tuple[int, ...] | None = None
     path_prefix: str | None = None
     updated_after: str | None = None  # ISO 8601, compared with documents.updated_at
     updated_before: str | None = None
@@ -57,6 +61,9 @@ class SearchFilters:
                 return "0", []
             clauses.append(f"d.id IN ({','.join('?' * len(self.document_ids))})")
             params += list(self.document_ids)
+        if self.exclude_document_ids:
+            clauses.append(f"d.id NOT IN ({','.join('?' * len(self.exclude_document_ids))})")
+            params += list(self.exclude_document_ids)
         if self.path_prefix:
             clauses.append("substr(d.path, 1, ?) = ?")
             params += [len(self.path_prefix), self.path_prefix]
@@ -75,6 +82,7 @@ class SearchFilters:
             for v in (
                 self.groups,
                 self.document_ids,
+                self.exclude_document_ids or None,
                 self.path_prefix,
                 self.updated_after,
                 self.updated_before,

@@ -13,7 +13,7 @@ from eval.calibration import calibrate, load_pairs, ordering
 from eval.datasets import DatasetError, Question, load_questions
 from eval.judge import Judge
 from eval.report import markdown
-from eval.runner import Evaluator, Progress, ResumeError, run, select
+from eval.runner import Evaluator, Progress, ResumeError, exclusion_filters, run, select
 from eval.summary import baseline_section, compare, summarise, worst
 from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
@@ -295,3 +295,54 @@ def test_an_extractive_answer_is_scored_on_its_quotes(store: Settings, tmp_path:
     assert record["metrics"]["citation_recall"] == 1.0, "the label line is not a claim"
     sentences = record["details"]["citation_recall"]["sentences"]
     assert [s["sentence"] for s in sentences] == quotes
+
+
+def test_a_question_is_asked_with_its_documents_and_their_copies_hidden(tmp_path: Path) -> None:
+    """exclude_doc_ids hides the named fiches, their parts (stem + '_'), and any stored
+    document with the same content under another name; everything else stays."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    marriage = "Congé pour mariage : le salarié a droit à 4 jours de congé.\n"
+    (corpus / "F1.txt").write_text(marriage)
+    (corpus / "F1_2.txt").write_text("Congé pour mariage, suite : les jours sont payés.\n")
+    (corpus / "F9.txt").write_text(marriage)  # the same page under another name
+    (corpus / "F10.txt").write_text("Congé de naissance : 3 jours pour le père.\n")
+    settings = Settings(data_dir=tmp_path / "store")
+    IngestService(settings, embedder=HashingEmbedder(1024)).run(corpus)
+    search = SearchService(settings, embedder=HashingEmbedder(1024))
+    path = tmp_path / "questions.jsonl"
+    path.write_text(
+        json.dumps(
+            {
+                "id": "excl-1",
+                "question": "Combien de jours de congé pour un mariage ?",
+                "answerable": False,
+                "exclude_doc_ids": ["F1"],
+            }
+        )
+        + "\n"
+    )
+    [question] = load_questions(path)
+    assert question.exclude_doc_ids == ("F1",) and not question.answerable
+    filters = exclusion_filters(search.store, question.exclude_doc_ids)
+    assert filters is not None
+    hidden = {Path(search.store.get_document(i).path).stem for i in filters.exclude_document_ids}
+    assert hidden == {"F1", "F1_2", "F9"}
+    assert exclusion_filters(search.store, ()) is None
+    with pytest.raises(DatasetError, match="not in the store: F404"):
+        exclusion_filters(search.store, ("F1", "F404"))
+
+    llm = ScriptedLLM(NOT_FOUND["fr"])
+    ev = Evaluator(AnswerService(settings, search=search, llm=llm), Judge(JudgeLLM()))
+    [record] = run(ev, [question], Progress(tmp_path / "progress.jsonl"), {"c": 1})
+    assert record["exclude_doc_ids"] == ["F1"]
+    assert [Path(h["path"]).stem for h in record["retrieved"]] == ["F10"]
+    assert "4 jours" not in json.dumps(llm.calls, ensure_ascii=False)
+    assert record["answer"]["mode"] == "not_found"
+
+
+def test_exclude_doc_ids_must_be_a_list(tmp_path: Path) -> None:
+    path = tmp_path / "questions.jsonl"
+    path.write_text('{"id": "a", "question": "ok", "exclude_doc_ids": "F1"}\n')
+    with pytest.raises(DatasetError, match="question a: exclude_doc_ids must be a list"):
+        load_questions(path)

@@ -81,6 +81,26 @@ def test_document_path_and_date_filters(search: SearchService, demo) -> None:
     assert future.hits == []
 
 
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_excluded_documents_are_hidden_and_the_rest_still_found(
+    search: SearchService, demo, mode: str
+) -> None:
+    _, docs = demo
+    query = "congés pour le mariage du salarié"
+    handbook = search.store.get_document_by_path(str(docs / "public" / "livret-accueil.pdf"))
+    assert names(search.search(query, k=10, mode=mode).hits)[0] == "livret-accueil.pdf"
+    hidden = SearchFilters(exclude_document_ids=(handbook.id,))
+    assert hidden.restricts
+    result = search.search(query, k=10, filters=hidden, mode=mode)
+    assert result.hits and "livret-accueil.pdf" not in names(result.hits)
+    # It composes with the other filters, and hiding nothing restricts nothing.
+    public = SearchFilters(groups=("public",), exclude_document_ids=(handbook.id,))
+    kept = search.search(query, k=10, filters=public, mode=mode)
+    assert set(names(kept.hits)) <= {"onboarding.md", "faq-informatique.html"}
+    assert not SearchFilters(exclude_document_ids=()).restricts
+    assert SearchFilters(exclude_document_ids=()).sql() == ("1", [])
+
+
 def test_every_hit_is_checked_again_after_retrieval(search: SearchService) -> None:
     """Even if the index returned a chunk the caller may not see, it never leaves."""
     retriever: Retriever = search.retriever
