@@ -200,6 +200,14 @@ class BilingualEncoder:
     def __init__(self) -> None:
         self.calls = 0
 
+    @property
+    def dimension(self) -> int:
+        return len(self.GLOSSARY) + 1
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.name}|dim={self.dimension}"
+
     def encode(self, texts: list[str]) -> np.ndarray:
         self.calls += 1
         size = len(self.GLOSSARY) + 1
