@@ -98,7 +98,7 @@ def auc(positives: list[float], negatives: list[float]) -> float:
 
 
 def blend(row: Row, weight: float) -> float:
-    """The service's answerability score (rag.answer.AnswerService._answerability)."""
+    """The service's answerability score (rag.answer.AnswerService.answerability)."""
     if not row["checked"]:
         return 0.0
     return weight * max(row["dense"], 0.0) + (1.0 - weight) * row["p_yes"]
@@ -202,11 +202,11 @@ def measure(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
         hits = service.search.search(q.question, k, filters).hits
         prompt = service.prompt(q.question, hits, lang, params)
         record = Answer(q.question, "", "generative", lang)
-        checked = service._relevant(hits[: settings.answer.sources])
+        checked = service.relevant(hits[: settings.answer.sources])
         if checked:  # else "not found" without asking the LLM
             t0 = time.perf_counter()
             # The service's own check, on the prompt the answer would get.
-            service._answerability(prompt, prompt.hits, lang, params, record)
+            service.answerability(q.question, prompt, prompt.hits, lang, params, record)
             seconds.append(time.perf_counter() - t0)
         scores = record.answerability or {}
         row = {

@@ -22,6 +22,7 @@ from typing import Any
 from opentelemetry.trace import Span
 
 from rag.citations import parse_citations
+from rag.embedding import BlendedEmbedder
 from rag.evidence import Evidence, Source
 from rag.llm import (
     LLM,
@@ -308,7 +309,7 @@ class AnswerService:
                 found = self._web_results(pending, answer)
                 web_span.set_attribute("results", len(found))
         web_only = False
-        if not self._relevant(hits[:wanted]):
+        if not self.relevant(hits[:wanted]):
             if not found:
                 yield self._not_found(answer, lang, started)
                 return
@@ -337,7 +338,7 @@ class AnswerService:
             t0 = time.perf_counter()
             try:
                 with span("check", root) as check:
-                    score = self._answerability(prompt, hits, lang, params, answer)
+                    score = self.answerability(standalone, prompt, hits, lang, params, answer)
                     if score is not None:
                         check.set_attribute("score", score)
             except LLMUnavailable as exc:
@@ -349,7 +350,7 @@ class AnswerService:
             if score is not None and score < threshold:
                 yield self._not_found(answer, lang, started)
                 return
-            if score is not None:
+            if score is not None and self._confident(answer):
                 messages = with_line(prompt, ANSWER_NOW[lang])
         pieces: list[str] = []
         t0 = time.perf_counter()
@@ -385,7 +386,7 @@ class AnswerService:
         if checked:
             raw = without_echo(raw, ANSWER_NOW[lang])
         declined = looks_not_found(raw) or not raw
-        if declined and checked and hits:
+        if declined and hits and self._confident(answer):
             # The check says the sources hold the answer and the model declined anyway
             # (a 1.5B model often does): the passages, labelled, beat a wrong "not found".
             if pieces:
@@ -405,9 +406,9 @@ class AnswerService:
             verify.set_attribute("removed", len(answer.removed))
         answer.timings["verify_s"] = time.perf_counter() - t0
         if not verified:
-            if checked and hits:
-                # The check found that the sources hold the answer, but no sentence of
-                # the draft could be verified: the passages, labelled, not a claim.
+            if hits and self._confident(answer):
+                # The model itself judged that the sources hold the answer, but no
+                # sentence of the draft could be verified: the passages, labelled.
                 yield self._extractive_answer(
                     answer, standalone, hits, lang, web_only, started, UNVERIFIED_INTRO
                 )
@@ -485,8 +486,9 @@ class AnswerService:
         answer.timings["total_s"] = time.perf_counter() - started
         return {"type": "answer", "answer": answer}
 
-    def _answerability(
+    def answerability(
         self,
+        question: str,
         prompt: Prompt,
         hits: list[SearchHit],
         lang: str,
@@ -497,8 +499,8 @@ class AnswerService:
         probability of "yes" to ANSWERABLE, blended (for languages the embedder knows)
         with the best source's vector similarity. A 1.5B model asked to answer or
         refuse in one go refused half the answerable clapnq questions; its yes/no
-        probability ranks them better, and the similarity better still (README,
-        bench/answerability.py). None when the backend cannot tell probabilities."""
+        probability ranks them better, and the similarity better still
+        (bench/answerability.py). None when the backend cannot tell probabilities."""
         yes, no = YES_NO[lang]
         assert isinstance(self.llm, ScoresChoices)
         try:
@@ -508,9 +510,8 @@ class AnswerService:
         except NoTokenProbabilities as exc:
             answer.notices.append(f"answerability not checked: {exc}")
             return None
-        dense = max((h.dense_score or 0.0) for h in hits) if hits else 0.0
+        dense, closest = self._model_similarity(question, hits)
         weight = self.settings.answer.answerable_dense_weight.get(lang, 0.0) if hits else 0.0
-        closest = max(hits, key=lambda h: h.dense_score or 0.0) if hits else None
         if closest is not None and detect_language(closest.chunk.text) != lang:
             # A similarity across languages is on another scale than the one the weight
             # was calibrated on: the LLM, which reads both, decides alone.
@@ -535,7 +536,36 @@ class AnswerService:
         answer.timings["total_s"] = time.perf_counter() - started
         return {"type": "answer", "answer": answer}
 
-    def _relevant(self, hits: list[SearchHit]) -> bool:
+    def _model_similarity(
+        self, question: str, hits: list[SearchHit]
+    ) -> tuple[float, SearchHit | None]:
+        """The best cosine between the question and a source by the retrieval model
+        alone (MiniLM, without the multilingual part the blended embedder adds): the
+        scale the answerability weights were calibrated on. And that source."""
+        if not hits:
+            return 0.0, None
+        embedder = self.search.embedder
+        if not isinstance(embedder, BlendedEmbedder):
+            best = max(hits, key=lambda h: h.dense_score or 0.0)
+            return best.dense_score or 0.0, best
+        stored = self.search.store.embeddings([h.chunk.id for h in hits], embedder.dimension)
+        query = embedder.primary.embed_query(question)
+        scores = {cid: float(embedder.primary_part(v) @ query) for cid, v in stored.items()}
+        best = max(hits, key=lambda h: scores.get(h.chunk.id, 0.0))
+        return scores.get(best.chunk.id, 0.0), best
+
+    def _confident(self, answer: Answer) -> bool:
+        """Did the answerability check find, surely enough, that the sources hold the
+        answer (RAG_ANSWER__EXTRACTIVE_THRESHOLD)? Then, when the model declines or
+        nothing it wrote can be verified, the passages are shown rather than "not
+        found". A check with a low threshold only screens questions out; passing it
+        earns no passages."""
+        if answer.answerability is None:
+            return False
+        bar = self.settings.answer.extractive_threshold.get(answer.language, 1.0)
+        return answer.answerability["score"] >= bar
+
+    def relevant(self, hits: list[SearchHit]) -> bool:
         """Anything worth giving the LLM? A full-text match or a close enough vector."""
         if not hits:
             return False

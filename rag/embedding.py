@@ -234,6 +234,10 @@ class BlendedEmbedder:
         both = np.hstack([self.primary.embed_documents(texts), self.multilingual.encode(texts)])
         return np.ascontiguousarray(both / np.sqrt(2.0), dtype=np.float32)
 
+    def primary_part(self, vectors: np.ndarray) -> np.ndarray:
+        """The retrieval model's own unit vectors inside stored blended ones."""
+        return vectors[..., : self.primary.dimension] * np.sqrt(2.0)
+
     def weight(self, text: str) -> float:
         """The multilingual share of a question's similarity, by its language."""
         from rag.text import detect_language

@@ -191,10 +191,11 @@ def test_generation_overrides_are_bounded(demo_store: Settings) -> None:
 
 
 def checked(settings: Settings, **thresholds: float) -> Settings:
-    """The store's settings with the check's thresholds per language (French is off
-    by default: no French set with unanswerable questions to calibrate it on)."""
+    """The store's settings with the check's thresholds per language; a passed check
+    is also a sure one (the extractive threshold is the same)."""
+    levels = {"fr": 0.5, "en": 0.58, **thresholds}
     answer = settings.answer.model_copy(
-        update={"answerable_threshold": {"fr": 0.5, "en": 0.58, **thresholds}}
+        update={"answerable_threshold": levels, "extractive_threshold": levels}
     )
     return settings.model_copy(update={"answer": answer})
 
@@ -279,10 +280,24 @@ def test_threshold_zero_turns_the_check_off(demo_store: Settings) -> None:
     assert answer.mode == "generative" and llm.checks == []
 
 
-def test_french_is_not_checked_by_default(demo_store: Settings) -> None:
-    llm = CheckingLLM("Le mariage du salarié donne droit à 5 jours de congé payé [1].", p_yes=0.0)
-    answer = service(demo_store, llm).ask("Combien de jours de congé pour un mariage ?")
-    assert answer.mode == "generative" and llm.checks == [] and answer.answerability is None
+def test_french_is_checked_with_a_low_bar_and_only_a_sure_check_earns_passages(
+    demo_store: Settings,
+) -> None:
+    """French screens out only questions the model is sure of (P(oui) < 0.3); a
+    passed but unsure check neither says "the sources contain the answer" to the model
+    nor earns the passages when the model declines."""
+    question = "Combien de jours de congé pour un mariage ?"
+    screened = CheckingLLM("Le mariage du salarié donne droit à 5 jours [1].", p_yes=0.1)
+    assert service(demo_store, screened).ask(question).mode == "not_found"
+    assert screened.calls == [], "screened out: nothing generated"
+    unsure = CheckingLLM("Je ne trouve pas la réponse dans les documents.", p_yes=0.4)
+    answer = service(demo_store, unsure).ask(question)
+    assert answer.mode == "not_found" and answer.answerability is not None
+    assert "contiennent la réponse" not in unsure.calls[0][-1]["content"]
+    sure = CheckingLLM("Je ne trouve pas la réponse dans les documents.", p_yes=0.9)
+    answer = service(demo_store, sure).ask(question)
+    assert answer.mode == "extractive", "a sure check and a declining model: the passages"
+    assert "contiennent la réponse" in sure.calls[0][-1]["content"]
 
 
 def test_thresholds_are_bounded() -> None:
