@@ -347,6 +347,8 @@ class AnswerService:
                 yield self._extractive_answer(answer, standalone, hits, lang, web_only, started)
                 return
             answer.timings["check_s"] = time.perf_counter() - t0
+            if answer.answerability is not None and score is not None:
+                threshold = answer.answerability["threshold"]
             if score is not None and score < threshold:
                 yield self._not_found(answer, lang, started)
                 return
@@ -511,13 +513,21 @@ class AnswerService:
             answer.notices.append(f"answerability not checked: {exc}")
             return None
         dense, closest = self._model_similarity(question, hits)
-        weight = self.settings.answer.answerable_dense_weight.get(lang, 0.0) if hits else 0.0
+        a = self.settings.answer
+        weight = a.answerable_dense_weight.get(lang, 0.0) if hits else 0.0
+        threshold = a.answerable_threshold.get(lang, 0.0)
         if closest is not None and detect_language(closest.chunk.text) != lang:
             # A similarity across languages is on another scale than the one the weight
-            # was calibrated on: the LLM, which reads both, decides alone.
-            weight = 0.0
+            # was calibrated on: the LLM, which reads both, decides alone, as a screen
+            # (verification after generation checks what it says).
+            weight, threshold = 0.0, min(threshold, a.cross_language_threshold)
         score = weight * max(dense, 0.0) + (1.0 - weight) * p_yes
-        answer.answerability = {"score": score, "p_yes": p_yes, "dense": dense}
+        answer.answerability = {
+            "score": score,
+            "p_yes": p_yes,
+            "dense": dense,
+            "threshold": threshold,
+        }
         return score
 
     def _extractive_answer(

@@ -225,6 +225,12 @@ class AnswerSettings(BaseModel):
         "its sources hold the answer; below this answerability score the answer is 'not "
         "found' without generating. 0 skips the check.",
     )
+    cross_language_threshold: Fraction = Field(
+        0.3,
+        description="When the source closest to the question is in another language, the "
+        "answerability check uses the LLM's probability of yes alone, with this threshold "
+        "(a screen; verification checks the answer).",
+    )
     extractive_threshold: dict[str, Fraction] = Field(
         default_factory=lambda: {"fr": 0.5, "en": 0.58},
         description="Per question language: at or above this answerability score, when "
