@@ -300,8 +300,8 @@ class AnswerService:
             wanted = self.settings.answer.sources if k is None else k
             result = self.search.search(standalone, self.retrieval_k(wanted), filters)
             retrieve.set_attribute("hits", len(result.hits))
+        hits = self.order_across_languages(standalone, lang, result.hits)
         answer.timings["retrieve_s"] = time.perf_counter() - t0
-        hits = result.hits
         found: list[WebResult] = []
         if pending is not None:
             yield {"type": "stage", "name": "web"}
@@ -476,6 +476,29 @@ class AnswerService:
             web=web,
             limit=self.settings.answer.sources if limit is None else limit,
         )
+
+    def order_across_languages(
+        self, question: str, lang: str, hits: list[SearchHit]
+    ) -> list[SearchHit]:
+        """When the hits mix the question's language with another, order them by their
+        sentence closest to the question in the multilingual space. BM25 shares no
+        word across languages, so in a mixed store it lifts passages in the question's
+        language that only share its common words ("days", "work") above the one in
+        another language that answers; a sentence-level similarity both languages share
+        does not. Hits in one language keep the retriever's order."""
+        encoder = self.multilingual
+        if encoder is None or len(hits) < 2:
+            return hits
+        languages = {detect_language(hit.chunk.text) for hit in hits}
+        if languages == {lang}:
+            return hits
+        evidence = self.evidence(question, lang, hits)
+        closest = [
+            max((evidence.similarity(w) for w in evidence.windows_of(i)), default=0.0)
+            for i in range(len(hits))
+        ]
+        order = sorted(range(len(hits)), key=lambda i: -closest[i])
+        return [hits[i] for i in order]
 
     def retrieval_k(self, sources: int) -> int:
         """Hits to retrieve for a prompt of `sources` passages: spares replace the

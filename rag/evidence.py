@@ -141,6 +141,22 @@ class Evidence:
         """The window's multilingual vector (sources in another language only)."""
         return self._semantic[1].get(id(window))
 
+    @cached_property
+    def _all_vectors(self) -> tuple[np.ndarray | None, dict[int, np.ndarray]]:
+        """Multilingual vectors of the question and of every window, on first need."""
+        if self.encode is None or not self.windows:
+            return None, {}
+        vectors = self.encode([self.question] + [w.text for w in self.windows])
+        return vectors[0], {id(w): vectors[i + 1] for i, w in enumerate(self.windows)}
+
+    def similarity(self, window: Window) -> float:
+        """The multilingual cosine of the window and the question, whatever their
+        languages (0 without an encoder)."""
+        question, by_window = self._all_vectors
+        if question is None:
+            return 0.0
+        return float(by_window[id(window)] @ question)
+
     def relevance(self, window: Window) -> float:
         """How much the window bears on the question, relative to the best window of
         the same kind (lexical within the language, semantic across), in [0, 1]."""

@@ -174,3 +174,21 @@ def test_every_kept_sentence_is_supported_and_bears_on_the_question(draft_parts)
         assert {c.label for c in sentence.checks} <= {"1", "2"}
     for removal in result.removed:
         assert removal.text not in result.text()
+
+
+def test_mixed_languages_are_ordered_by_the_sentence_closest_to_the_question() -> None:
+    from rag.answer import AnswerService
+    from rag.settings import Settings
+
+    class Hit:  # the two fields the ordering reads
+        def __init__(self, text: str) -> None:
+            self.chunk = type("Chunk", (), {"text": text, "heading": ""})()
+
+    service = AnswerService(Settings(), llm=object(), multilingual=BilingualEncoder())  # type: ignore[arg-type]
+    english = Hit("Onboarding: the first days of work, the first week with the team.")
+    french = Hit(TELEWORK)
+    question = "How many days can I work remotely per week?"
+    ordered = service.order_across_languages(question, "en", [english, french])  # type: ignore[list-item]
+    assert ordered == [french, english]
+    same = [Hit(HOTEL), Hit("Train travel is reimbursed in second class.")]
+    assert service.order_across_languages(question, "en", same) == same, "one language: as is"  # type: ignore[arg-type]
