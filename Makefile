@@ -64,7 +64,7 @@ test: $(STAMP) compose-tool
 test-slow: $(LLM_STAMP)
 	$(PY) -m pytest -q -m slow
 
-# The CI evaluation: 20 spf + 20 clapnq questions, embedded generator and judge,
+# The CI evaluation: 10 spf + 10 clapnq questions judged, 10 of each eval/sets/ set unjudged,
 # gated by eval/baselines/ci.json (reports in reports/ci/).
 eval-ci: $(LLM_STAMP)
 	.ci/eval
