@@ -55,7 +55,7 @@ from rag.search_service import SearchService
 from rag.settings import Settings
 from rag.text import detect_language
 from rag.tracing import span
-from rag.verify import OFF_TOPIC, Removal, Verification, Verifier, VerifySettings
+from rag.verify import OFF_TOPIC, RESTATES, Removal, Verification, Verifier, VerifySettings
 from rag.web import PendingWebSearch, SearxngClient, WebResult, WebSearchUnavailable
 
 WEB_ONLY = "answered from web results only: external sources, not checked by the company"
@@ -706,7 +706,12 @@ class AnswerService:
     @staticmethod
     def _removal_notices(answer: Answer, verification: Verification) -> None:
         off_topic = sum(1 for r in verification.removed if r.reason == OFF_TOPIC)
-        unsupported = len(verification.removed) - off_topic
+        restating = sum(1 for r in verification.removed if r.reason == RESTATES)
+        unsupported = len(verification.removed) - off_topic - restating
+        if restating:
+            answer.notices.append(
+                f"{restating} sentence(s) removed from the answer: they only repeat the question"
+            )
         if unsupported:
             answer.notices.append(
                 f"{unsupported} sentence(s) removed from the answer: no source supports them"

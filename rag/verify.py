@@ -30,10 +30,12 @@ import numpy as np
 
 from rag.citations import Statement, support
 from rag.evidence import Evidence, Window, numbers
+from rag.text import content_stems
 
 # Reasons a sentence is removed, as the API reports them.
 UNSUPPORTED = "unsupported"  # no source sentence says it
 OFF_TOPIC = "off_topic"  # a source says it, but not in a sentence about the question
+RESTATES = "restates_question"  # it says nothing the question did not already say
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,13 @@ class Verifier:
     def verify(self, statements: list[Statement], labels: dict[str, int]) -> Verification:
         """`labels` maps what a statement cites ("1", "W2") to the source's index."""
         result = Verification()
+        question = content_stems(self.evidence.question, self.evidence.lang)
         for statement in statements:
+            if not content_stems(statement.text, self.evidence.lang) - question:
+                # "Les conséquences de l'inaptitude physique sont [1]." finds every word
+                # in its source because every word is the question's: no answer.
+                result.removed.append(Removal(statement.text, RESTATES))
+                continue
             cited = [str(n) for n in statement.sources] + [f"W{n}" for n in statement.web]
             indexes = [labels[c] for c in cited if c in labels]
             checks = [c for c in (self.check(statement.text, i) for i in indexes) if c]

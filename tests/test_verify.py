@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from rag.citations import parse_citations
 from rag.evidence import Evidence, Source
-from rag.verify import OFF_TOPIC, UNSUPPORTED, Verification, Verifier, VerifySettings
+from rag.verify import OFF_TOPIC, RESTATES, UNSUPPORTED, Verification, Verifier, VerifySettings
 from tests.fakes import BilingualEncoder
 
 LEAVE = (
@@ -192,3 +192,14 @@ def test_mixed_languages_are_ordered_by_the_sentence_closest_to_the_question() -
     assert ordered == [french, english]
     same = [Hit(HOTEL), Hit("Train travel is reimbursed in second class.")]
     assert service.order_across_languages(question, "en", same) == same, "one language: as is"  # type: ignore[arg-type]
+
+
+def test_a_sentence_that_only_repeats_the_question_is_not_an_answer() -> None:
+    question = "Quelles sont les conséquences de l'inaptitude physique d'un contractuel ?"
+    source = "Les conséquences de l'inaptitude physique d'un contractuel sont le reclassement."
+    result = verify(
+        question, "Les conséquences de l'inaptitude physique d'un contractuel sont [1].", source
+    )
+    assert result.kept == [] and [r.reason for r in result.removed] == [RESTATES]
+    answer = verify(question, "Le contractuel inapte est reclassé [1].", source)
+    assert answer.kept, "a sentence that adds something is checked as usual"

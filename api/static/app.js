@@ -195,6 +195,7 @@ const REMOVAL_REASONS = {
     fr: "sa source ne répond pas à la question",
     en: "its source does not answer the question",
   },
+  restates_question: { fr: "ne fait que reprendre la question", en: "only repeats the question" },
 };
 
 function removedNote(answer) {
