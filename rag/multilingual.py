@@ -45,7 +45,9 @@ class Usem3Encoder:
                             "RAG_EMBEDDING__MULTILINGUAL to an empty value to turn "
                             "cross-language matching off."
                         ) from exc
-                    self._model = USE()
+                    # One BLAS thread: its default of 4 took ~2 s an encode on 2 busy
+                    # cores, against ~7 ms with 1 (bench/support_checks.py, branch support).
+                    self._model = USE(threads=1)
         return self._model
 
     @property
