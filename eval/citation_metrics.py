@@ -16,9 +16,10 @@ For each sentence of the answer with cited passages C:
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from rag.text import fold
 
 Entails = Callable[[str, str], bool]
 """entails(premise, hypothesis)"""
@@ -72,9 +73,7 @@ def citation_scores(
 
 
 def _folded(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text.lower().replace("’", "'"))
-    kept = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(re.findall(r"\w+", kept))
+    return " ".join(re.findall(r"\w+", fold(text)))
 
 
 def gold_scores(cited: Sequence[tuple[bool, str]], references: Sequence[str]) -> dict[str, float]:

@@ -347,9 +347,9 @@ class AnswerService:
                 yield self._extractive_answer(answer, standalone, hits, lang, web_only, started)
                 return
             answer.timings["check_s"] = time.perf_counter() - t0
-            if answer.answerability is not None and score is not None:
-                threshold = answer.answerability["threshold"]
-            if score is not None and score < threshold:
+            # The check says which threshold applied (across languages, another one).
+            verdict = answer.answerability
+            if score is not None and verdict is not None and score < verdict["threshold"]:
                 yield self._not_found(answer, lang, started)
                 return
             if score is not None and self._confident(answer):

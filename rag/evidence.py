@@ -70,7 +70,6 @@ class Window:
     end: int
     text: str
     context: str  # the window with the sentence before it and the heading
-    index: int  # the sentence's place in its source
 
 
 @dataclass
@@ -110,7 +109,7 @@ class Evidence:
                 before = source.text[spans[j - 1][0] : spans[j - 1][1]] if j else ""
                 text = source.text[s:e]
                 context = " ".join(p for p in (source.heading, before, text) if p)
-                self.windows.append(Window(i, s, e, text, context, j))
+                self.windows.append(Window(i, s, e, text, context))
         self._stems = {id(w): content_stems(w.context, self.lang) for w in self.windows}
         self.weights = term_weights(
             content_stems(self.question, self.lang), list(self._stems.values())
@@ -119,53 +118,68 @@ class Evidence:
             id(w): weighted_coverage(self.weights, self._stems[id(w)]) for w in self.windows
         }
         self._best_lexical = max(self._lexical.values(), default=0.0)
+        self._question_vector: np.ndarray | None = None
+        self._encoded: dict[int, np.ndarray] = {}
 
     def crosses(self, source: Source) -> bool:
         """Is this source in another language than the question (and the answer)?"""
         return source.lang != self.lang
 
+    def _vectors(self, windows: list[Window]) -> tuple[np.ndarray, dict[int, np.ndarray]] | None:
+        """Multilingual vectors of the question and of these windows: one cache for
+        every use, each text encoded once, the missing ones in one call. None without
+        an encoder."""
+        if self.encode is None:
+            return None
+        missing = [w for w in windows if id(w) not in self._encoded]
+        if self._question_vector is None or missing:
+            ask = [self.question] if self._question_vector is None else []
+            vectors = self.encode(ask + [w.text for w in missing])
+            if ask:
+                self._question_vector = vectors[0]
+            rest = vectors[len(ask) :]
+            self._encoded.update({id(w): v for w, v in zip(missing, rest, strict=True)})
+        assert self._question_vector is not None
+        return self._question_vector, self._encoded
+
     @cached_property
-    def _semantic(self) -> tuple[np.ndarray | None, dict[int, np.ndarray], float]:
-        """Multilingual vectors of the question and of each window of a source in
-        another language, encoded once on first need, and the best cosine."""
-        wanted = [w for w in self.windows if self.crosses(self.sources[w.source])]
-        if self.encode is None or not wanted:
-            return None, {}, 0.0
-        vectors = self.encode([self.question] + [w.text for w in wanted])
-        question, rest = vectors[0], vectors[1:]
-        by_window = {id(w): rest[i] for i, w in enumerate(wanted)}
-        best = max(float(v @ question) for v in rest)
-        return question, by_window, best
+    def _crossing(self) -> list[Window]:
+        return [w for w in self.windows if self.crosses(self.sources[w.source])]
+
+    @cached_property
+    def _best_semantic(self) -> float:
+        """The best cosine between the question and a window in another language."""
+        encoded = self._vectors(self._crossing)
+        if encoded is None or not self._crossing:
+            return 0.0
+        question, by_window = encoded
+        return max(float(by_window[id(w)] @ question) for w in self._crossing)
 
     def vector(self, window: Window) -> np.ndarray | None:
         """The window's multilingual vector (sources in another language only)."""
-        return self._semantic[1].get(id(window))
-
-    @cached_property
-    def _all_vectors(self) -> tuple[np.ndarray | None, dict[int, np.ndarray]]:
-        """Multilingual vectors of the question and of every window, on first need."""
-        if self.encode is None or not self.windows:
-            return None, {}
-        vectors = self.encode([self.question] + [w.text for w in self.windows])
-        return vectors[0], {id(w): vectors[i + 1] for i, w in enumerate(self.windows)}
+        if not self.crosses(self.sources[window.source]):
+            return None
+        encoded = self._vectors(self._crossing)
+        return None if encoded is None else encoded[1][id(window)]
 
     def similarity(self, window: Window) -> float:
         """The multilingual cosine of the window and the question, whatever their
         languages (0 without an encoder)."""
-        question, by_window = self._all_vectors
-        if question is None:
+        encoded = self._vectors(self.windows)
+        if encoded is None:
             return 0.0
+        question, by_window = encoded
         return float(by_window[id(window)] @ question)
 
     def relevance(self, window: Window) -> float:
         """How much the window bears on the question, relative to the best window of
         the same kind (lexical within the language, semantic across), in [0, 1]."""
         if self.crosses(self.sources[window.source]):
-            question, by_window, best = self._semantic
-            vector = by_window.get(id(window))
-            if question is None or vector is None or best <= 0:
+            vector, best = self.vector(window), self._best_semantic
+            if vector is None or best <= 0:
                 return 0.0
-            return max(float(vector @ question), 0.0) / best
+            assert self._question_vector is not None
+            return max(float(vector @ self._question_vector), 0.0) / best
         if self._best_lexical <= 0:
             return 0.0
         return self._lexical[id(window)] / self._best_lexical
@@ -182,9 +196,6 @@ class Evidence:
             if score > best_score:
                 best, best_score = window, score
         return best
-
-    def stems(self, window: Window) -> set[str]:
-        return self._stems[id(window)]
 
     def windows_of(self, source: int) -> list[Window]:
         return [w for w in self.windows if w.source == source]

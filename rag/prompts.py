@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 import textwrap
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.evidence import term_weights, weighted_coverage
 from rag.llm.base import Message
 from rag.retrieval import SearchHit
-from rag.text import content_stems, sentences
+from rag.text import content_stems, fold, sentences
 from rag.web import WebResult
 
 NOT_FOUND = {
@@ -111,13 +110,8 @@ _NOT_FOUND_PATTERNS = re.compile(
 )
 
 
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text.lower().replace("’", "'"))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
 def looks_not_found(answer: str) -> bool:
-    return bool(_NOT_FOUND_PATTERNS.search(_fold(answer))) and "[" not in answer
+    return bool(_NOT_FOUND_PATTERNS.search(fold(answer))) and "[" not in answer
 
 
 def focus(

@@ -63,9 +63,10 @@ def _stemmer(lang: str):  # type: ignore[no-untyped-def]
     return snowballstemmer.stemmer("french" if lang == "fr" else "english")
 
 
-def _fold(word: str) -> str:
-    """Lower case without diacritics, as FTS5's remove_diacritics 2 indexes them."""
-    decomposed = unicodedata.normalize("NFD", word.lower())
+def fold(text: str) -> str:
+    """Lower case without diacritics, as FTS5's remove_diacritics 2 indexes them, and
+    typographic apostrophes as plain ones."""
+    decomposed = unicodedata.normalize("NFD", text.lower().replace("’", "'"))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
@@ -87,8 +88,8 @@ def fts_query(question: str, lang: str, min_prefix: int = 5, max_terms: int = 32
     unrelated words), else as the word and its stem. None if no word is left."""
     parts: list[str] = []
     for word in query_terms(question, lang)[:max_terms]:
-        folded = _fold(word)
-        stem = _fold(_stemmer(lang).stemWord(word.lower()))
+        folded = fold(word)
+        stem = fold(_stemmer(lang).stemWord(word.lower()))
         if min_prefix and len(stem) >= min_prefix and folded.startswith(stem):
             parts.append(f'"{stem}"*')
         else:
@@ -106,7 +107,7 @@ def content_stems(text: str, lang: str) -> set[str]:
     for word in _WORD.findall(text.lower()):
         if word in stop or (len(word) < 2 and not word.isdigit()):
             continue
-        out.add(word if word.isdigit() else _fold(stemmer.stemWord(word)))
+        out.add(word if word.isdigit() else fold(stemmer.stemWord(word)))
     return out
 
 
