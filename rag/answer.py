@@ -539,7 +539,11 @@ class AnswerService:
         a = self.settings.answer
         weight = a.answerable_dense_weight.get(lang, 0.0) if hits else 0.0
         threshold = a.answerable_threshold.get(lang, 0.0)
-        if closest is not None and detect_language(closest.chunk.text) != lang:
+        # The closest source by MiniLM, or the first one (ordered in the multilingual
+        # space when languages mix): an English question whose answer is in a French
+        # page finds its MiniLM-closest in whatever English page there is.
+        leads = [h for h in (closest, hits[0] if hits else None) if h is not None]
+        if any(detect_language(h.chunk.text) != lang for h in leads):
             # A similarity across languages is on another scale than the one the weight
             # was calibrated on: the LLM, which reads both, decides alone, as a screen
             # (verification after generation checks what it says).

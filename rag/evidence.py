@@ -56,6 +56,16 @@ def weighted_coverage(weights: dict[str, float], stems: set[str]) -> float:
     return sum(w for t, w in weights.items() if t in stems) / total
 
 
+def starts_with_heading(text: str) -> bool:
+    """Does the text start with a heading line: a short first line, not ending like a
+    sentence, with more text after it (what PDF extraction gives for a title)?"""
+    first, newline, rest = text.partition("\n")
+    first = first.strip()
+    return bool(
+        newline and rest.strip() and first and len(first.split()) <= 6 and first[-1] not in ".,;:!?"
+    )
+
+
 @dataclass
 class Window:
     """One sentence of a source, with the context that says what it is about.
@@ -106,8 +116,12 @@ class Evidence:
         for i, source in enumerate(self.sources):
             spans = [(s, e) for s, e in sentences(source.text) if e - s >= 3]
             for j, (s, e) in enumerate(spans):
-                before = source.text[spans[j - 1][0] : spans[j - 1][1]] if j else ""
                 text = source.text[s:e]
+                # A sentence that opens a section ("Matériel\nChaque salarié reçoit…")
+                # is about its heading, not about the sentence before it, which ended
+                # the previous section.
+                opens_section = starts_with_heading(text)
+                before = "" if not j or opens_section else source.text[slice(*spans[j - 1])]
                 context = " ".join(p for p in (source.heading, before, text) if p)
                 self.windows.append(Window(i, s, e, text, context))
         self._stems = {id(w): content_stems(w.context, self.lang) for w in self.windows}

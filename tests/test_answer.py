@@ -237,6 +237,31 @@ def test_english_blends_the_llm_with_vector_similarity(demo_store: Settings) -> 
     assert ANSWERABLE["en"] in llm.checks[0][-1]["content"]
 
 
+def test_the_llm_decides_alone_when_the_first_source_is_in_another_language(
+    demo_store: Settings,
+) -> None:
+    """An English question whose best source is a French page: the English page closest
+    by vector similarity says nothing about it, so its similarity is not blended in."""
+    from dataclasses import replace
+
+    from rag.answer import Answer
+    from rag.llm import GenerationParams
+    from rag.prompts import build_prompt
+
+    question = "How much of the health insurance does the employer pay?"
+    svc = service(checked(demo_store), CheckingLLM("", p_yes=0.45))
+    found = svc.search.search("mutuelle employeur", 10).hits + svc.search.search("hotel", 10).hits
+    french = next(h for h in found if "mutuelle" in h.chunk.text.lower())
+    english = next(h for h in found if "Hotel" in h.chunk.text)
+    hits = [replace(french, dense_score=0.1), replace(english, dense_score=0.3)]
+    prompt = build_prompt(question, hits, "en", lambda t: len(t.split()), 4096, 256)
+    answer = Answer(question=question, text="", mode="generative", language="en")
+    score = svc.answerability(question, prompt, hits, "en", GenerationParams(), answer)
+    assert score == pytest.approx(0.45), "P(yes) alone, not blended with the English page's 0.3"
+    assert answer.answerability is not None
+    assert answer.answerability["threshold"] == demo_store.answer.cross_language_threshold
+
+
 def test_model_declining_after_a_passed_check_gives_the_passages(demo_store: Settings) -> None:
     llm = CheckingLLM("Je ne trouve pas la réponse dans les documents.", p_yes=0.9)
     events = list(

@@ -76,6 +76,19 @@ def test_a_neighbouring_figure_is_not_an_answer() -> None:
     assert "PACS donne droit à 4 jours" in right.kept[0].checks[0].window.text
 
 
+def test_a_sentence_opening_a_section_is_not_about_the_section_before() -> None:
+    """PDF text has its headings as short lines: "Matériel" opens a new section, so the
+    laptop sentence under it does not borrow "indemnité" from the telework section."""
+    page = (
+        "Télétravail\nUne indemnité de 2,50 euros est versée par jour télétravaillé.\n"
+        "Matériel\nChaque salarié reçoit un ordinateur portable et un casque."
+    )
+    question = "Quel est le montant de l'indemnité de repas ?"
+    draft = "Chaque salarié reçoit un ordinateur portable et un casque [1]."
+    result = verify(question, draft, page)
+    assert result.kept == [] and [r.reason for r in result.removed] == [OFF_TOPIC]
+
+
 def test_a_wrong_citation_number_is_reattributed_to_the_source_that_supports_it() -> None:
     result = verify(
         "Combien de jours de télétravail par semaine ?",
