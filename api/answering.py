@@ -17,7 +17,7 @@ from api.schemas import Filters
 from api.services import Services
 from api.streaming import Event, EventStream
 from rag.llm import Message
-from rag.retrieval import SearchFilters
+from rag.types import SearchFilters
 
 
 def scoped_filters(who: Principal, requested: Filters | None) -> SearchFilters:

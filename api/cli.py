@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.keys import ROLES, KeyStore
-from rag.commands import settings_or_exit
+from rag.cli.commands import settings_or_exit
 from rag.errors import RagError
 
 console = Console(stderr=True, soft_wrap=True)

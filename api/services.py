@@ -14,13 +14,13 @@ from api.keys import KeyStore
 from api.limits import GenerationGate, RateLimiter
 from api.metrics import Metrics
 from ingest.pipeline import IngestService
-from rag.answer import AnswerService
+from rag.answer.service import AnswerService
+from rag.answer.web import SearxngClient
 from rag.embedding import Embedder, create_embedder
 from rag.llm import LLM
-from rag.search_service import SearchService
+from rag.retrieval.service import SearchService
 from rag.settings import Settings
 from rag.store import DocumentStore
-from rag.web import SearxngClient
 
 log = logging.getLogger(__name__)
 

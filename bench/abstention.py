@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.datasets import load_questions
 from eval.runner import exclusion_filters
-from rag.answer import AnswerService
+from rag.answer.service import AnswerService
 from rag.settings import Settings
 
 

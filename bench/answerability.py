@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.datasets import Question, load_questions
 from eval.runner import exclusion_filters
-from rag.answer import Answer, AnswerService
+from rag.answer.service import Answer, AnswerService
 from rag.llm import generation_params
 from rag.settings import Settings
 from rag.text import detect_language

@@ -34,7 +34,7 @@ import httpx
 from api.keys import KeyStore
 from eval.datasets import load_questions
 from ingest.pipeline import IngestService
-from rag.search_service import SearchService
+from rag.retrieval.service import SearchService
 from rag.settings import Settings
 from rag.store import DocumentStore
 

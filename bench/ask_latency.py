@@ -24,7 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.datasets import load_questions
-from rag.answer import AnswerService
+from rag.answer.service import AnswerService
 from rag.llm import generation_params
 from rag.settings import Settings
 from rag.text import detect_language

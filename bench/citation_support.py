@@ -3,7 +3,7 @@
     python bench/citation_support.py
 
 On ../shared/datasets/halueval/pairs.jsonl, each item has a knowledge passage, a
-right answer and a hallucinated one. The support score (rag.citations.support)
+right answer and a hallucinated one. The support score (rag.answer.citations.support)
 should be higher for the right answer. Prints the share of pairs ordered
 correctly, the ties, and, at the default threshold, how often each kind of
 answer counts as supported.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag.citations import support
+from rag.answer.citations import support
 from rag.settings import AnswerSettings
 
 PAIRS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "halueval" / "pairs.jsonl"

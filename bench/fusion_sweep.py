@@ -22,10 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.datasets import is_relevant, load_questions
 from eval.retrieval_metrics import hit_at_k, mrr_at_k
-from rag.retrieval import FusionWeights, SearchFilters
-from rag.search_service import SearchService
+from rag.retrieval.hybrid import FusionWeights
+from rag.retrieval.service import SearchService
 from rag.settings import Settings
 from rag.text import detect_language, fts_query
+from rag.types import SearchFilters
 
 RATIOS = [
     (1.0, 0.0),
@@ -70,8 +71,7 @@ def main() -> None:
         cached.append((q, lang, match, dense, lexical))
     doc_paths = {d.id: d.path for d in service.store.list_documents()}
     paths = {
-        cid: doc_paths[document_id]
-        for cid, document_id in service.store._conn.execute("SELECT id, document_id FROM chunks")
+        cid: doc_paths[document_id] for cid, document_id in service.store.chunk_documents().items()
     }
     report = {}
     for wd, wb in RATIOS:

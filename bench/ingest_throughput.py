@@ -51,7 +51,7 @@ def main() -> None:
     first = service.run(args.corpus)
     pipeline_rate = first.chunks / first.seconds
 
-    texts = [row[0] for row in service.store._conn.execute("SELECT text FROM chunks ORDER BY id")]
+    texts = service.store.chunk_texts()
     model = embedder._load()
     t0 = time.perf_counter()
     model.encode(

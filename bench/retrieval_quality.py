@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eval.datasets import is_relevant, load_questions
 from eval.retrieval_metrics import hit_at_k, mrr_at_k
 from ingest.pipeline import IngestService
-from rag.search_service import SearchService
+from rag.retrieval.service import SearchService
 from rag.settings import Settings
 
 

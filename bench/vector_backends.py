@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.datasets import is_relevant, load_questions
 from eval.retrieval_metrics import hit_at_k, mrr_at_k
-from rag.index_migration import migrate_index
-from rag.search_service import SearchService
+from rag.retrieval.service import SearchService
 from rag.settings import IndexSettings, Settings
+from rag.vectors.migration import migrate_index
 
 
 def run(service: SearchService, questions) -> tuple[dict[str, float], list[list[int]]]:

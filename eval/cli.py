@@ -20,7 +20,7 @@ from eval.judge import Judge, JudgeCache
 from eval.runner import ALL_JUDGED, Evaluator, ResumeError, run, select
 from eval.runner import Progress as ProgressFile
 from eval.summary import baseline_section, compare, make_baseline, summarise
-from rag.answer import AnswerService
+from rag.answer.service import AnswerService
 from rag.errors import RagError
 from rag.llm import LLM, create_llm
 from rag.settings import Settings, get_settings

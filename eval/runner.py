@@ -22,10 +22,11 @@ from eval.datasets import DatasetError, Question, is_relevant
 from eval.judge import Judge
 from eval.prompts import supported
 from eval.retrieval_metrics import hit_at_k, mrr_at_k, ndcg_at_k, recall_at_k
-from rag.answer import Answer, AnswerService
-from rag.citations import parse_citations
-from rag.retrieval import SearchFilters, SearchHit
+from rag.answer.citations import parse_citations
+from rag.answer.service import Answer, AnswerService
+from rag.retrieval.hybrid import SearchHit
 from rag.store import DocumentStore
+from rag.types import SearchFilters
 
 RETRIEVAL_K = 10
 ALL_JUDGED = (

@@ -21,7 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ingest.pipeline import EXIT_JOB_FAILED, IngestService, IngestSummary
-from rag.commands import settings_or_exit
+from rag.cli.commands import settings_or_exit
 from rag.errors import RagError
 from rag.store import DocumentStore
 

@@ -30,7 +30,8 @@ from rag.errors import RagError
 from rag.settings import Settings
 from rag.store import DocumentStore, writer_lock
 from rag.types import ChunkDraft, DocumentRecord, NewDocument
-from rag.vector_store import VectorBackend, open_vector_store
+from rag.vectors.backend import VectorBackend
+from rag.vectors.factory import open_vector_store
 
 log = logging.getLogger(__name__)
 

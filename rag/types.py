@@ -87,3 +87,39 @@ class ChunkRecord:
     page_end: int
     heading: str
     groups: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """What a caller may see and wants to see.
+
+    groups: the caller's access groups; None means no restriction (a local admin),
+    an empty tuple means the caller sees nothing.
+    exclude_document_ids: documents hidden from this search (the evaluation asks a
+    question with its gold documents hidden, to see whether the answer falls back to
+    "not found" on the near misses left); None or empty hides nothing.
+    """
+
+    groups: tuple[str, ...] | None = None
+    document_ids: tuple[int, ...] | None = None
+    exclude_document_ids: tuple[int, ...] | None = None
+    path_prefix: str | None = None
+    updated_after: str | None = None  # ISO 8601, compared with documents.updated_at
+    updated_before: str | None = None
+
+    @property
+    def restricts(self) -> bool:
+        return any(
+            v is not None and v != ""
+            for v in (
+                self.groups,
+                self.document_ids,
+                self.exclude_document_ids or None,
+                self.path_prefix,
+                self.updated_after,
+                self.updated_before,
+            )
+        )
+
+    def allows(self, chunk: ChunkRecord) -> bool:
+        return self.groups is None or bool(set(self.groups) & set(chunk.groups))

@@ -46,7 +46,8 @@ def _test_multilingual_encoder(
         from tests.fakes import BilingualEncoder
 
         monkeypatch.setattr(
-            "rag.answer.create_multilingual", lambda name: BilingualEncoder() if name else None
+            "rag.answer.service.create_multilingual",
+            lambda name: BilingualEncoder() if name else None,
         )
 
 

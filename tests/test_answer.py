@@ -6,14 +6,14 @@ import pytest
 
 from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
-from rag.answer import AnswerService
+from rag.answer.prompts import ANSWER_NOW, ANSWERABLE, DECLINED_INTRO, NOT_FOUND
+from rag.answer.service import AnswerService
 from rag.embedding import HashingEmbedder
 from rag.errors import RagError
 from rag.llm import LLM, LLMUnavailable, NoTokenProbabilities
-from rag.prompts import ANSWER_NOW, ANSWERABLE, DECLINED_INTRO, NOT_FOUND
-from rag.retrieval import SearchFilters
-from rag.search_service import SearchService
+from rag.retrieval.service import SearchService
 from rag.settings import Settings
+from rag.types import SearchFilters
 from tests.fakes import CheckingLLM, ScriptedLLM
 
 
@@ -244,9 +244,9 @@ def test_the_llm_decides_alone_when_the_first_source_is_in_another_language(
     by vector similarity says nothing about it, so its similarity is not blended in."""
     from dataclasses import replace
 
-    from rag.answer import Answer
+    from rag.answer.prompts import build_prompt
+    from rag.answer.service import Answer
     from rag.llm import GenerationParams
-    from rag.prompts import build_prompt
 
     question = "How much of the health insurance does the employer pay?"
     svc = service(checked(demo_store), CheckingLLM("", p_yes=0.45))

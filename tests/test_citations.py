@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.citations import best_quote, parse_citations, support
+from rag.answer.citations import best_quote, parse_citations, support
 
 
 @pytest.mark.parametrize(
@@ -73,7 +73,7 @@ def test_sentences_ignore_hard_wrapped_lines_and_dotted_names() -> None:
 
 
 def test_focus_keeps_the_most_related_sentences_most_related_first() -> None:
-    from rag.prompts import focus
+    from rag.answer.prompts import focus
 
     passage = (
         "Chaque salarié acquiert 25 jours de congés payés par an. Le fractionnement donne "
@@ -86,7 +86,7 @@ def test_focus_keeps_the_most_related_sentences_most_related_first() -> None:
         "Le mariage du salarié donne droit à 5 jours de congé payé. "
         "Le fractionnement donne droit à 2 jours."
     ), "the best sentence comes first, the 25-day one does not fit"
-    from rag.evidence import term_weights
+    from rag.answer.evidence import term_weights
     from rag.text import content_stems, sentences
 
     weights = term_weights(
@@ -99,7 +99,7 @@ def test_focus_keeps_the_most_related_sentences_most_related_first() -> None:
 
 
 def test_focus_cuts_a_run_on_sentence_to_its_matching_words() -> None:
-    from rag.prompts import focus
+    from rag.answer.prompts import focus
 
     filler = " ".join(f"pièce{i}" for i in range(60))
     passage = f"{filler} le mariage donne droit à 5 jours {filler}"
@@ -111,7 +111,7 @@ def test_focus_cuts_a_run_on_sentence_to_its_matching_words() -> None:
 def test_long_titles_are_shortened_in_the_prompt_only() -> None:
     from types import SimpleNamespace
 
-    from rag.prompts import PROMPT_TITLE_CHARS, _source_block
+    from rag.answer.prompts import PROMPT_TITLE_CHARS, _source_block
 
     title = "Les conditions d'achat des timbres fiscaux dus pour le séjour d'un étranger " * 2
     hit = SimpleNamespace(

@@ -94,7 +94,7 @@ def test_demo_then_ingest_with_the_real_model(tmp_path: Path) -> None:
     # The real embedder puts the right passage first for a French question.
     check = (
         "from rag.settings import Settings; from rag.embedding import create_embedder;"
-        "from rag.store import DocumentStore; from rag.vector_index import VectorIndex;"
+        "from rag.store import DocumentStore; from rag.vectors.faiss_index import VectorIndex;"
         "from ingest.pipeline import IngestService;"
         "s = IngestService(Settings());"
         "idx, _ = VectorIndex.load(s.store, s.settings.index_dir, s.embedder.dimension,"

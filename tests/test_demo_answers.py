@@ -11,7 +11,7 @@ import pytest
 
 from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
-from rag.answer import AnswerService
+from rag.answer.service import AnswerService
 from rag.settings import Settings
 
 pytestmark = pytest.mark.slow

@@ -17,11 +17,11 @@ from eval.runner import Evaluator, Progress, ResumeError, exclusion_filters, run
 from eval.summary import baseline_section, compare, summarise, worst
 from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
-from rag.answer import AnswerService
+from rag.answer.prompts import NOT_FOUND
+from rag.answer.service import AnswerService
 from rag.cli import build_app
 from rag.embedding import HashingEmbedder
-from rag.prompts import NOT_FOUND
-from rag.search_service import SearchService
+from rag.retrieval.service import SearchService
 from rag.settings import Settings
 from tests.fakes import JudgeLLM, ScriptedLLM
 

@@ -13,15 +13,15 @@ import typer
 from typer.testing import CliRunner
 
 from rag import embedding
-from rag.index_cli import register
-from rag.search_service import SearchService
+from rag.cli.index import register
+from rag.retrieval.service import SearchService
 from rag.settings import IndexSettings, Settings
 from rag.store import DocumentStore
-from rag.vector_index import MANIFEST_FILE, VectorIndex
+from rag.vectors.faiss_index import MANIFEST_FILE, VectorIndex
 from tests.test_vector_contract import DIM, FP, put, queries
 
 pytest.importorskip("qdrant_client")
-from rag.qdrant_index import QdrantIndex, close_connections, connect
+from rag.vectors.qdrant_index import QdrantIndex, close_connections, connect
 
 
 @pytest.fixture(autouse=True)

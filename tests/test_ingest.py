@@ -12,7 +12,7 @@ from rag.embedding import HashingEmbedder
 from rag.errors import RagError, StoreLockedError
 from rag.settings import IngestSettings, Settings
 from rag.store import writer_lock
-from rag.vector_index import INDEX_FILE, VectorIndex
+from rag.vectors.faiss_index import INDEX_FILE, VectorIndex
 from tests.files import (
     HTML_PAGE,
     make_docx,

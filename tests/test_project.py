@@ -52,3 +52,65 @@ def test_imports_flow_one_way() -> None:
                     if name.split(".")[0] in forbidden:
                         offences.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not offences, offences
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """Each project module and the project modules it imports, anywhere in its body
+    (imports inside functions count: they are how cycles hide)."""
+    files = {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): path
+        for package in ("rag", "ingest", "api", "eval")
+        for path in (ROOT / package).rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets = [f"{node.module}.{a.name}" for a in node.names] + [node.module]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            # `from rag.store import documents` names a module; `from rag.store import
+            # DocumentStore` names the package.
+            edges |= {next((t for t in targets if t in files), "")} - {""}
+            if isinstance(node, ast.ImportFrom):
+                edges |= {f"{node.module}.{a.name}" for a in node.names} & files.keys()
+        graph[module] = edges - {module}
+    return graph
+
+
+def test_no_import_cycles() -> None:
+    """No module reaches itself through its imports (Tarjan's strongly connected
+    components: any component of more than one module is a cycle)."""
+    graph = _module_imports()
+    assert graph.get("rag.answer.service"), "graph is built"
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    assert not cycles, f"import cycles: {cycles}"

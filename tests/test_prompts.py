@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from rag.prompts import build_prompt
+from rag.answer.prompts import build_prompt
 
 
 def words(text: str) -> int:

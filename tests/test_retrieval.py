@@ -8,10 +8,12 @@ from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
 from rag.embedding import HashingEmbedder
 from rag.errors import RagError, StoreMismatchError
-from rag.retrieval import FusionWeights, Retriever, SearchFilters
-from rag.search_service import SearchService
+from rag.retrieval.hybrid import FusionWeights, Retriever
+from rag.retrieval.service import SearchService
 from rag.settings import Settings
+from rag.store.documents import filter_clause
 from rag.text import detect_language, fts_query
+from rag.types import SearchFilters
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +100,7 @@ def test_excluded_documents_are_hidden_and_the_rest_still_found(
     kept = search.search(query, k=10, filters=public, mode=mode)
     assert set(names(kept.hits)) <= {"onboarding.md", "faq-informatique.html"}
     assert not SearchFilters(exclude_document_ids=()).restricts
-    assert SearchFilters(exclude_document_ids=()).sql() == ("1", [])
+    assert filter_clause(SearchFilters(exclude_document_ids=())) == ("1", [])
 
 
 def test_every_hit_is_checked_again_after_retrieval(search: SearchService) -> None:

@@ -10,7 +10,7 @@ from rag.embedding import HashingEmbedder
 from rag.errors import StoreLockedError
 from rag.store import DocumentStore, writer_lock
 from rag.types import ChunkDraft, NewDocument, PageSpan
-from rag.vector_index import INDEX_FILE, MANIFEST_FILE, VectorIndex
+from rag.vectors.faiss_index import INDEX_FILE, MANIFEST_FILE, VectorIndex
 
 EMB = HashingEmbedder(dimension=16)
 FP = EMB.fingerprint

@@ -14,15 +14,16 @@ import pytest
 from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
 from rag.embedding import HashingEmbedder
-from rag.retrieval import FusionWeights, Retriever, SearchFilters
-from rag.search_service import SearchService
+from rag.retrieval.hybrid import FusionWeights, Retriever
+from rag.retrieval.service import SearchService
 from rag.settings import IndexSettings, Settings
 from rag.store import DocumentStore
-from rag.types import ChunkDraft, NewDocument, PageSpan
-from rag.vector_store import VectorBackend, open_vector_store
+from rag.types import ChunkDraft, NewDocument, PageSpan, SearchFilters
+from rag.vectors.backend import VectorBackend
+from rag.vectors.factory import open_vector_store
 
 pytest.importorskip("qdrant_client")
-from rag.qdrant_index import QdrantIndex, close_connections, connect
+from rag.vectors.qdrant_index import QdrantIndex, close_connections, connect
 
 DIM = 6  # tiny, readable vectors
 EMB = HashingEmbedder(DIM)
@@ -406,7 +407,7 @@ def test_qdrant_server_collections_get_payload_indexes(
 ) -> None:
     from qdrant_client import QdrantClient, models
 
-    from rag.qdrant_index import QdrantConnection
+    from rag.vectors.qdrant_index import QdrantConnection
 
     client = QdrantClient(":memory:")
     made: list[tuple[str, object]] = []
@@ -478,7 +479,7 @@ def test_missing_qdrant_client_names_the_extra(
 
 def test_the_service_imports_without_qdrant_client() -> None:
     code = (
-        "import sys, rag.search_service, ingest.pipeline, rag.vector_store;"
+        "import sys, rag.retrieval.service, ingest.pipeline, rag.vectors.sync;"
         "assert 'qdrant_client' not in sys.modules"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

@@ -1,4 +1,4 @@
-"""Answer verification (rag.verify, rag.evidence): a sentence is kept only when a
+"""Answer verification (rag.answer.verify, rag.answer.evidence): a sentence is kept only when a
 source sentence about the question supports it; wrong or missing citations are
 re-attributed; the rest is removed with its reason."""
 
@@ -7,9 +7,16 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.citations import parse_citations
-from rag.evidence import Evidence, Source
-from rag.verify import OFF_TOPIC, RESTATES, UNSUPPORTED, Verification, Verifier, VerifySettings
+from rag.answer.citations import parse_citations
+from rag.answer.evidence import Evidence, Source
+from rag.answer.verify import (
+    OFF_TOPIC,
+    RESTATES,
+    UNSUPPORTED,
+    Verification,
+    Verifier,
+    VerifySettings,
+)
 from tests.fakes import BilingualEncoder
 
 LEAVE = (
@@ -190,7 +197,7 @@ def test_every_kept_sentence_is_supported_and_bears_on_the_question(draft_parts)
 
 
 def test_mixed_languages_are_ordered_by_the_sentence_closest_to_the_question() -> None:
-    from rag.answer import AnswerService
+    from rag.answer.service import AnswerService
     from rag.settings import Settings
 
     class Hit:  # the two fields the ordering reads

@@ -22,15 +22,15 @@ import pytest
 
 from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
-from rag.answer import WEB_DISABLED, WEB_ONLY, AnswerService
-from rag.citations import parse_citations
+from rag.answer.citations import parse_citations
+from rag.answer.prompts import NOT_FOUND, build_prompt
+from rag.answer.service import WEB_DISABLED, WEB_ONLY, AnswerService
+from rag.answer.web import SNIPPET_CHARS, SearxngClient, WebResult, parse_results
 from rag.embedding import HashingEmbedder
 from rag.llm import LLMUnavailable
-from rag.prompts import NOT_FOUND, build_prompt
-from rag.retrieval import SearchFilters
-from rag.search_service import SearchService
+from rag.retrieval.service import SearchService
 from rag.settings import ApiSettings, Settings, WebSettings
-from rag.web import SNIPPET_CHARS, SearxngClient, WebResult, parse_results
+from rag.types import SearchFilters
 from tests.fakes import ScriptedLLM
 
 EMBEDDER = HashingEmbedder(1024)
@@ -254,7 +254,7 @@ def test_over_real_http() -> None:
 
 
 def test_a_result_list_without_results_names_the_engines_that_failed() -> None:
-    from rag.web import WebSearchUnavailable
+    from rag.answer.web import WebSearchUnavailable
 
     fake = FakeSearxng(results=[], unresponsive=[["google", "timeout"], ["brave", "CAPTCHA"]])
     with pytest.raises(WebSearchUnavailable, match=r"google \(timeout\), brave \(CAPTCHA\)"):
@@ -587,18 +587,18 @@ def test_cli_ask_web(demo_store: Settings, monkeypatch: pytest.MonkeyPatch, tmp_
     import typer
     from typer.testing import CliRunner
 
-    import rag.answer
-    from rag.commands import register
+    import rag.answer.service
+    from rag.cli.commands import register
 
     fake = FakeSearxng()
-    real = rag.answer.AnswerService
+    real = rag.answer.service.AnswerService
 
     def with_fakes(settings: Settings) -> AnswerService:
         web = SearxngClient.from_settings(settings.web, transport=httpx.MockTransport(fake))
         search = SearchService(settings, embedder=EMBEDDER)
         return real(settings, search=search, llm=ScriptedLLM(ANSWER), web=web)
 
-    monkeypatch.setattr(rag.answer, "AnswerService", with_fakes)
+    monkeypatch.setattr(rag.answer.service, "AnswerService", with_fakes)
     monkeypatch.setenv("RAG_DATA_DIR", str(demo_store.data_dir))
     monkeypatch.setenv("RAG_WEB__ENABLED", "true")
     app = typer.Typer()

@@ -19,7 +19,7 @@ from api.errors import ApiError, error_body
 from api.keys import Principal
 from api.routes.answers import services_of
 from api.schemas import ChatCompletionRequest, ChatMessage
-from rag.answer import Answer
+from rag.answer.service import Answer
 from rag.llm import generation_params
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])

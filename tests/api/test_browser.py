@@ -57,7 +57,7 @@ return mark.top >= box.top - 1 && mark.top < box.bottom;
 
 def record_answers(monkeypatch, change=None) -> list[dict]:  # type: ignore[no-untyped-def]
     """The answers' JSON as the API sends it, each first passed through `change`."""
-    from rag.answer import Answer
+    from rag.answer.service import Answer
 
     sent: list[dict] = []
     to_dict = Answer.to_dict
@@ -146,7 +146,7 @@ def test_web_results_in_the_page(make_api) -> None:  # type: ignore[no-untyped-d
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
 
-    from rag.web import SearxngClient
+    from rag.answer.web import SearxngClient
     from tests.fakes import ScriptedLLM
     from tests.test_web import ANSWER, DEFAULT_RESULTS, FakeSearxng
 

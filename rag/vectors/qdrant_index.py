@@ -28,7 +28,8 @@ import numpy as np
 
 from rag.errors import ConfigurationError, RagError
 from rag.store import DocumentStore
-from rag.vector_store import NO_SAVED_INDEX, LoadReport, load_synced
+from rag.vectors.backend import NO_SAVED_INDEX, LoadReport
+from rag.vectors.sync import load_synced
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient
@@ -211,7 +212,7 @@ def store_payloads(store: DocumentStore) -> PayloadLookup:
 
 
 class QdrantIndex:
-    """One collection of chunk vectors; a rag.vector_store.VectorBackend."""
+    """One collection of chunk vectors; a rag.vectors.backend.VectorBackend."""
 
     filters_by_groups = True
 

@@ -10,9 +10,10 @@ import typer
 from rich.console import Console
 
 from rag.errors import RagError
-from rag.retrieval import MODES, SearchFilters
-from rag.search_service import SearchService
+from rag.retrieval.hybrid import MODES
+from rag.retrieval.service import SearchService
 from rag.settings import Settings, get_settings
+from rag.types import SearchFilters
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -117,7 +118,7 @@ def ask_command(
 ) -> None:
     """A short answer built from the documents, with [n] citations (and [Wn] for web
     results with --web)."""
-    from rag.answer import AnswerService
+    from rag.answer.service import AnswerService
 
     try:
         service = AnswerService(settings_or_exit())

@@ -20,77 +20,10 @@ from rag.embedding import Embedder
 from rag.errors import RagError
 from rag.store import DocumentStore
 from rag.text import detect_language, fts_query
-from rag.types import ChunkRecord, DocumentRecord
-from rag.vector_store import VectorBackend
+from rag.types import ChunkRecord, DocumentRecord, SearchFilters
+from rag.vectors.backend import VectorBackend
 
 MODES = ("hybrid", "dense", "bm25")
-
-
-@dataclass(frozen=True)
-class SearchFilters:
-    """What a caller may see and wants to see.
-
-    groups: the caller's access groups; None means no restriction (a local admin),
-    an empty tuple means the caller sees nothing.
-    exclude_document_ids: documents hidden from this search (the evaluation asks a
-    question with its gold documents hidden, to see whether the answer falls back to
-    "not found" on the near misses left); None or empty hides nothing.
-    """
-
-    groups: tuple[str, ...] | None = None
-    document_ids: tuple[int, ...] | None = None
-    exclude_document_ids: tuple[int, ...] | None = None
-    path_prefix: str | None = None
-    updated_after: str | None = None  # ISO 8601, compared with documents.updated_at
-    updated_before: str | None = None
-
-    def sql(self) -> tuple[str, list[object]]:
-        """A WHERE fragment over `documents d`, and its parameters."""
-        clauses: list[str] = []
-        params: list[object] = []
-        if self.groups is not None:
-            if not self.groups:
-                return "0", []
-            marks = ",".join("?" * len(self.groups))
-            clauses.append(
-                f"d.id IN (SELECT document_id FROM document_groups WHERE grp IN ({marks}))"
-            )
-            params += list(self.groups)
-        if self.document_ids is not None:
-            if not self.document_ids:
-                return "0", []
-            clauses.append(f"d.id IN ({','.join('?' * len(self.document_ids))})")
-            params += list(self.document_ids)
-        if self.exclude_document_ids:
-            clauses.append(f"d.id NOT IN ({','.join('?' * len(self.exclude_document_ids))})")
-            params += list(self.exclude_document_ids)
-        if self.path_prefix:
-            clauses.append("substr(d.path, 1, ?) = ?")
-            params += [len(self.path_prefix), self.path_prefix]
-        if self.updated_after:
-            clauses.append("d.updated_at >= ?")
-            params.append(self.updated_after)
-        if self.updated_before:
-            clauses.append("d.updated_at < ?")
-            params.append(self.updated_before)
-        return (" AND ".join(clauses) or "1"), params
-
-    @property
-    def restricts(self) -> bool:
-        return any(
-            v is not None and v != ""
-            for v in (
-                self.groups,
-                self.document_ids,
-                self.exclude_document_ids or None,
-                self.path_prefix,
-                self.updated_after,
-                self.updated_before,
-            )
-        )
-
-    def allows(self, chunk: ChunkRecord) -> bool:
-        return self.groups is None or bool(set(self.groups) & set(chunk.groups))
 
 
 @dataclass
@@ -184,13 +117,7 @@ class Retriever:
     def _allowed_ids(self, filters: SearchFilters, fingerprint: str) -> np.ndarray | None:
         if not filters.restricts:
             return None
-        where, params = filters.sql()
-        rows = self.store._conn.execute(
-            "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id "
-            f"WHERE d.fingerprint = ? AND {where}",
-            [fingerprint, *params],
-        )
-        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+        return self.store.allowed_chunk_ids(fingerprint, filters)
 
     def dense(
         self,
@@ -218,24 +145,11 @@ class Retriever:
         ids, scores = index.search(vector, k, allowed, groups)
         return list(zip(ids.tolist(), scores.tolist(), strict=True))
 
-    @property
-    def _bm25_rank(self) -> str:
-        wt, wh, wd = self.bm25_columns
-        return f"bm25(chunks_fts, {wt:f}, {wh:f}, {wd:f})"
-
     def bm25(self, match: str | None, k: int, filters: SearchFilters) -> list[tuple[int, float]]:
         """Top-k chunks for an FTS5 MATCH expression (see rag.text.fts_query)."""
         if match is None:
             return []
-        where, params = filters.sql()
-        rows = self.store._conn.execute(
-            f"SELECT f.rowid, {self._bm25_rank} AS s FROM chunks_fts f "
-            "JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id "
-            f"WHERE chunks_fts MATCH ? AND {where} ORDER BY s LIMIT ?",
-            [match, *params, k],
-        )
-        # FTS5's bm25() is lower-is-better; flip it so every score is higher-is-better.
-        return [(int(r[0]), -float(r[1])) for r in rows]
+        return self.store.bm25_search(match, k, filters, self.bm25_columns)
 
     def search(
         self,
@@ -348,13 +262,7 @@ class Retriever:
         """BM25 scores of given chunks (0 for those matching no query term)."""
         if match is None:
             return {}
-        marks = ",".join("?" * len(chunk_ids))
-        rows = self.store._conn.execute(
-            f"SELECT rowid, {self._bm25_rank} FROM chunks_fts "
-            f"WHERE chunks_fts MATCH ? AND rowid IN ({marks})",
-            [match, *chunk_ids],
-        )
-        return {int(r[0]): -float(r[1]) for r in rows}
+        return self.store.bm25_scores(match, chunk_ids, self.bm25_columns)
 
     def _hydrate(
         self,

@@ -21,21 +21,9 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from rag.citations import parse_citations
-from rag.embedding import BlendedEmbedder
-from rag.evidence import Evidence, Source
-from rag.llm import (
-    LLM,
-    GenerationParams,
-    LLMUnavailable,
-    Message,
-    NoTokenProbabilities,
-    ScoresChoices,
-    Usage,
-    generation_params,
-)
-from rag.multilingual import Usem3Encoder, create_multilingual
-from rag.prompts import (
+from rag.answer.citations import parse_citations
+from rag.answer.evidence import Evidence, Source
+from rag.answer.prompts import (
     ANSWER_NOW,
     ANSWERABLE,
     DECLINED_INTRO,
@@ -50,13 +38,26 @@ from rag.prompts import (
     with_line,
     without_echo,
 )
-from rag.retrieval import SearchFilters, SearchHit
-from rag.search_service import SearchService
+from rag.answer.verify import OFF_TOPIC, RESTATES, Removal, Verification, Verifier, VerifySettings
+from rag.answer.web import PendingWebSearch, SearxngClient, WebResult, WebSearchUnavailable
+from rag.embedding import BlendedEmbedder
+from rag.llm import (
+    LLM,
+    GenerationParams,
+    LLMUnavailable,
+    Message,
+    NoTokenProbabilities,
+    ScoresChoices,
+    Usage,
+    generation_params,
+)
+from rag.multilingual import Usem3Encoder, create_multilingual
+from rag.retrieval.hybrid import SearchHit
+from rag.retrieval.service import SearchService
 from rag.settings import Settings
 from rag.text import detect_language
 from rag.tracing import span
-from rag.verify import OFF_TOPIC, RESTATES, Removal, Verification, Verifier, VerifySettings
-from rag.web import PendingWebSearch, SearxngClient, WebResult, WebSearchUnavailable
+from rag.types import SearchFilters
 
 WEB_ONLY = "answered from web results only: external sources, not checked by the company"
 WEB_DISABLED = (
@@ -630,7 +631,7 @@ class AnswerService:
     def evidence(
         self, question: str, lang: str, hits: list[SearchHit], web: Sequence[WebResult] = ()
     ) -> Evidence:
-        """The sentences of these sources, scored for the question (rag.evidence):
+        """The sentences of these sources, scored for the question (rag.answer.evidence):
         internal sources are cited as "1".."n", web results as "W1".."Wm"."""
         sources = [
             Source(str(n), hit.chunk.text, hit.chunk.heading or "")
@@ -646,7 +647,7 @@ class AnswerService:
         self, answer: Answer, raw: str, question: str, hits: list[SearchHit], lang: str
     ) -> bool:
         """Keep the draft's sentences that a source sentence about the question
-        supports, re-cited where the model cited the wrong source or none (rag.verify).
+        supports, re-cited where the model cited the wrong source or none (rag.answer.verify).
         False when none is left."""
         web = answer.web_sources
         parsed = parse_citations(raw, len(hits), len(web))
@@ -769,7 +770,7 @@ class AnswerService:
         intro: dict[str, str] = EXTRACTIVE_INTRO,
     ) -> None:
         """The most relevant passages, each quoted by its sentence that bears most
-        on the question (rag.evidence), under a label saying what they are."""
+        on the question (rag.answer.evidence), under a label saying what they are."""
         answer.mode = "extractive"
         answer.citations, answer.web_citations = [], []
         lines = [intro[lang]]

@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from rag.commands import settings_or_exit
+from rag.cli.commands import settings_or_exit
 from rag.errors import RagError
-from rag.index_migration import TARGETS, migrate_index
+from rag.vectors.migration import TARGETS, migrate_index
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True, highlight=False)

@@ -6,7 +6,7 @@ fsynced and published with os.replace, because faiss.write_index writes in place
 and never fsyncs. On load, any mismatch (missing, corrupt, other model) rebuilds
 it from SQLite without re-embedding, and a stale but sound index catches up:
 chunk ids only grow, so new chunks are "id > max_chunk_id", and deleted ones
-are the ids it holds that SQLite no longer has (rag.vector_store holds that logic,
+are the ids it holds that SQLite no longer has (rag.vectors.sync holds that logic,
 shared with the Qdrant backend). Nothing is pickled.
 """
 
@@ -23,7 +23,8 @@ import faiss
 import numpy as np
 
 from rag.store import DocumentStore
-from rag.vector_store import NO_SAVED_INDEX, LoadReport, fill, load_synced
+from rag.vectors.backend import NO_SAVED_INDEX, LoadReport
+from rag.vectors.sync import fill, load_synced
 
 __all__ = ["INDEX_FILE", "MANIFEST_FILE", "LoadReport", "VectorIndex"]
 
@@ -54,7 +55,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 class VectorIndex:
     """Exact inner-product search over unit vectors, keyed by chunk id.
 
-    A rag.vector_store.VectorBackend. It holds vectors only: access groups are
+    A rag.vectors.backend.VectorBackend. It holds vectors only: access groups are
     resolved to allowed chunk ids from SQLite by the caller (filters_by_groups False).
     """
 

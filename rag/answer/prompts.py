@@ -7,11 +7,11 @@ import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rag.evidence import term_weights, weighted_coverage
+from rag.answer.evidence import term_weights, weighted_coverage
+from rag.answer.web import WebResult
 from rag.llm.base import Message
-from rag.retrieval import SearchHit
+from rag.retrieval.hybrid import SearchHit
 from rag.text import content_stems, fold, sentences
-from rag.web import WebResult
 
 NOT_FOUND = {
     "fr": "Je ne trouve pas la réponse dans les documents.",
@@ -129,7 +129,7 @@ def focus(
     would be paid for twice). A 1.5B model on 2 cores prefills ~90 tokens/s, so
     five whole 200-token passages cost ~10 s before the first token; the sentences
     that share the question's words are where the answer is. With `weights`
-    (rag.evidence.term_weights over the sentences of all the sources) a rare question
+    (rag.answer.evidence.term_weights over the sentences of all the sources) a rare question
     word counts for more than a common one, so "mariage" puts its sentence before the
     paid-leave one that shares only "jours" and "congé": in document order the model
     answered the demo's marriage question with the paid-leave figure, the sentence

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from rag.embedding import Embedder, create_embedder
 from rag.errors import InvalidRequestError, StoreMismatchError
-from rag.retrieval import FusionWeights, Retriever, SearchFilters, SearchResult
+from rag.retrieval.hybrid import FusionWeights, Retriever, SearchResult
 from rag.settings import Settings
 from rag.store import DocumentStore
-from rag.vector_store import VectorBackend, open_vector_store
+from rag.types import SearchFilters
+from rag.vectors.backend import VectorBackend
+from rag.vectors.factory import open_vector_store
 
 
 class SearchService:

@@ -19,92 +19,49 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from rag.errors import StoreLockedError
-from rag.types import ChunkDraft, ChunkRecord, DocumentRecord, NewDocument, PageSpan
-
-SCHEMA_VERSION = 2
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    path TEXT NOT NULL UNIQUE,
-    sha256 TEXT NOT NULL,
-    title TEXT NOT NULL,
-    mime TEXT NOT NULL,
-    groups TEXT NOT NULL,
-    pages INTEGER NOT NULL,
-    n_chunks INTEGER NOT NULL,
-    status TEXT NOT NULL DEFAULT 'ready',
-    fingerprint TEXT NOT NULL,
-    size_bytes INTEGER NOT NULL,
-    page_map TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS documents_sha256 ON documents(sha256);
-CREATE TABLE IF NOT EXISTS document_texts (
-    document_id INTEGER PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE,
-    text TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS document_groups (
-    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-    grp TEXT NOT NULL,
-    PRIMARY KEY (grp, document_id)
-);
-CREATE INDEX IF NOT EXISTS document_groups_doc ON document_groups(document_id);
--- AUTOINCREMENT: chunk ids are never reused, so the vector index can catch up
--- with "every chunk above the last id it holds".
-CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-    ordinal INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    start_offset INTEGER NOT NULL,
-    end_offset INTEGER NOT NULL,
-    page_start INTEGER NOT NULL,
-    page_end INTEGER NOT NULL,
-    heading TEXT NOT NULL,
-    n_tokens INTEGER NOT NULL,
-    embedding BLOB NOT NULL,
-    title TEXT NOT NULL DEFAULT ''  -- the document's, so BM25 matches it on every chunk
-);
-CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
-CREATE TABLE IF NOT EXISTS failures (
-    path TEXT PRIMARY KEY,
-    sha256 TEXT,
-    reason TEXT NOT NULL,
-    failed_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    status TEXT NOT NULL,
-    params TEXT NOT NULL,
-    counts TEXT NOT NULL DEFAULT '{}',
-    errors TEXT NOT NULL DEFAULT '[]',
-    started_at TEXT NOT NULL,
-    finished_at TEXT
-);
-"""
-
-_FTS = """
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, heading, title, content='chunks', content_rowid='id',
-    tokenize='unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts(rowid, text, heading, title)
-    VALUES (new.id, new.text, new.heading, new.title);
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts(chunks_fts, rowid, text, heading, title)
-    VALUES ('delete', old.id, old.text, old.heading, old.title);
-END;
-"""
+from rag.store.schema import FTS, SCHEMA, SCHEMA_VERSION, migrate
+from rag.types import (
+    ChunkDraft,
+    ChunkRecord,
+    DocumentRecord,
+    NewDocument,
+    PageSpan,
+    SearchFilters,
+)
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def filter_clause(filters: SearchFilters) -> tuple[str, list[object]]:
+    """A search's filters as a WHERE fragment over `documents d`, and its parameters."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if filters.groups is not None:
+        if not filters.groups:
+            return "0", []
+        marks = ",".join("?" * len(filters.groups))
+        clauses.append(f"d.id IN (SELECT document_id FROM document_groups WHERE grp IN ({marks}))")
+        params += list(filters.groups)
+    if filters.document_ids is not None:
+        if not filters.document_ids:
+            return "0", []
+        clauses.append(f"d.id IN ({','.join('?' * len(filters.document_ids))})")
+        params += list(filters.document_ids)
+    if filters.exclude_document_ids:
+        clauses.append(f"d.id NOT IN ({','.join('?' * len(filters.exclude_document_ids))})")
+        params += list(filters.exclude_document_ids)
+    if filters.path_prefix:
+        clauses.append("substr(d.path, 1, ?) = ?")
+        params += [len(filters.path_prefix), filters.path_prefix]
+    if filters.updated_after:
+        clauses.append("d.updated_at >= ?")
+        params.append(filters.updated_after)
+    if filters.updated_before:
+        clauses.append("d.updated_at < ?")
+        params.append(filters.updated_before)
+    return (" AND ".join(clauses) or "1"), params
 
 
 @contextmanager
@@ -133,11 +90,11 @@ class DocumentStore:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         conn = self._conn
-        conn.executescript(_SCHEMA)  # idempotent; executescript manages its own commit
+        conn.executescript(SCHEMA)  # idempotent; executescript manages its own commit
         version = self.get_meta("schema_version")
         if version is not None and int(version) < SCHEMA_VERSION:
-            self._migrate(conn, int(version))
-        conn.executescript(_FTS)
+            migrate(conn, int(version))
+        conn.executescript(FTS)
         with self._write(conn):
             conn.execute(
                 "INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
@@ -145,25 +102,6 @@ class DocumentStore:
                 (str(SCHEMA_VERSION),),
             )
             conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
-
-    @staticmethod
-    def _migrate(conn: sqlite3.Connection, version: int) -> None:
-        """Bring an older store up to SCHEMA_VERSION in place, without re-embedding."""
-        if version < 2:  # v2: document titles indexed for BM25 on every chunk
-            conn.executescript(
-                """
-                BEGIN IMMEDIATE;
-                ALTER TABLE chunks ADD COLUMN title TEXT NOT NULL DEFAULT '';
-                UPDATE chunks SET title =
-                    (SELECT title FROM documents WHERE documents.id = chunks.document_id);
-                DROP TRIGGER IF EXISTS chunks_ai;
-                DROP TRIGGER IF EXISTS chunks_ad;
-                DROP TABLE IF EXISTS chunks_fts;
-                COMMIT;
-                """
-            )
-            conn.executescript(_FTS)
-            conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
 
     # -- connections and transactions -------------------------------------------------
 
@@ -504,6 +442,69 @@ class DocumentStore:
             f"SELECT id, embedding FROM chunks WHERE id IN ({marks})", list(chunk_ids)
         )
         return {int(r[0]): np.frombuffer(r[1], dtype=np.float32, count=dimension) for r in rows}
+
+    # -- search ---------------------------------------------------------------------------
+
+    def allowed_chunk_ids(self, fingerprint: str, filters: SearchFilters) -> np.ndarray:
+        """The ids of the chunks embedded with `fingerprint` that the filters let through."""
+        where, params = filter_clause(filters)
+        rows = self._conn.execute(
+            "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id "
+            f"WHERE d.fingerprint = ? AND {where}",
+            [fingerprint, *params],
+        )
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    @staticmethod
+    def _bm25_rank(columns: tuple[float, float, float]) -> str:
+        """FTS5's bm25() with weights for the text, heading and title columns."""
+        wt, wh, wd = columns
+        return f"bm25(chunks_fts, {wt:f}, {wh:f}, {wd:f})"
+
+    def bm25_search(
+        self, match: str, k: int, filters: SearchFilters, columns: tuple[float, float, float]
+    ) -> list[tuple[int, float]]:
+        """Top-k (chunk id, BM25 score) for an FTS5 MATCH expression among the chunks
+        the filters let through; higher is better (FTS5's bm25() is lower-is-better)."""
+        where, params = filter_clause(filters)
+        rows = self._conn.execute(
+            f"SELECT f.rowid, {self._bm25_rank(columns)} AS s FROM chunks_fts f "
+            "JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id "
+            f"WHERE chunks_fts MATCH ? AND {where} ORDER BY s LIMIT ?",
+            [match, *params, k],
+        )
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def bm25_scores(
+        self, match: str, chunk_ids: Sequence[int], columns: tuple[float, float, float]
+    ) -> dict[int, float]:
+        """BM25 scores of these chunks for a MATCH expression (absent: no term matches);
+        higher is better."""
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self._conn.execute(
+            f"SELECT rowid, {self._bm25_rank(columns)} FROM chunks_fts "
+            f"WHERE chunks_fts MATCH ? AND rowid IN ({marks})",
+            [match, *chunk_ids],
+        )
+        return {int(r[0]): -float(r[1]) for r in rows}
+
+    def stored_dimension(self, fingerprint: str) -> int | None:
+        """The dimension of the embeddings stored with `fingerprint` (None if there are
+        none), read from a blob's length: no embedder needed."""
+        row = self._conn.execute(
+            "SELECT length(c.embedding) FROM chunks c JOIN documents d ON d.id = c.document_id "
+            "WHERE d.fingerprint = ? LIMIT 1",
+            (fingerprint,),
+        ).fetchone()
+        return None if row is None else int(row[0]) // np.dtype(np.float32).itemsize
+
+    def chunk_documents(self) -> dict[int, int]:
+        """Every chunk id with its document's id."""
+        return {int(c): int(d) for c, d in self._conn.execute("SELECT id, document_id FROM chunks")}
+
+    def chunk_texts(self) -> list[str]:
+        """Every chunk's text, in id order."""
+        return [r[0] for r in self._conn.execute("SELECT text FROM chunks ORDER BY id")]
 
     def stale_documents(self, fingerprint: str) -> list[DocumentRecord]:
         rows = self._conn.execute(

@@ -17,7 +17,7 @@ import numpy as np
 from rag.errors import RagError
 from rag.settings import Settings
 from rag.store import DocumentStore, writer_lock
-from rag.vector_store import fill, stored_dimension
+from rag.vectors.sync import fill
 
 TARGETS = ("qdrant", "faiss")
 
@@ -53,7 +53,7 @@ def migrate_index(
         raise RagError(f"no store at {settings.db_path}: check RAG_DATA_DIR, or run `rag ingest`")
     store = DocumentStore(settings.db_path)
     fingerprint = store.get_meta("fingerprint") or ""
-    dimension = stored_dimension(store, fingerprint) if fingerprint else None
+    dimension = store.stored_dimension(fingerprint) if fingerprint else None
     if dimension is None:
         raise RagError(
             f"the store at {settings.data_dir} holds no embedded documents yet (or a "
@@ -72,7 +72,7 @@ def migrate_index(
 def _to_faiss(
     settings: Settings, store: DocumentStore, dimension: int, fingerprint: str
 ) -> MigrationResult:
-    from rag.vector_index import VectorIndex
+    from rag.vectors.faiss_index import VectorIndex
 
     index = VectorIndex.rebuild(store, dimension, fingerprint, settings.index.faiss_threads)
     _check_count(len(index), store.count_chunks(fingerprint), "the FAISS index")
@@ -91,7 +91,7 @@ def _to_qdrant(
     path: Path | None,
     collection: str | None,
 ) -> MigrationResult:
-    from rag.qdrant_index import QdrantIndex, connect_from_settings
+    from rag.vectors.qdrant_index import QdrantIndex, connect_from_settings
 
     conn = connect_from_settings(settings, url=url, path=path)
     prefix = collection or settings.index.qdrant_collection

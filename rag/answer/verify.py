@@ -2,7 +2,7 @@
 sentence it cites, and that sentence bears on the question; the rest is re-attributed
 or removed.
 
-For each sentence of the draft (rag.citations parses them with their `[n]` markers):
+For each sentence of the draft (rag.answer.citations parses them with their `[n]` markers):
 1. each cited source is searched for the sentence that supports the answer's
    sentence and bears on the question; a cited source without one loses its citation;
 2. a sentence left with no citation (it cited none, only numbers that do not exist,
@@ -11,12 +11,12 @@ For each sentence of the draft (rag.citations parses them with their `[n]` marke
 3. otherwise it is removed, with the reason.
 The rule users rely on: cited and verified, or not said.
 
-Support within the question's language is lexical (rag.citations.support: content
+Support within the question's language is lexical (rag.answer.citations.support: content
 stems, numbers weigh double). Across languages no word is shared, so it is the
 multilingual cosine of claim and sentence. In both, a number the claim states is a
 hard anchor: one that is neither in the source sentence nor in the question makes
 the claim unsupported ("4 jours" against "5 jours" is the typical invention).
-Bearing on the question is rag.evidence's relevance, relative to the best sentence of
+Bearing on the question is rag.answer.evidence's relevance, relative to the best sentence of
 the sources: a claim that repeats the paid-leave sentence does not answer a question
 about marriage leave.
 """
@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from rag.citations import Statement, support
-from rag.evidence import Evidence, Window, numbers
+from rag.answer.citations import Statement, support
+from rag.answer.evidence import Evidence, Window, numbers
 from rag.text import content_stems
 
 # Reasons a sentence is removed, as the API reports them.
@@ -92,7 +92,7 @@ class Verification:
 
 
 class Verifier:
-    """Checks the sentences of one answer against its sources (rag.evidence)."""
+    """Checks the sentences of one answer against its sources (rag.answer.evidence)."""
 
     def __init__(self, evidence: Evidence, settings: VerifySettings) -> None:
         self.evidence = evidence
