@@ -16,8 +16,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from opentelemetry.trace import Span
 
@@ -64,6 +65,10 @@ WEB_DISABLED = (
     "web search is not enabled on this deployment (RAG_WEB__ENABLED); the answer uses "
     "internal documents only"
 )
+
+
+# How an answer was made (module docstring).
+Mode = Literal["generative", "extractive", "not_found"]
 
 
 @dataclass
@@ -131,7 +136,7 @@ class WebCitation:
 class Answer:
     question: str
     text: str
-    mode: str
+    mode: Mode
     language: str
     citations: list[Citation] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
@@ -179,6 +184,40 @@ class Answer:
 
 
 Event = dict[str, Any]  # {"type": "token" | "answer", ...}
+
+
+@dataclass
+class _Run:
+    """One answer in the making: what each stage leaves for the next."""
+
+    root: Span
+    lang: str
+    params: GenerationParams
+    answer: Answer
+    started: float
+    standalone: str  # the question, made standalone when it follows a conversation
+    wanted: int = 0  # sources the prompt may hold
+    hits: list[SearchHit] = field(default_factory=list)
+    found: list[WebResult] = field(default_factory=list)  # web results
+    web_only: bool = False  # nothing internal was relevant: answering from the web
+    prompt: Prompt | None = None
+    messages: list[Message] = field(default_factory=list)
+    draft: str = ""  # the generated answer, before verification
+
+
+class _Finish(Exception):
+    """A stage decided that the answer ends now, and how: `not_found`, or the
+    passages quoted under `intro` (`extractive`); `reset` when streamed tokens must be
+    taken back."""
+
+    def __init__(
+        self,
+        mode: Literal["not_found", "extractive"],
+        intro: dict[str, str] = EXTRACTIVE_INTRO,
+        reset: bool = False,
+    ) -> None:
+        super().__init__(mode)
+        self.mode, self.intro, self.reset = mode, intro, reset
 
 
 class AnswerService:
@@ -282,92 +321,139 @@ class AnswerService:
         web: bool,
         **overrides: Any,
     ) -> Generator[Event, None, None]:
-        started = time.perf_counter()
+        """The stages in order; each may end the answer early by raising _Finish, and
+        every answer leaves through `_finish`."""
         question = self.search.validate_question(question)
         lang = detect_language(question)
-        params = generation_params(self.settings, **overrides)
-        answer = Answer(question, "", "generative", lang)
-        standalone = question
-        if history:
-            yield {"type": "stage", "name": "rewrite"}
-            t0 = time.perf_counter()
-            standalone = self._rewrite(question, history, params, answer)
-            answer.standalone_question = standalone
-            answer.timings["rewrite_s"] = time.perf_counter() - t0
-        yield {"type": "stage", "name": "retrieve"}
-        pending = self._start_web(standalone, lang, answer) if web else None
+        run = _Run(
+            root=root,
+            lang=lang,
+            params=generation_params(self.settings, **overrides),
+            answer=Answer(question, "", "generative", lang),
+            started=time.perf_counter(),
+            standalone=question,
+        )
+        try:
+            if history:
+                yield from self._stage_rewrite(run, history)
+            yield from self._stage_retrieve(run, filters, k, web)
+            yield from self._stage_evidence(run)
+            yield from self._stage_check(run)
+            yield from self._stage_generate(run)
+            yield from self._stage_verify(run)
+        except _Finish as finish:
+            if finish.reset:
+                # Tokens already streamed belong to an abandoned answer: say so.
+                yield {"type": "reset"}
+            yield self._finish(run, finish.mode, finish.intro)
+            return
+        yield self._finish(run, "generative")
+
+    # -- stages ------------------------------------------------------------------------
+
+    @contextmanager
+    def _timed(self, run: _Run, name: str, **attributes: Any) -> Iterator[Span]:
+        """A stage's span (a child of the answer's) and its time in `timings[name_s]`,
+        recorded however the stage ends."""
         t0 = time.perf_counter()
-        with span("retrieve", root) as retrieve:
-            wanted = self.settings.answer.sources if k is None else k
-            result = self.search.search(standalone, self.retrieval_k(wanted), filters)
+        try:
+            with span(name, run.root, **attributes) as stage_span:
+                yield stage_span
+        finally:
+            run.answer.timings[f"{name}_s"] = time.perf_counter() - t0
+
+    def _stage_rewrite(self, run: _Run, history: list[Message]) -> Iterator[Event]:
+        yield {"type": "stage", "name": "rewrite"}
+        with self._timed(run, "rewrite"):
+            run.standalone = self._rewrite(run.standalone, history, run.params, run.answer)
+        run.answer.standalone_question = run.standalone
+
+    def _stage_retrieve(
+        self, run: _Run, filters: SearchFilters | None, k: int | None, web: bool
+    ) -> Iterator[Event]:
+        """Internal passages (and web results, asked alongside); ends `not_found` when
+        nothing relevant came back from either."""
+        yield {"type": "stage", "name": "retrieve"}
+        pending = self._start_web(run.standalone, run.lang, run.answer) if web else None
+        run.wanted = self.settings.answer.sources if k is None else k
+        with self._timed(run, "retrieve") as retrieve:
+            result = self.search.search(run.standalone, self.retrieval_k(run.wanted), filters)
             retrieve.set_attribute("hits", len(result.hits))
-        hits = self.order_across_languages(standalone, lang, result.hits)
-        answer.timings["retrieve_s"] = time.perf_counter() - t0
-        found: list[WebResult] = []
+            run.hits = self.order_across_languages(run.standalone, run.lang, result.hits)
         if pending is not None:
             yield {"type": "stage", "name": "web"}
-            with span("web", root) as web_span:
-                found = self._web_results(pending, answer)
-                web_span.set_attribute("results", len(found))
-        web_only = False
-        if not self.relevant(hits[:wanted]):
-            if not found:
-                yield self._not_found(answer, lang, started)
-                return
+            with span("web", run.root) as web_span:
+                run.found = self._web_results(pending, run.answer)
+                web_span.set_attribute("results", len(run.found))
+        if not self.relevant(run.hits[: run.wanted]):
+            if not run.found:
+                raise _Finish("not_found")
             # Nothing internal, but the web has something: answer from it, and say so
             # (the page also shows these sources apart, as web results).
-            answer.notices.append("not found in the internal documents")
-            hits, web_only = [], True
+            run.answer.notices.append("not found in the internal documents")
+            run.hits, run.web_only = [], True
+
+    def _stage_evidence(self, run: _Run) -> Iterator[Event]:
+        """The prompt: the sources that fit the context, each with its sentences
+        about the question first (rag.answer.prompts)."""
         yield {"type": "stage", "name": "generate"}
-        prompt = self.prompt(standalone, hits, lang, params, web=found, limit=wanted)
-        messages = prompt.messages
+        prompt = self.prompt(
+            run.standalone, run.hits, run.lang, run.params, web=run.found, limit=run.wanted
+        )
+        answer = run.answer
         if prompt.left_out:
             answer.notices.append(f"{prompt.left_out} sources left out to fit the context")
-        if prompt.web < len(found):
+        if prompt.web < len(run.found):
             answer.notices.append(
-                f"{len(found) - prompt.web} web results left out to fit the context"
+                f"{len(run.found) - prompt.web} web results left out to fit the context"
             )
-        hits = prompt.hits
-        answer.sources = hits
-        answer.web_sources = found[: prompt.web]
-        if web_only and not prompt.web:  # not even one web result fits the context
-            yield self._not_found(answer, lang, started)
+        run.prompt, run.messages, run.hits = prompt, prompt.messages, prompt.hits
+        answer.sources = prompt.hits
+        answer.web_sources = run.found[: prompt.web]
+        if run.web_only and not prompt.web:  # not even one web result fits the context
+            raise _Finish("not_found")
+
+    def _stage_check(self, run: _Run) -> Iterator[Event]:
+        """The answerability check, where it is on and the backend can score choices:
+        `not_found` under its threshold, and a sure check tells the model to answer."""
+        threshold = self.settings.answer.answerable_threshold.get(run.lang, 0.0)
+        if threshold <= 0 or not isinstance(self.llm, ScoresChoices):
             return
-        threshold = self.settings.answer.answerable_threshold.get(lang, 0.0)
-        if threshold > 0 and isinstance(self.llm, ScoresChoices):
-            yield {"type": "stage", "name": "check"}
-            t0 = time.perf_counter()
-            try:
-                with span("check", root) as check:
-                    score = self.answerability(standalone, prompt, hits, lang, params, answer)
-                    if score is not None:
-                        check.set_attribute("score", score)
-            except LLMUnavailable as exc:
-                answer.notices.append(f"LLM unavailable: {exc}")
-                answer.timings["check_s"] = time.perf_counter() - t0
-                yield self._extractive_answer(answer, standalone, hits, lang, web_only, started)
-                return
-            answer.timings["check_s"] = time.perf_counter() - t0
-            # The check says which threshold applied (across languages, another one).
-            verdict = answer.answerability
-            if score is not None and verdict is not None and score < verdict["threshold"]:
-                yield self._not_found(answer, lang, started)
-                return
-            if score is not None and self._confident(answer):
-                messages = with_line(prompt, ANSWER_NOW[lang])
-        pieces: list[str] = []
-        t0 = time.perf_counter()
-        generate = span("generate", root, sources=len(hits), web_sources=prompt.web)
+        assert run.prompt is not None
+        yield {"type": "stage", "name": "check"}
         try:
-            with generate as generate_span:
-                generation = self.llm.generate(messages, params)
+            with self._timed(run, "check") as check:
+                score = self.answerability(
+                    run.standalone, run.prompt, run.hits, run.lang, run.params, run.answer
+                )
+                if score is not None:
+                    check.set_attribute("score", score)
+        except LLMUnavailable as exc:
+            run.answer.notices.append(f"LLM unavailable: {exc}")
+            raise _Finish("extractive") from exc
+        # The check says which threshold applied (across languages, another one).
+        verdict = run.answer.answerability
+        if score is not None and verdict is not None and score < verdict["threshold"]:
+            raise _Finish("not_found")
+        if score is not None and self._confident(run.answer):
+            run.messages = with_line(run.prompt, ANSWER_NOW[run.lang])
+
+    def _stage_generate(self, run: _Run) -> Iterator[Event]:
+        """Stream the draft; a declined or failed generation ends here."""
+        assert run.prompt is not None
+        answer = run.answer
+        pieces: list[str] = []
+        attributes = {"sources": len(run.hits), "web_sources": run.prompt.web}
+        try:
+            with self._timed(run, "generate", **attributes) as generate:
+                generation = self.llm.generate(run.messages, run.params)
                 for piece in generation:
                     if not pieces:
-                        answer.timings["first_token_s"] = time.perf_counter() - started
+                        answer.timings["first_token_s"] = time.perf_counter() - run.started
                     pieces.append(piece)
                     yield {"type": "token", "text": piece}
                 answer.usage = generation.usage
-                generate_span.set_attributes(
+                generate.set_attributes(
                     {
                         "prompt_tokens": answer.usage.prompt_tokens,
                         "completion_tokens": answer.usage.completion_tokens,
@@ -375,53 +461,47 @@ class AnswerService:
                 )
         except LLMUnavailable as exc:
             answer.notices.append(f"LLM unavailable: {exc}")
-            if pieces:
-                # Tokens already streamed belong to an abandoned answer: say so.
-                yield {"type": "reset"}
-            answer.timings["generate_s"] = time.perf_counter() - t0
-            yield self._extractive_answer(answer, standalone, hits, lang, web_only, started)
-            return
-        answer.timings["generate_s"] = time.perf_counter() - t0
+            raise _Finish("extractive", reset=bool(pieces)) from exc
         if answer.usage.truncated_prompt:
             answer.notices.append("the LLM server cut the prompt: raise RAG_LLM__CONTEXT_SIZE")
         raw = "".join(pieces).strip()
-        checked = answer.answerability is not None  # and passed: it did not stop us above
-        if checked:
-            raw = without_echo(raw, ANSWER_NOW[lang])
-        declined = looks_not_found(raw) or not raw
-        if declined and hits and self._confident(answer):
-            # The check says the sources hold the answer and the model declined anyway
-            # (a 1.5B model often does): the passages, labelled, beat a wrong "not found".
-            if pieces:
-                yield {"type": "reset"}
-            answer.notices.append("the LLM declined to answer although its sources seem to")
-            yield self._extractive_answer(
-                answer, standalone, hits, lang, web_only, started, DECLINED_INTRO
-            )
-            return
-        if declined:
-            yield self._not_found(answer, lang, started)
-            return
+        if answer.answerability is not None:  # checked, and passed: it did not stop us
+            raw = without_echo(raw, ANSWER_NOW[run.lang])
+        if looks_not_found(raw) or not raw:
+            if run.hits and self._confident(answer):
+                # The check says the sources hold the answer and the model declined
+                # anyway (a 1.5B model often does): the passages, labelled, beat a
+                # wrong "not found".
+                answer.notices.append("the LLM declined to answer although its sources seem to")
+                raise _Finish("extractive", DECLINED_INTRO, reset=bool(pieces))
+            raise _Finish("not_found")
+        run.draft = raw
+
+    def _stage_verify(self, run: _Run) -> Iterator[Event]:
+        """Keep the draft's verified sentences (rag.answer.verify); with none left, the
+        passages when the check was sure, else `not_found`."""
         yield {"type": "stage", "name": "verify"}
-        t0 = time.perf_counter()
-        with span("verify", root) as verify:
-            verified = self._verify(answer, raw, standalone, hits, lang)
-            verify.set_attribute("removed", len(answer.removed))
-        answer.timings["verify_s"] = time.perf_counter() - t0
+        with self._timed(run, "verify") as verify:
+            verified = self._verify(run.answer, run.draft, run.standalone, run.hits, run.lang)
+            verify.set_attribute("removed", len(run.answer.removed))
         if not verified:
-            if hits and self._confident(answer):
+            if run.hits and self._confident(run.answer):
                 # The model itself judged that the sources hold the answer, but no
                 # sentence of the draft could be verified: the passages, labelled.
-                yield self._extractive_answer(
-                    answer, standalone, hits, lang, web_only, started, UNVERIFIED_INTRO
-                )
-                return
-            yield self._not_found(answer, lang, started)
-            return
-        if web_only:
+                raise _Finish("extractive", UNVERIFIED_INTRO)
+            raise _Finish("not_found")
+
+    def _finish(self, run: _Run, mode: Mode, intro: dict[str, str] = EXTRACTIVE_INTRO) -> Event:
+        """The one way an answer leaves: its mode's text, its notices, its total time."""
+        answer = run.answer
+        if mode == "not_found":
+            answer.mode, answer.text = "not_found", NOT_FOUND[run.lang]
+        elif mode == "extractive":
+            self._quote_passages(answer, run.standalone, run.hits, run.lang, intro)
+        if mode != "not_found" and run.web_only:
             answer.notices.append(WEB_ONLY)
-        answer.timings["total_s"] = time.perf_counter() - started
-        yield {"type": "answer", "answer": answer}
+        answer.timings["total_s"] = time.perf_counter() - run.started
+        return {"type": "answer", "answer": answer}
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -507,11 +587,6 @@ class AnswerService:
         RAG_RETRIEVAL__MAX_K, `sources` itself is refused by the search."""
         return max(sources, min(2 * sources, self.settings.retrieval.max_k))
 
-    def _not_found(self, answer: Answer, lang: str, started: float) -> Event:
-        answer.mode, answer.text = "not_found", NOT_FOUND[lang]
-        answer.timings["total_s"] = time.perf_counter() - started
-        return {"type": "answer", "answer": answer}
-
     def answerability(
         self,
         question: str,
@@ -557,22 +632,6 @@ class AnswerService:
             "threshold": threshold,
         }
         return score
-
-    def _extractive_answer(
-        self,
-        answer: Answer,
-        question: str,
-        hits: list[SearchHit],
-        lang: str,
-        web_only: bool,
-        started: float,
-        intro: dict[str, str] = EXTRACTIVE_INTRO,
-    ) -> Event:
-        self._extractive(answer, question, hits, lang, intro)
-        if web_only:
-            answer.notices.append(WEB_ONLY)
-        answer.timings["total_s"] = time.perf_counter() - started
-        return {"type": "answer", "answer": answer}
 
     def _model_similarity(
         self, question: str, hits: list[SearchHit]
@@ -761,7 +820,7 @@ class AnswerService:
             support=score,
         )
 
-    def _extractive(
+    def _quote_passages(
         self,
         answer: Answer,
         question: str,
