@@ -223,3 +223,15 @@ def test_a_sentence_that_only_repeats_the_question_is_not_an_answer() -> None:
     assert result.kept == [] and [r.reason for r in result.removed] == [RESTATES]
     answer = verify(question, "Le contractuel inapte est reclassé [1].", source)
     assert answer.kept, "a sentence that adds something is checked as usual"
+
+
+def test_an_extractive_quote_is_a_sentence_not_the_title_line() -> None:
+    """The title holds the question's words and says nothing: the sentence that
+    answers is quoted."""
+    text = (
+        "Venus flytrap\n\nThe Venus flytrap is a carnivorous plant of the Carolinas. "
+        "Its name refers to Venus, the Roman goddess of love."
+    )
+    evidence = Evidence("what is the venus flytrap", "en", [Source("1", text)])
+    window = evidence.best_for_question(0)
+    assert window is not None and window.text.startswith("The Venus flytrap is a carnivorous")

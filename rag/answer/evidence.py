@@ -56,6 +56,13 @@ def weighted_coverage(weights: dict[str, float], stems: set[str]) -> float:
     return sum(w for t, w in weights.items() if t in stems) / total
 
 
+def is_heading(text: str) -> bool:
+    """A title line alone: short, one line, not ending like a sentence ("## Meals",
+    "Venus flytrap", "Congés payés")."""
+    text = text.strip()
+    return bool(text) and "\n" not in text and len(text.split()) <= 6 and text[-1] not in ".!?"
+
+
 def starts_with_heading(text: str) -> bool:
     """Does the text start with a heading line: a short first line, not ending like a
     sentence, with more text after it (what PDF extraction gives for a title)?"""
@@ -200,15 +207,17 @@ class Evidence:
 
     def best_for_question(self, source: int) -> Window | None:
         """The source's sentence that bears most on the question (what an
-        extractive answer quotes); ties go to the earlier sentence."""
+        extractive answer quotes); ties go to the earlier sentence. A title line alone
+        ("Venus flytrap") holds the question's words and says nothing: a sentence
+        is preferred to it."""
         best: Window | None = None
-        best_score = -1.0
+        best_key = (False, -1.0)
         for window in self.windows:
             if window.source != source:
                 continue
-            score = self.relevance(window)
-            if score > best_score:
-                best, best_score = window, score
+            key = (not is_heading(window.text), self.relevance(window))
+            if key > best_key:
+                best, best_key = window, key
         return best
 
     def windows_of(self, source: int) -> list[Window]:
