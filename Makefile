@@ -69,7 +69,7 @@ test-slow: $(LLM_STAMP)
 eval-ci: $(LLM_STAMP)
 	.ci/eval
 
-# Faithfulness calibration on HaluEval (the README quotes its figures).
+# Faithfulness calibration on HaluEval (docs/evaluation.md quotes its figures).
 calibrate: $(LLM_STAMP)
 	$(VENV)/bin/rag eval calibrate --pairs ../shared/datasets/halueval/pairs.jsonl \
 	  --out reports/calibration.json

@@ -170,7 +170,8 @@ class LLMSettings(BaseModel):
     flash_attention: bool = Field(
         True,
         description="llama.cpp's fused attention kernel: faster prompt evaluation on CPU "
-        "(README: bench/ask_latency.py with it on and off), same answers up to rounding.",
+        "(docs/benchmarks.md: bench/ask_latency.py with it on and off), same answers up "
+        "to rounding.",
     )
     temperature: float = Field(0.0, ge=0, le=2)
     top_p: float = Field(1.0, gt=0, le=1)

@@ -1,8 +1,9 @@
-"""Rules about the project itself: documented settings, import direction."""
+"""Rules about the project itself: documented settings, import direction, doc links."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -23,10 +24,11 @@ def _env_names(model: type[BaseModel], prefix: str) -> list[str]:
     return names
 
 
-def test_every_setting_is_documented_in_the_readme() -> None:
-    readme = (ROOT / "README.md").read_text()
-    missing = [n for n in _env_names(Settings, "RAG_") if f"`{n}`" not in readme]
-    assert not missing, f"add these settings to the README table: {missing}"
+def test_every_setting_is_documented_in_the_configuration_page() -> None:
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    table = "\n".join(line for line in page.splitlines() if line.startswith("| `RAG_"))
+    missing = [n for n in _env_names(Settings, "RAG_") if f"| `{n}` |" not in table]
+    assert not missing, f"add these settings to the table in docs/configuration.md: {missing}"
 
 
 # package -> packages it must never import
@@ -114,3 +116,26 @@ def test_no_import_cycles() -> None:
         if module not in index:
             visit(module)
     assert not cycles, f"import cycles: {cycles}"
+
+
+def test_links_between_pages_resolve() -> None:
+    """Every relative link in README.md and docs/ points to a file that exists, and
+    every #anchor to a heading of that page (GitHub's heading ids)."""
+
+    def anchors(page: Path) -> set[str]:
+        text = re.sub(r"^```.*?^```", "", page.read_text(), flags=re.S | re.M)
+        headings = re.findall(r"^#+ (.+)$", text, re.M)
+        return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = re.sub(r"^```.*?^```", "", page.read_text(), flags=re.S | re.M)
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)", text):
+            if target.startswith(("http:", "https:", "mailto:")):
+                continue
+            linked = (page.parent / target).resolve() if target else page
+            if not linked.exists():
+                broken.append(f"{page.name}: {target} does not exist")
+            elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+                broken.append(f"{page.name}: no heading #{anchor} in {linked.name}")
+    assert not broken, broken

@@ -74,7 +74,7 @@ REWRITE = {
 
 # Asked on the answer's own prompt, before the answer, so the KV cache already holds
 # everything but this line: a 1.5B model decides "not found" better from its
-# probability of "yes" here than by choosing to refuse while answering (README).
+# probability of "yes" here than by choosing to refuse while answering (docs/benchmarks.md).
 ANSWERABLE = {
     "fr": "Les sources ci-dessus contiennent-elles la réponse à cette question ? "
     "Réponds oui ou non.",
@@ -83,7 +83,7 @@ ANSWERABLE = {
 YES_NO = {"fr": ("oui", "non"), "en": ("yes", "no")}
 # Said after the question once the check found that the sources hold the answer: the
 # model, with its refusal sentence in the system prompt, otherwise still refused 11
-# of the 25 first answerable clapnq questions (5 with this line; README).
+# of the 25 first answerable clapnq questions (5 with this line; docs/benchmarks.md).
 ANSWER_NOW = {
     "fr": "Les sources contiennent la réponse : réponds à partir d'elles, en citant [n].",
     "en": "The sources contain the answer: answer from them, citing [n].",

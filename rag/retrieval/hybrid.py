@@ -75,7 +75,7 @@ class FusionWeights:
       throws away.
     rrf: weighted reciprocal rank fusion (Cormack et al., 2009).
     The default embedder is English-only, so the weights differ by language; the
-    README gives the measurements behind them.
+    docs/benchmarks.md gives the measurements behind them.
     """
 
     dense: dict[str, float]
