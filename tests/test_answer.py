@@ -7,14 +7,13 @@ import pytest
 from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
 from rag.answer import AnswerService
-from rag.embedding import HashingEmbedder
 from rag.errors import RagError
 from rag.llm import LLM, LLMUnavailable, NoTokenProbabilities
 from rag.prompts import ANSWER_NOW, ANSWERABLE, DECLINED_INTRO, NOT_FOUND
 from rag.retrieval import SearchFilters
 from rag.search_service import SearchService
 from rag.settings import Settings
-from tests.fakes import CheckingLLM, ScriptedLLM
+from tests.fakes import CheckingLLM, HashingEmbedder, ScriptedLLM
 
 
 @pytest.fixture(scope="module")

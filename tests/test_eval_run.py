@@ -19,11 +19,10 @@ from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
 from rag.answer import AnswerService
 from rag.cli import build_app
-from rag.embedding import HashingEmbedder
 from rag.prompts import NOT_FOUND
 from rag.search_service import SearchService
 from rag.settings import Settings
-from tests.fakes import JudgeLLM, ScriptedLLM
+from tests.fakes import HashingEmbedder, JudgeLLM, ScriptedLLM
 
 QUESTIONS = [
     Question(

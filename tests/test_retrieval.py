@@ -6,12 +6,12 @@ import pytest
 
 from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
-from rag.embedding import HashingEmbedder
 from rag.errors import RagError, StoreMismatchError
 from rag.retrieval import FusionWeights, Retriever, SearchFilters
 from rag.search_service import SearchService
 from rag.settings import Settings
 from rag.text import detect_language, fts_query
+from tests.fakes import HashingEmbedder
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import pytest
 
 from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
-from rag.embedding import HashingEmbedder
 from rag.retrieval import FusionWeights, Retriever, SearchFilters
 from rag.search_service import SearchService
 from rag.settings import IndexSettings, Settings
@@ -23,6 +22,7 @@ from rag.vector_store import VectorBackend, open_vector_store
 
 pytest.importorskip("qdrant_client")
 from rag.qdrant_index import QdrantIndex, close_connections, connect
+from tests.fakes import HashingEmbedder
 
 DIM = 6  # tiny, readable vectors
 EMB = HashingEmbedder(DIM)

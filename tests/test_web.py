@@ -24,14 +24,13 @@ from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
 from rag.answer import WEB_DISABLED, WEB_ONLY, AnswerService
 from rag.citations import parse_citations
-from rag.embedding import HashingEmbedder
 from rag.llm import LLMUnavailable
 from rag.prompts import NOT_FOUND, build_prompt
 from rag.retrieval import SearchFilters
 from rag.search_service import SearchService
 from rag.settings import ApiSettings, Settings, WebSettings
 from rag.web import SNIPPET_CHARS, SearxngClient, WebResult, parse_results
-from tests.fakes import ScriptedLLM
+from tests.fakes import HashingEmbedder, ScriptedLLM
 
 EMBEDDER = HashingEmbedder(1024)
 MARRIAGE = "Combien de jours de congé pour un mariage ?"
