@@ -74,7 +74,8 @@ def test_judge_replies_are_cached_on_disk(tmp_path: Path) -> None:
     judge = Judge(again, cache)
     scores = faithfulness(judge, "?", "Un.", CONTEXT)
     assert again.calls == [] and scores["faithfulness_graded"].value == pytest.approx(0.8)
-    assert all(v.cached for v in judge.take_verdicts())
+    verdicts = judge.take_verdicts()
+    assert verdicts and all(v.cached for v in verdicts)
 
 
 def test_answer_relevancy() -> None:
