@@ -15,9 +15,15 @@ COPY ingest ingest
 COPY api api
 COPY eval eval
 ENV CMAKE_ARGS="-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF"
-# torch first, from the CPU index: left to sentence-transformers it would be a CUDA build.
+# torch first, the version the Makefile installs. On x86_64 the default index's torch is a
+# CUDA build of several GB: for the CPU build, pass PyTorch's CPU wheel index as
+# TORCH_INDEX_URL (no default here); pip then takes its `+cpu` build of that version,
+# which sorts above the default index's, and takes everything else as usual.
+ARG TORCH_VERSION=2.13.0
+ARG TORCH_INDEX_URL
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch \
+    && /opt/venv/bin/pip install --no-cache-dir \
+       ${TORCH_INDEX_URL:+"--extra-index-url=$TORCH_INDEX_URL"} "torch==${TORCH_VERSION}" \
     && /opt/venv/bin/pip install --no-cache-dir ".[${EXTRAS}]"
 
 FROM python:3.11-slim

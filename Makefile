@@ -44,19 +44,38 @@ browser:
 
 # Debian's Compose plugin (the Go `docker compose`), for the test that runs
 # `docker compose config` on docker-compose.yml; no Docker engine is needed for that.
-# Pinned by checksum; without it that one test is skipped, saying why.
-COMPOSE_DEB := docker-compose_2.26.1-4_amd64.deb
+# Debian ships it as the package docker-compose from trixie on (bookworm's docker-compose
+# is Compose v1.29, in Python, not this plugin; docker-compose-plugin is the name in
+# Docker's own repository, not in Debian's). `apt-get download` fetches it,
+# without root, from the Debian archive this machine's apt already uses, with trixie's
+# suite in a package list private to .tools/apt; apt checks it against the archive's
+# signed index and the checksum pins the build. Without it that one test is skipped,
+# saying why.
+COMPOSE_VERSION := 2.26.1-4
+COMPOSE_SUITE := trixie
 COMPOSE_SHA256 := 47681197cb2b1ab88206b42a1a92fc75f50d9530a6322d03494a473eed0408ea
+COMPOSE_APT = -o Dir::Etc::SourceList=$(CURDIR)/.tools/apt/sources.list \
+	-o Dir::Etc::SourceParts=$(CURDIR)/.tools/apt/parts \
+	-o Dir::State::Lists=$(CURDIR)/.tools/apt/lists \
+	-o Dir::Cache=$(CURDIR)/.tools/apt/cache -o APT::Sandbox::User=$$(id -un)
 compose-tool:
 	@command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || \
-	  [ -x .tools/docker-compose ] || { mkdir -p .tools && \
-	  curl -fsS -m 120 -o .tools/compose.deb \
-	    http://deb.debian.org/debian/pool/main/d/docker-compose/$(COMPOSE_DEB) && \
-	  echo "$(COMPOSE_SHA256)  .tools/compose.deb" | sha256sum -c --quiet && \
-	  dpkg-deb --fsys-tarfile .tools/compose.deb | \
-	    tar -xO ./usr/libexec/docker/cli-plugins/docker-compose > .tools/docker-compose && \
-	  chmod +x .tools/docker-compose && rm .tools/compose.deb; } || \
-	  echo "docker compose not available: the compose validation test will be skipped"
+	  [ -x .tools/docker-compose ] || { rm -rf .tools/apt && \
+	  mkdir -p .tools/apt/parts .tools/apt/lists/partial .tools/apt/cache/archives/partial && \
+	  mirror=$$(apt-get indextargets --format '$$(RELEASE) $$(REPO_URI)' \
+	    'Identifier: Packages' 'Component: main' | \
+	    awk '$$1 !~ /-/ && $$2 ~ /\/debian\/$$/ { print $$2; exit }') && \
+	  [ -n "$$mirror" ] && \
+	  keyring=/usr/share/keyrings/debian-archive-keyring.gpg && \
+	  echo "deb [signed-by=$$keyring] $$mirror $(COMPOSE_SUITE) main" > .tools/apt/sources.list && \
+	  apt-get -qq $(COMPOSE_APT) update && \
+	  (cd .tools/apt && apt-get -qq $(COMPOSE_APT) download docker-compose=$(COMPOSE_VERSION)) && \
+	  echo "$(COMPOSE_SHA256)  $$(echo .tools/apt/docker-compose_*.deb)" | sha256sum -c --quiet && \
+	  dpkg-deb --fsys-tarfile .tools/apt/docker-compose_*.deb | \
+	    tar -xO ./usr/libexec/docker/cli-plugins/docker-compose > .tools/apt/docker-compose && \
+	  chmod +x .tools/apt/docker-compose && mv .tools/apt/docker-compose .tools/; } || \
+	  echo "docker compose not available: the compose validation test will be skipped"; \
+	  rm -rf .tools/apt
 
 test: $(STAMP) compose-tool
 	$(PY) -m pytest -q

@@ -250,7 +250,7 @@ class IngestService:
         progress.start(len(files))
         status = "failed"
         try:
-            seen = self._ingest_files(files, groups, summary, progress, index)
+            seen = _FileLoop(self, groups, summary, progress, index).run(files)
             self._reembed_stale(seen, summary, progress, index)
             if prune:
                 self._prune(root, seen, summary, index)
@@ -283,132 +283,6 @@ class IngestService:
                 [{"path": p, "reason": r} for p, r in summary.failed],
             )
         return summary
-
-    def _ingest_files(
-        self,
-        files: list[Path],
-        groups: list[str] | None,
-        summary: IngestSummary,
-        progress: ProgressSink,
-        index: VectorBackend,
-    ) -> set[str]:
-        cfg = self.settings.ingest
-        limits = ParseLimits(cfg.parse_timeout_s, cfg.parse_memory_mb, cfg.max_pages)
-        max_bytes = int(cfg.max_file_mb * 1024 * 1024)
-        seen: set[str] = set()
-        pending: deque[_Pending] = deque()
-        window: list[_Ready] = []
-        window_chunks = [0]
-        workers = cfg.parse_workers or (os.cpu_count() or 1)
-        lookahead = 2 * workers + 2
-        last_save = time.monotonic()
-
-        def fail(path: str, sha: str | None, reason: str) -> None:
-            summary.failed.append((path, reason))
-            self.store.record_failure(path, sha, reason)
-            progress.advance(path, "failed")
-
-        # Parse a window with every core, then encode it with every core. Overlapping
-        # the two was measured slower on 2 cores: the parser preempts one of the
-        # encoder's OpenMP threads and the whole team waits (bench/ingest_throughput.py).
-        # Memory stays bounded by one window whatever the corpus size.
-        def flush() -> None:
-            nonlocal last_save
-            if window:
-                self._write_window(window, summary, progress, index)
-                window.clear()
-                window_chunks[0] = 0
-            if time.monotonic() - last_save > SAVE_INDEX_EVERY_S:
-                self._save_index()
-                last_save = time.monotonic()
-
-        def collect(item: _Pending) -> None:
-            try:
-                parsed = pool.result(item.task)
-            except LoaderError as exc:
-                fail(item.path, item.sha256, str(exc))
-                return
-            if not parsed.chunks:
-                fail(item.path, item.sha256, "no text to index after chunking")
-                return
-            doc = parsed.document
-            window.append(
-                _Ready(
-                    NewDocument(
-                        path=item.path,
-                        sha256=parsed.sha256,
-                        title=doc.title,
-                        mime=doc.mime,
-                        groups=item.groups,
-                        text=doc.text,
-                        pages=doc.pages,
-                        size_bytes=item.size,
-                        fingerprint=self.fingerprint,
-                    ),
-                    parsed.chunks,
-                    existed=item.existing is not None,
-                )
-            )
-            window_chunks[0] += len(parsed.chunks)
-            if window_chunks[0] >= cfg.embed_window:
-                flush()
-
-        with ParserPool(limits, workers) as pool:
-            for file in files:
-                path = str(file)
-                seen.add(path)
-                existing = self.store.get_document_by_path(path)
-                try:
-                    size = file.stat().st_size
-                    if size > max_bytes:
-                        mb = size / 1024 / 1024
-                        fail(path, None, f"over the {cfg.max_file_mb:g} MB limit ({mb:.1f} MB)")
-                        continue
-                    sha = _sha256(file)
-                except OSError as exc:
-                    fail(path, None, f"cannot read the file ({exc.strerror or exc})")
-                    continue
-                if existing is None and (copy := self.store.find_copy(sha, path)):
-                    summary.duplicates += 1
-                    summary.duplicate_example = summary.duplicate_example or (path, copy.path)
-                wanted_groups = tuple(sorted(set(groups))) if groups else None
-                if (
-                    existing is not None
-                    and existing.sha256 == sha
-                    and existing.fingerprint == self.fingerprint
-                ):
-                    if wanted_groups is not None and wanted_groups != existing.groups:
-                        # Index payload first: if SQLite's write then fails, the next
-                        # run still sees the change to make (SQLite decides access).
-                        index.set_document_groups(existing.id, wanted_groups)
-                        self.store.set_groups(existing.id, wanted_groups)
-                        summary.updated += 1
-                        progress.advance(path, "updated")
-                    else:
-                        summary.unchanged += 1
-                        progress.advance(path, "unchanged")
-                    self.store.clear_failure(path)
-                    continue
-                kind = kind_for(file) or "text"
-                doc_groups = wanted_groups or (
-                    existing.groups if existing else tuple(cfg.default_groups)
-                )
-                pending.append(
-                    _Pending(
-                        path,
-                        sha,
-                        size,
-                        doc_groups,
-                        existing,
-                        pool.submit(path, kind, self.chunk_config),
-                    )
-                )
-                while len(pending) > lookahead:
-                    collect(pending.popleft())
-            while pending:
-                collect(pending.popleft())
-            flush()
-        return seen
 
     def _write_window(
         self,
@@ -487,6 +361,177 @@ class IngestService:
             if doc.path not in seen:
                 index.remove(self.store.delete_document(doc.id))
                 summary.removed += 1
+
+
+class _FileLoop:
+    """One job's pass over its files, in order. Each file is read and hashed here; an
+    unchanged one is settled at once, any other goes to the sandboxed parsers. Parsed
+    files gather in a window of chunks, and a full window is embedded and written.
+
+    Parsing runs up to `lookahead` files ahead of the window, so memory stays bounded by
+    one window whatever the corpus size."""
+
+    def __init__(
+        self,
+        service: IngestService,
+        groups: list[str] | None,
+        summary: IngestSummary,
+        progress: ProgressSink,
+        index: VectorBackend,
+    ) -> None:
+        self.service = service
+        self.store = service.store
+        self.config = service.settings.ingest
+        self.summary = summary
+        self.progress = progress
+        self.index = index
+        # The groups asked for, or None to keep each document's own.
+        self.groups: tuple[str, ...] | None = tuple(sorted(set(groups))) if groups else None
+        self.max_bytes = int(self.config.max_file_mb * 1024 * 1024)
+        self.workers = self.config.parse_workers or (os.cpu_count() or 1)
+        self.lookahead = 2 * self.workers + 2
+        # Paths met in this run, whatever their outcome: the rest of the job (stale
+        # documents, --prune, the count of missing files) goes by them.
+        self.seen: set[str] = set()
+        self.pending: deque[_Pending] = deque()  # submitted to the parsers, in file order
+        self.window: list[_Ready] = []  # parsed, waiting to be embedded and written
+        self.window_chunks: int = 0  # chunks in the window
+        self.last_save: float = time.monotonic()  # the loop's start, then its last index save
+        self.pool = ParserPool(
+            ParseLimits(
+                self.config.parse_timeout_s, self.config.parse_memory_mb, self.config.max_pages
+            ),
+            self.workers,
+        )
+
+    def run(self, files: list[Path]) -> set[str]:
+        """Ingest `files`; returns the paths seen."""
+        with self.pool:
+            for file in files:
+                self.ingest_file(file)
+            self.finish()
+        return self.seen
+
+    # -- one file --------------------------------------------------------------------------
+
+    def ingest_file(self, file: Path) -> None:
+        path = str(file)
+        self.seen.add(path)
+        existing = self.store.get_document_by_path(path)
+        read = self.read(file, path)
+        if read is None:
+            return
+        size, sha = read
+        if existing is None:
+            self.note_copy(path, sha)
+        if (
+            existing is not None
+            and existing.sha256 == sha
+            and existing.fingerprint == self.service.fingerprint
+        ):
+            self.keep_unchanged(existing, path)
+            return
+        self.submit_parse(file, path, sha, size, existing)
+        while len(self.pending) > self.lookahead:
+            self.collect_parsed(self.pending.popleft())
+
+    def read(self, file: Path, path: str) -> tuple[int, str] | None:
+        """The file's size and SHA-256, or None once it has failed (too big, unreadable)."""
+        try:
+            size = file.stat().st_size
+            if size > self.max_bytes:
+                mb = size / 1024 / 1024
+                self.fail(
+                    path, None, f"over the {self.config.max_file_mb:g} MB limit ({mb:.1f} MB)"
+                )
+                return None
+            return size, _sha256(file)
+        except OSError as exc:
+            self.fail(path, None, f"cannot read the file ({exc.strerror or exc})")
+            return None
+
+    def note_copy(self, path: str, sha: str) -> None:
+        """A new path whose content is already stored under another one is counted,
+        for the job's notice; it is ingested all the same."""
+        if copy := self.store.find_copy(sha, path):
+            self.summary.duplicates += 1
+            self.summary.duplicate_example = self.summary.duplicate_example or (path, copy.path)
+
+    def keep_unchanged(self, existing: DocumentRecord, path: str) -> None:
+        """Same content, same settings: nothing to embed, only the groups may change."""
+        if self.groups is not None and self.groups != existing.groups:
+            # Index payload first: if SQLite's write then fails, the next
+            # run still sees the change to make (SQLite decides access).
+            self.index.set_document_groups(existing.id, self.groups)
+            self.store.set_groups(existing.id, self.groups)
+            self.summary.updated += 1
+            self.progress.advance(path, "updated")
+        else:
+            self.summary.unchanged += 1
+            self.progress.advance(path, "unchanged")
+        self.store.clear_failure(path)
+
+    def submit_parse(
+        self, file: Path, path: str, sha: str, size: int, existing: DocumentRecord | None
+    ) -> None:
+        kind = kind_for(file) or "text"
+        groups = self.groups or (existing.groups if existing else tuple(self.config.default_groups))
+        task = self.pool.submit(path, kind, self.service.chunk_config)
+        self.pending.append(_Pending(path, sha, size, groups, existing, task))
+
+    def collect_parsed(self, item: _Pending) -> None:
+        """Wait for one file's parse and add its document to the window (or fail it)."""
+        try:
+            parsed = self.pool.result(item.task)
+        except LoaderError as exc:
+            self.fail(item.path, item.sha256, str(exc))
+            return
+        if not parsed.chunks:
+            self.fail(item.path, item.sha256, "no text to index after chunking")
+            return
+        doc = parsed.document
+        document = NewDocument(
+            path=item.path,
+            sha256=parsed.sha256,
+            title=doc.title,
+            mime=doc.mime,
+            groups=item.groups,
+            text=doc.text,
+            pages=doc.pages,
+            size_bytes=item.size,
+            fingerprint=self.service.fingerprint,
+        )
+        self.window.append(_Ready(document, parsed.chunks, existed=item.existing is not None))
+        self.window_chunks += len(parsed.chunks)
+        if self.window_chunks >= self.config.embed_window:
+            self.write_window()
+
+    def fail(self, path: str, sha: str | None, reason: str) -> None:
+        self.summary.failed.append((path, reason))
+        self.store.record_failure(path, sha, reason)
+        self.progress.advance(path, "failed")
+
+    # -- the window ------------------------------------------------------------------------
+
+    def write_window(self) -> None:
+        """Embed and store the window's documents, and save the index now and then.
+
+        A window is parsed with every core, then encoded with every core. Overlapping
+        the two was measured slower on 2 cores: the parser preempts one of the
+        encoder's OpenMP threads and the whole team waits (bench/ingest_throughput.py)."""
+        if self.window:
+            self.service._write_window(self.window, self.summary, self.progress, self.index)
+            self.window.clear()
+            self.window_chunks = 0
+        if time.monotonic() - self.last_save > SAVE_INDEX_EVERY_S:
+            self.service._save_index()
+            self.last_save = time.monotonic()
+
+    def finish(self) -> None:
+        """Collect every parse still pending, then write the last window."""
+        while self.pending:
+            self.collect_parsed(self.pending.popleft())
+        self.write_window()
 
 
 def _prefix(root: Path) -> str:

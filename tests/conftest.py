@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.embedding import HashingEmbedder
 from rag.settings import IngestSettings, Settings, get_settings
+from tests.fakes import HashingEmbedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

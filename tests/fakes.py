@@ -1,7 +1,9 @@
-"""Test doubles for the LLM: scripted answers, failures, and call records."""
+"""Test doubles: for the LLM (scripted answers, failures, and call records), the
+embedder and the multilingual encoder."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator, Sequence
 
@@ -220,3 +222,42 @@ class BilingualEncoder:
             out[row, -1] = 0.3  # every sentence a little alike, as real ones are
             out[row] /= np.linalg.norm(out[row])
         return out
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class HashingEmbedder:
+    """Deterministic bag-of-words vectors for unit tests: no model, no torch.
+
+    Each lower-cased word is hashed into one of `dimension` buckets, so texts that
+    share words are close, which is enough to test ranking end to end.
+    """
+
+    def __init__(self, dimension: int = 64, name: str = "hashing") -> None:
+        self._dimension = dimension
+        self._name = name
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self._name}|dim={self._dimension}"
+
+    def _vector(self, text: str) -> np.ndarray:
+        vec = np.zeros(self._dimension, dtype=np.float32)
+        for word in _WORD.findall(text.lower()):
+            digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
+            vec[int.from_bytes(digest, "little") % self._dimension] += 1.0
+        norm = float(np.linalg.norm(vec))
+        return vec / norm if norm else vec
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self._dimension), dtype=np.float32)
+        return np.stack([self._vector(t) for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vector(text)

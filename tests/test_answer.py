@@ -8,13 +8,12 @@ from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
 from rag.answer.prompts import ANSWER_NOW, ANSWERABLE, DECLINED_INTRO, NOT_FOUND
 from rag.answer.service import AnswerService
-from rag.embedding import HashingEmbedder
 from rag.errors import RagError
 from rag.llm import LLM, LLMUnavailable, NoTokenProbabilities
 from rag.retrieval.service import SearchService
 from rag.settings import Settings
 from rag.types import SearchFilters
-from tests.fakes import CheckingLLM, ScriptedLLM
+from tests.fakes import CheckingLLM, HashingEmbedder, ScriptedLLM
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +80,11 @@ def test_hr_document_is_invisible_to_other_groups(demo_store: Settings) -> None:
         "Quel est le budget d'augmentation de la masse salariale ?",
         filters=SearchFilters(groups=("public", "finance")),
     )
-    sources = llm.calls[0][1]["content"] if llm.calls else ""
-    assert "confidentiel RH" not in sources
-    assert all("remuneration" not in c.path for c in answer.citations)
+    assert llm.calls
+    assert "confidentiel RH" not in llm.calls[0][1]["content"]
+    # The reply's claim is not in those sources, so it is removed and nothing is cited:
+    # the sources themselves (every citation is one of them) must all be visible ones.
+    assert answer.sources and all("remuneration" not in h.document.path for h in answer.sources)
 
 
 def test_the_llm_saying_it_does_not_know_is_not_found(demo_store: Settings) -> None:

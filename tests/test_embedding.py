@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.embedding import BlendedEmbedder, HashingEmbedder, create_embedder
+from rag.embedding import BlendedEmbedder, create_embedder
 from rag.settings import EmbeddingSettings
-from tests.fakes import BilingualEncoder
+from tests.fakes import BilingualEncoder, HashingEmbedder
 
 PASSAGES = [
     "Le télétravail est possible jusqu'à 2 jours par semaine.",

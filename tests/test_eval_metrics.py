@@ -13,8 +13,7 @@ from eval.context_metrics import average_precision, context_precision, context_r
 from eval.correctness import normalise, semantic_similarity, strip_markers, token_f1
 from eval.judge import Judge, JudgeCache
 from eval.retrieval_metrics import ndcg_at_k, recall_at_k
-from rag.embedding import HashingEmbedder
-from tests.fakes import BinaryJudgeLLM, JudgeLLM
+from tests.fakes import BinaryJudgeLLM, HashingEmbedder, JudgeLLM
 
 CONTEXT = ["Le congé de mariage dure 4 jours.", "Le congé de naissance dure 3 jours."]
 
@@ -75,7 +74,8 @@ def test_judge_replies_are_cached_on_disk(tmp_path: Path) -> None:
     judge = Judge(again, cache)
     scores = faithfulness(judge, "?", "Un.", CONTEXT)
     assert again.calls == [] and scores["faithfulness_graded"].value == pytest.approx(0.8)
-    assert all(v.cached for v in judge.take_verdicts())
+    verdicts = judge.take_verdicts()
+    assert verdicts and all(v.cached for v in verdicts)
 
 
 def test_answer_relevancy() -> None:

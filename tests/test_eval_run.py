@@ -20,10 +20,9 @@ from ingest.pipeline import IngestService
 from rag.answer.prompts import NOT_FOUND
 from rag.answer.service import AnswerService
 from rag.cli import build_app
-from rag.embedding import HashingEmbedder
 from rag.retrieval.service import SearchService
 from rag.settings import Settings
-from tests.fakes import JudgeLLM, ScriptedLLM
+from tests.fakes import HashingEmbedder, JudgeLLM, ScriptedLLM
 
 QUESTIONS = [
     Question(

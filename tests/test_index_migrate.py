@@ -18,6 +18,7 @@ from rag.retrieval.service import SearchService
 from rag.settings import IndexSettings, Settings
 from rag.store import DocumentStore
 from rag.vectors.faiss_index import MANIFEST_FILE, VectorIndex
+from tests.fakes import HashingEmbedder
 from tests.test_vector_contract import DIM, FP, put, queries
 
 pytest.importorskip("qdrant_client")
@@ -55,8 +56,8 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         raise AssertionError("the migration ran the embedder")
 
     monkeypatch.setattr(embedding, "create_embedder", never)
-    monkeypatch.setattr(embedding.HashingEmbedder, "embed_documents", never)
-    monkeypatch.setattr(embedding.HashingEmbedder, "embed_query", never)
+    monkeypatch.setattr(HashingEmbedder, "embed_documents", never)
+    monkeypatch.setattr(HashingEmbedder, "embed_query", never)
     monkeypatch.setattr(embedding.SentenceTransformerEmbedder, "__init__", never)
     return data
 
@@ -119,7 +120,7 @@ def test_the_service_searches_the_migrated_collection(
     settings = Settings(
         data_dir=data_dir, index=IndexSettings(backend="qdrant", qdrant_path=target)
     )
-    service = SearchService(settings, embedder=embedding.HashingEmbedder(DIM))
+    service = SearchService(settings, embedder=HashingEmbedder(DIM))
     index = service.retriever.index()
     assert isinstance(index, QdrantIndex) and len(index) == 25
 

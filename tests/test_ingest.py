@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from ingest.pipeline import EXIT_OK, EXIT_SOME_FILES_FAILED, IngestService
-from rag.embedding import HashingEmbedder
 from rag.errors import RagError, StoreLockedError
 from rag.settings import IngestSettings, Settings
 from rag.store import writer_lock
 from rag.vectors.faiss_index import INDEX_FILE, VectorIndex
+from tests.fakes import HashingEmbedder
 from tests.files import (
     HTML_PAGE,
     make_docx,

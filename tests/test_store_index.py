@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.embedding import HashingEmbedder
 from rag.errors import StoreLockedError
 from rag.store import DocumentStore, writer_lock
 from rag.types import ChunkDraft, NewDocument, PageSpan
 from rag.vectors.faiss_index import INDEX_FILE, MANIFEST_FILE, VectorIndex
+from tests.fakes import HashingEmbedder
 
 EMB = HashingEmbedder(dimension=16)
 FP = EMB.fingerprint

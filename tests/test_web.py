@@ -26,12 +26,11 @@ from rag.answer.citations import parse_citations
 from rag.answer.prompts import NOT_FOUND, build_prompt
 from rag.answer.service import WEB_DISABLED, WEB_ONLY, AnswerService
 from rag.answer.web import SNIPPET_CHARS, SearxngClient, WebResult, parse_results
-from rag.embedding import HashingEmbedder
 from rag.llm import LLMUnavailable
 from rag.retrieval.service import SearchService
 from rag.settings import ApiSettings, Settings, WebSettings
 from rag.types import SearchFilters
-from tests.fakes import ScriptedLLM
+from tests.fakes import HashingEmbedder, ScriptedLLM
 
 EMBEDDER = HashingEmbedder(1024)
 MARRIAGE = "Combien de jours de congé pour un mariage ?"
@@ -308,6 +307,7 @@ def test_answer_cites_a_document_and_a_web_result_apart(demo_store: Settings) ->
     [web] = answer.web_citations
     assert web.n == 1 and web.supported and web.url == DEFAULT_RESULTS[0]["url"]
     assert LEGAL[web.start : web.end] == web.quote and "quatre jours" in web.quote
+    assert answer.sources
     assert all(h.document.path for h in answer.sources), "web results are never sources"
     assert fake.params()["q"] == MARRIAGE, "only the question leaves the company"
     body = answer.to_dict()
@@ -550,6 +550,7 @@ def test_api_ask_with_web_results(demo_store: Settings, tmp_path: Path) -> None:
         assert done["web_sources"] == body["web_sources"]
         # /v1/search is the documents only, whatever /v1/ask brought from the web.
         found = http.post("/v1/search", headers=key, json={"query": "L3142-4 Légifrance"}).json()
+        assert found["results"]
         assert all("legifrance" not in json.dumps(r).lower() for r in found["results"])
         metrics = http.get("/metrics").text
     assert len(fake.requests) == 2

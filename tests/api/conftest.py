@@ -15,8 +15,8 @@ from api.app import create_app
 from api.services import Services
 from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
-from rag.embedding import HashingEmbedder
 from rag.settings import ApiSettings, Settings, WebSettings
+from tests.fakes import HashingEmbedder
 
 EMBEDDER = HashingEmbedder(1024)
 
