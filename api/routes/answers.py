@@ -12,17 +12,12 @@ from fastapi import APIRouter, Depends, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.answering import AnswerRun, scoped_filters
-from api.auth import principal
+from api.deps import principal, services_of
 from api.errors import ApiError, error_body
 from api.keys import Principal
 from api.schemas import AskRequest, SearchRequest
-from api.services import Services
 
 router = APIRouter(prefix="/v1", tags=["answers"])
-
-
-def services_of(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
 
 
 def overrides_of(body: Any) -> dict[str, Any]:

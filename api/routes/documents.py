@@ -8,10 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.auth import admin, principal
+from api.deps import admin, principal, services_of
 from api.errors import ApiError
 from api.keys import Principal
-from api.routes.answers import services_of
 from api.schemas import PathId
 from rag.types import DocumentRecord
 

@@ -13,11 +13,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from api.auth import admin
+from api.deps import admin, services_of
 from api.errors import ApiError
 from api.jobs import KIND, safe_name
 from api.keys import Principal
-from api.routes.answers import services_of
 from api.schemas import IngestPathRequest, PathId
 from api.services import Services
 from ingest.loaders import LoaderError, kind_for

@@ -14,10 +14,9 @@ from fastapi import APIRouter, Depends, Request
 from sse_starlette import EventSourceResponse
 
 from api.answering import AnswerRun, scoped_filters
-from api.auth import principal
+from api.deps import principal, services_of
 from api.errors import ApiError, error_body
 from api.keys import Principal
-from api.routes.answers import services_of
 from api.schemas import ChatCompletionRequest, ChatMessage
 from rag.answer import Answer
 from rag.llm import generation_params

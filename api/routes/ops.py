@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.routes.answers import services_of
+from api.deps import services_of
 from api.services import Services
 
 router = APIRouter(tags=["operations"])
