@@ -20,6 +20,7 @@ from swagger_ui_bundle import swagger_ui_path
 from api import errors
 from api.limits import BodyLimitMiddleware
 from api.routes import answers, documents, ingest, openai_compat, ops
+from api.schemas import add_event_schemas
 from api.services import Services
 from rag import logs
 from rag.settings import Settings, get_settings
@@ -102,6 +103,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         redoc_url=None,
     )
     app.state.services = services
+    base_openapi = app.openapi
+    # The streamed events' payload models are no route's response_model: add them.
+    app.openapi = lambda: add_event_schemas(base_openapi())  # type: ignore[method-assign]
     errors.install(app)
     for router in (
         answers.router,
@@ -129,7 +133,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # Swagger UI from the swagger-ui-bundle package, so /docs works offline.
     app.mount("/docs-static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get(
+        "/docs",
+        include_in_schema=False,
+        response_class=HTMLResponse,
+        responses={200: {"content": {"text/html": {}}}},
+    )
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url="/openapi.json",
@@ -139,7 +148,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             swagger_favicon_url="/docs-static/favicon-32x32.png",
         )
 
-    @app.get("/", include_in_schema=False)
+    @app.get(
+        "/",
+        include_in_schema=False,
+        response_class=HTMLResponse,  # the FileResponse below sends index.html as text/html
+        responses={200: {"content": {"text/html": {}}}},
+    )
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 

@@ -1,5 +1,5 @@
-"""Request bodies. Bounds here are the hard ones; limits that depend on settings
-(question length, k) are checked in the routes so the error names the setting."""
+"""Request bodies and responses. Bounds here are the hard ones; limits that depend on
+settings (question length, k) are checked in the routes so the error names the setting."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
+
+from api.keys import Role
 
 MAX_TEXT = 100_000  # hard cap before settings-based checks
 MAX_ID = 2**62  # SQLite integers are 64-bit
@@ -84,3 +87,428 @@ class ChatCompletionRequest(BaseModel):
     max_tokens: int | None = Field(None, ge=16, le=4096)
     max_completion_tokens: int | None = Field(None, ge=16, le=4096)
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
+
+
+# -- responses -----------------------------------------------------------------------------
+#
+# What the routes answer, field for field and in the order the routes build them (the
+# models serialize in field order). FastAPI validates a route's return value against its
+# response_model and drops keys the model lacks, so a key added to a payload must be
+# added here too: tests/api/conftest.py fails any test whose response lost or changed a
+# field on the way through its model.
+
+Mode = Literal["generative", "extractive", "not_found"]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class StoreCheck(BaseModel):
+    ready: bool
+    reason: str | None = Field(None, description="Why it is not ready (absent when ready).")
+    documents: int | None = Field(None, description="Documents in the store (when ready).")
+
+
+class IndexCheck(BaseModel):
+    ready: bool
+    reason: str | None = None
+    vectors: int | None = Field(None, description="Vectors in the index (when ready).")
+
+
+class EmbedderCheck(BaseModel):
+    ready: bool
+    reason: str | None = None
+    dimension: int | None = Field(None, description="The embedder's dimension (when ready).")
+
+
+class LLMCheck(BaseModel):
+    ready: bool
+    reason: str | None = None
+    name: str | None = Field(None, description="The LLM backend's name (when ready).")
+
+
+class ReadinessChecks(BaseModel):
+    store: StoreCheck
+    index: IndexCheck
+    embedder: EmbedderCheck
+    llm: LLMCheck
+
+
+class Readiness(BaseModel):
+    """200 when every check is ready, 503 otherwise (same body). A check carries
+    `reason` when not ready and its own figure when ready, never both; absent keys
+    are left out of the JSON, not sent as null."""
+
+    ready: bool
+    checks: ReadinessChecks
+
+
+class Features(BaseModel):
+    web_search: bool = Field(description="Whether /v1/ask accepts `web: true` here.")
+
+
+class Me(BaseModel):
+    name: str
+    role: Role
+    groups: list[str]
+    features: Features
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    truncated_prompt: bool
+
+
+class DocumentCitation(BaseModel):
+    kind: Literal["document"]
+    n: int = Field(description="The [n] marker in the answer.")
+    document_id: int
+    title: str
+    path: str
+    page: int
+    quote: str
+    start: int = Field(description="Offset of the quote in the document's text.")
+    end: int
+    chunk_id: int
+    score: float
+    supported: bool
+    support: float
+
+
+class WebCitation(BaseModel):
+    kind: Literal["web"]
+    n: str = Field(description="The [Wn] marker in the answer, e.g. W1.")
+    title: str
+    url: str
+    quote: str
+    start: int = Field(description="Offset of the quote in the web result's snippet.")
+    end: int
+    supported: bool
+    support: float
+
+
+Citation = Annotated[DocumentCitation | WebCitation, Field(discriminator="kind")]
+
+
+class WebSource(BaseModel):
+    n: str = Field(description="W1, W2...: the order of the web results in the prompt.")
+    title: str
+    url: str
+    snippet: str
+    engine: str | None
+
+
+class Removed(BaseModel):
+    text: str
+    reason: str = Field(description="unsupported or off_topic")
+
+
+class Answerability(BaseModel):
+    score: float
+    p_yes: float
+    dense: float
+    threshold: float
+
+
+class AnswerResponse(BaseModel):
+    """An answer with its citations, as `rag ask --json` prints it (also the `done`
+    event of the streamed form)."""
+
+    question: str
+    standalone_question: str | None = Field(
+        description="The follow-up question rewritten with its history (null without one)."
+    )
+    answer: str
+    mode: Mode
+    language: str
+    citations: list[Citation]
+    all_citations_supported: bool
+    web_sources: list[WebSource]
+    removed: list[Removed]
+    notices: list[str]
+    answerability: Answerability | None = Field(
+        description="The check before answering (null when it did not run)."
+    )
+    timings: dict[str, float] = Field(description="Seconds per stage, and total_s.")
+    usage: Usage
+
+
+class SearchHit(BaseModel):
+    chunk_id: int
+    document_id: int
+    path: str
+    title: str
+    page: int
+    page_end: int
+    heading: str
+    score: float
+    dense_score: float | None = Field(description="null when dense retrieval missed it.")
+    bm25_score: float | None = Field(description="null when BM25 missed it.")
+    text: str
+    start: int
+    end: int
+
+
+class SearchResponse(BaseModel):
+    query: str
+    language: str
+    results: list[SearchHit]
+    timings: dict[str, float] = Field(description="Seconds per retrieval stage, and search_s.")
+
+
+class Document(BaseModel):
+    id: int
+    path: str
+    title: str
+    pages: int
+    chunks: int
+    groups: list[str]
+    sha256: str
+    status: str
+    mime: str
+    size_bytes: int
+    created_at: str
+    updated_at: str
+
+
+class DocumentList(BaseModel):
+    total: int = Field(description="Documents the caller may see, before limit/offset.")
+    documents: list[Document]
+
+
+class DocumentDetail(Document):
+    page_numbers: list[int]
+
+
+class Page(BaseModel):
+    document_id: int
+    title: str
+    page: int
+    text: str
+    start: int = Field(description="Where the page starts in the document's text.")
+    end: int
+
+
+class JobError(BaseModel):
+    file: str
+    reason: str
+
+
+class Job(BaseModel):
+    id: int
+    status: str = Field(description="queued, running, succeeded, partial or failed")
+    source: str | None = Field(description="upload or path; null for `rag ingest` runs.")
+    files: list[str] | None = Field(description="The uploaded files' names (uploads only).")
+    groups: list[str] | None
+    files_total: int
+    files_done: int
+    chunks: int
+    chunks_per_s: float
+    counts: dict[str, int | float] = Field(
+        description="Every counter the job keeps (added, updated, unchanged, pages...); "
+        "empty until the job starts."
+    )
+    errors: list[JobError]
+    started_at: str
+    finished_at: str | None
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"]
+    data: list[ModelCard]
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"]
+    content: str
+
+
+class ChatChoice(BaseModel):
+    index: int
+    message: AssistantMessage
+    finish_reason: str
+
+
+class ChatUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletion(BaseModel):
+    """OpenAI's chat completion, plus `citations` and `mode`."""
+
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: ChatUsage
+    citations: list[DocumentCitation]
+    mode: Mode
+
+
+class FieldProblem(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorDetail(BaseModel):
+    # Open: every raise site may add its own keys (ApiError(**extra)); those known
+    # today are typed below, and absent ones are left out of the JSON, not sent as null.
+    model_config = ConfigDict(extra="allow")
+    code: str = Field(description="Machine-readable: unauthorized, not_found, limit_exceeded...")
+    message: str
+    fields: list[FieldProblem] | None = Field(None, description="422: each invalid field.")
+    limit: str | None = Field(None, description="The limit or setting the request broke.")
+    max: int | None = Field(None, description="That limit's value.")
+    max_bytes: int | None = Field(None, description="413: the body limit in bytes.")
+    stage: str | None = Field(None, description="504: the stage that was running.")
+    retry_after_s: int | None = Field(None, description="429, 503: also in Retry-After.")
+    request_id: str | None = Field(None, description="500: quote it to the operators.")
+
+
+class ErrorResponse(BaseModel):
+    """Every error, whatever the status: `{"error": {"code", "message", ...}}`."""
+
+    error: ErrorDetail
+
+
+# The routers' documented errors. 4XX replaces FastAPI's default 422 schema, which is
+# not what api/errors.py sends.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorResponse, "description": "The request was refused (see `code`)."},
+    "5XX": {
+        "model": ErrorResponse,
+        "description": "The server failed (500: quote `request_id`), is overloaded (503, "
+        "Retry-After) or an answer timed out (504).",
+    },
+}
+
+
+# -- Server-Sent Events --------------------------------------------------------------------
+#
+# What /v1/ask and /v1/chat/completions stream. Open API 3.1 has the `text/event-stream`
+# schema describe one event, {"event", "data"}, with `data` JSON text whose own schema is
+# its contentSchema. These models are not any route's response_model, so create_app adds
+# them to the schema's components (add_event_schemas).
+
+
+class StageEvent(BaseModel):
+    name: str = Field(description="rewrite, retrieve, web, generate or verify")
+
+
+class TokenEvent(BaseModel):
+    text: str
+
+
+class ResetEvent(BaseModel):
+    """The tokens streamed so far are abandoned (the answer comes in `done`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CitationsEvent(BaseModel):
+    citations: list[Citation]
+    web_sources: list[WebSource]
+
+
+class ChatDelta(BaseModel):
+    role: Literal["assistant"] | None = Field(None, description="In the first chunk only.")
+    content: str
+
+
+class ChatChunkChoice(BaseModel):
+    index: int
+    delta: ChatDelta
+    finish_reason: str | None = Field(description="stop in the last chunk, else null.")
+
+
+class ChatCompletionChunk(BaseModel):
+    """OpenAI's chat.completion.chunk; the last one also has citations, usage, mode."""
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[ChatChunkChoice]
+    citations: list[DocumentCitation] | None = Field(None, description="Last chunk only.")
+    usage: ChatUsage | None = Field(None, description="Last chunk only.")
+    mode: Mode | None = Field(None, description="Last chunk only.")
+
+
+EVENT_MODELS: tuple[type[BaseModel], ...] = (
+    StageEvent,
+    TokenEvent,
+    ResetEvent,
+    CitationsEvent,
+    ChatCompletionChunk,
+)
+_REF = "#/components/schemas/{model}"
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+def _json_data(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "string", "contentMediaType": "application/json", "contentSchema": schema}
+
+
+def _event(name: str, model: type[BaseModel]) -> dict[str, Any]:
+    return {"properties": {"event": {"const": name}, "data": _json_data(_ref(model))}}
+
+
+ASK_STREAM: dict[str, Any] = {
+    "description": "One event: `stage`s and `token`s, `reset` if streamed tokens are "
+    "abandoned, then `citations` and `done` (the JSON answer); `error` if the answer "
+    "fails once the stream has begun.",
+    "type": "object",
+    "required": ["event", "data"],
+    "oneOf": [
+        _event("stage", StageEvent),
+        _event("token", TokenEvent),
+        _event("reset", ResetEvent),
+        _event("citations", CitationsEvent),
+        _event("done", AnswerResponse),
+        _event("error", ErrorResponse),
+    ],
+}
+
+CHAT_STREAM: dict[str, Any] = {
+    "description": "One event (unnamed): a `chat.completion.chunk`, the last one with "
+    "`finish_reason: stop`, `citations`, `usage` and `mode`; then `[DONE]`. An error once "
+    "the stream has begun comes as an error body, then `[DONE]`.",
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {"event": {"const": "message"}, "data": {"type": "string"}},
+    "if": {"properties": {"data": {"const": "[DONE]"}}},
+    "else": {
+        "properties": {
+            "data": _json_data({"anyOf": [_ref(ChatCompletionChunk), _ref(ErrorResponse)]})
+        }
+    },
+}
+
+
+def add_event_schemas(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Put EVENT_MODELS (and the models they use) in the schema's components, where
+    ASK_STREAM and CHAT_STREAM refer to them; those already there are kept."""
+    _, defs = models_json_schema([(m, "serialization") for m in EVENT_MODELS], ref_template=_REF)
+    components = openapi.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in defs.get("$defs", {}).items():
+        components.setdefault(name, schema)
+    return openapi

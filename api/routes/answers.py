@@ -12,17 +12,20 @@ from fastapi import APIRouter, Depends, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.answering import AnswerRun, scoped_filters
-from api.auth import principal
+from api.deps import principal, services_of
 from api.errors import ApiError, error_body
 from api.keys import Principal
-from api.schemas import AskRequest, SearchRequest
-from api.services import Services
+from api.schemas import (
+    ASK_STREAM,
+    ERROR_RESPONSES,
+    AnswerResponse,
+    AskRequest,
+    Me,
+    SearchRequest,
+    SearchResponse,
+)
 
-router = APIRouter(prefix="/v1", tags=["answers"])
-
-
-def services_of(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+router = APIRouter(prefix="/v1", tags=["answers"], responses=ERROR_RESPONSES)
 
 
 def overrides_of(body: Any) -> dict[str, Any]:
@@ -67,7 +70,14 @@ def wants_stream(request: Request, flag: bool) -> bool:
 @router.post(
     "/ask",
     summary="Answer a question from the documents, with citations",
-    responses={200: {"content": {"text/event-stream": {}}}},
+    response_model=AnswerResponse,
+    responses={
+        200: {
+            "description": "The answer as JSON, or as Server-Sent Events with `stream: true` "
+            "or `Accept: text/event-stream`.",
+            "content": {"text/event-stream": {"schema": ASK_STREAM}},
+        }
+    },
 )
 async def ask(
     body: AskRequest,
@@ -102,7 +112,7 @@ async def ask(
     return EventSourceResponse(ask_events(run), ping=15)
 
 
-@router.post("/search", summary="Ranked passages for a query")
+@router.post("/search", summary="Ranked passages for a query", response_model=SearchResponse)
 async def search(
     body: SearchRequest,
     request: Request,
@@ -130,7 +140,9 @@ async def search(
 
 
 @router.get(
-    "/me", summary="The caller's key (name, role, access groups) and what the server offers"
+    "/me",
+    summary="The caller's key (name, role, access groups) and what the server offers",
+    response_model=Me,
 )
 async def me(request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:  # noqa: B008
     # `features` is how the page learns what to show (the "web results" box).

@@ -8,14 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.auth import admin, principal
+from api.deps import admin, principal, services_of
 from api.errors import ApiError
 from api.keys import Principal
-from api.routes.answers import services_of
-from api.schemas import PathId
+from api.schemas import ERROR_RESPONSES, DocumentDetail, DocumentList, Page, PathId
 from rag.types import DocumentRecord
 
-router = APIRouter(prefix="/v1/documents", tags=["documents"])
+router = APIRouter(prefix="/v1/documents", tags=["documents"], responses=ERROR_RESPONSES)
 
 
 def _visible(request: Request, who: Principal, document_id: int) -> DocumentRecord:
@@ -25,7 +24,7 @@ def _visible(request: Request, who: Principal, document_id: int) -> DocumentReco
     return doc
 
 
-@router.get("", summary="Documents the caller may see")
+@router.get("", summary="Documents the caller may see", response_model=DocumentList)
 async def list_documents(
     request: Request,
     who: Principal = Depends(principal),  # noqa: B008
@@ -41,7 +40,11 @@ async def list_documents(
     }
 
 
-@router.get("/{document_id}", summary="One document's record and its pages")
+@router.get(
+    "/{document_id}",
+    summary="One document's record and its pages",
+    response_model=DocumentDetail,
+)
 async def get_document(
     document_id: PathId,
     request: Request,
@@ -55,6 +58,7 @@ async def get_document(
 @router.get(
     "/{document_id}/pages/{page}",
     summary="The text of one page, and where it sits in the document's text",
+    response_model=Page,
 )
 async def get_page(
     document_id: PathId,
@@ -83,7 +87,13 @@ async def get_page(
     }
 
 
-@router.delete("/{document_id}", status_code=204, summary="Remove a document (admins)")
+@router.delete(
+    "/{document_id}",
+    status_code=204,
+    summary="Remove a document (admins)",
+    response_class=Response,
+    responses={204: {"description": "Removed, with its chunks and vectors; no body."}},
+)
 async def delete_document(
     document_id: PathId,
     request: Request,

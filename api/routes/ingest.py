@@ -13,16 +13,15 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from api.auth import admin
+from api.deps import admin, services_of
 from api.errors import ApiError
 from api.jobs import KIND, safe_name
 from api.keys import Principal
-from api.routes.answers import services_of
-from api.schemas import IngestPathRequest, PathId
+from api.schemas import ERROR_RESPONSES, IngestPathRequest, Job, JobList, PathId
 from api.services import Services
 from ingest.loaders import LoaderError, kind_for
 
-router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
+router = APIRouter(prefix="/v1/ingest", tags=["ingest"], responses=ERROR_RESPONSES)
 JOBS_PATH = "/v1/ingest/jobs"
 
 _UPLOAD_SCHEMA = {
@@ -178,6 +177,7 @@ def _check_pages(services: Services, path: Path, name: str) -> None:
     "/jobs",
     status_code=202,
     summary="Start an ingest job from uploaded files or a server folder (admins)",
+    response_model=Job,
     openapi_extra=_UPLOAD_SCHEMA,
 )
 async def create_job(request: Request, who: Principal = Depends(admin)) -> dict[str, Any]:  # noqa: B008
@@ -204,14 +204,16 @@ async def create_job(request: Request, who: Principal = Depends(admin)) -> dict[
     return job_view(job)
 
 
-@router.get("/jobs", summary="Recent ingest jobs (admins)")
+@router.get("/jobs", summary="Recent ingest jobs (admins)", response_model=JobList)
 async def list_jobs(request: Request, who: Principal = Depends(admin)) -> dict[str, Any]:  # noqa: B008
     jobs = services_of(request).store.list_jobs(limit=100)
     # API jobs and `rag ingest` runs alike: admins see every change to the store.
     return {"jobs": [job_view(j) for j in jobs if j["kind"] in (KIND, "ingest")]}
 
 
-@router.get("/jobs/{job_id}", summary="One ingest job's state and progress (admins)")
+@router.get(
+    "/jobs/{job_id}", summary="One ingest job's state and progress (admins)", response_model=Job
+)
 async def get_job(
     job_id: PathId,
     request: Request,

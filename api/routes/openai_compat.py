@@ -14,15 +14,21 @@ from fastapi import APIRouter, Depends, Request
 from sse_starlette import EventSourceResponse
 
 from api.answering import AnswerRun, scoped_filters
-from api.auth import principal
+from api.deps import principal, services_of
 from api.errors import ApiError, error_body
 from api.keys import Principal
-from api.routes.answers import services_of
-from api.schemas import ChatCompletionRequest, ChatMessage
+from api.schemas import (
+    CHAT_STREAM,
+    ERROR_RESPONSES,
+    ChatCompletion,
+    ChatCompletionRequest,
+    ChatMessage,
+    ModelList,
+)
 from rag.answer.service import Answer
 from rag.llm import generation_params
 
-router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+router = APIRouter(prefix="/v1", tags=["openai-compatible"], responses=ERROR_RESPONSES)
 
 MODEL = "company-rag"
 
@@ -66,7 +72,11 @@ def _usage(answer: Answer) -> dict[str, int]:
     }
 
 
-@router.get("/models", summary="The one model this service offers (OpenAI-compatible)")
+@router.get(
+    "/models",
+    summary="The one model this service offers (OpenAI-compatible)",
+    response_model=ModelList,
+)
 async def models(who: Principal = Depends(principal)) -> dict[str, Any]:  # noqa: B008
     return {
         "object": "list",
@@ -74,7 +84,17 @@ async def models(who: Principal = Depends(principal)) -> dict[str, Any]:  # noqa
     }
 
 
-@router.post("/chat/completions", summary="OpenAI-compatible chat over the documents")
+@router.post(
+    "/chat/completions",
+    summary="OpenAI-compatible chat over the documents",
+    response_model=ChatCompletion,
+    responses={
+        200: {
+            "description": "The completion as JSON, or as Server-Sent Events with `stream: true`.",
+            "content": {"text/event-stream": {"schema": CHAT_STREAM}},
+        }
+    },
+)
 async def chat_completions(
     body: ChatCompletionRequest,
     request: Request,

@@ -9,13 +9,20 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.routes.answers import services_of
+from api.deps import services_of
+from api.schemas import Health, Readiness
 from api.services import Services
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="The process is up")
+class PrometheusResponse(Response):
+    """Prometheus' text exposition format (its media type carries the version)."""
+
+    media_type = CONTENT_TYPE_LATEST
+
+
+@router.get("/healthz", summary="The process is up", response_model=Health)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -48,14 +55,25 @@ def _checks(services: Services) -> dict[str, Any]:
     return checks
 
 
-@router.get("/readyz", summary="Store, index, embedder and LLM are ready")
+@router.get(
+    "/readyz",
+    summary="Store, index, embedder and LLM are ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready: see each check's reason."}},
+)
 async def readyz(request: Request) -> JSONResponse:
+    # Sent as is, with its status: tests/api/test_layout.py checks it against Readiness.
     checks = await run_in_threadpool(_checks, services_of(request))
     ready = all(c["ready"] for c in checks.values())
     return JSONResponse({"ready": ready, "checks": checks}, 200 if ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=PrometheusResponse,
+    responses={200: {"description": f"Prometheus text format ({CONTENT_TYPE_LATEST})."}},
+)
 async def metrics(request: Request) -> Response:
     services = services_of(request)
-    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return PrometheusResponse(generate_latest(services.metrics.registry))

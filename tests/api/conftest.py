@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fastapi.routing
 import pytest
+from fastapi.encoders import jsonable_encoder
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -30,6 +33,54 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for group, paths in write_demo_corpus(root / "docs").items():
         ingest.run(paths[0].parent, [group])
     return root / "data"
+
+
+def first_difference(sent: Any, returned: Any, where: str = "$") -> str | None:
+    """Where two JSON values first differ (a key, its order, a value or its type)."""
+    if type(sent) is not type(returned):
+        return f"{where}: {returned!r} became {sent!r}"
+    if isinstance(sent, dict):
+        if list(sent) != list(returned):
+            return f"{where}: keys {list(returned)} became {list(sent)}"
+        for key in sent:
+            if diff := first_difference(sent[key], returned[key], f"{where}.{key}"):
+                return diff
+    elif isinstance(sent, list):
+        if len(sent) != len(returned):
+            return f"{where}: {len(returned)} items became {len(sent)}"
+        for i, (a, b) in enumerate(zip(sent, returned, strict=True)):
+            if diff := first_difference(a, b, f"{where}[{i}]"):
+                return diff
+    elif sent != returned:
+        return f"{where}: {returned!r} became {sent!r}"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def responses_keep_every_field(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A route's response_model must not change what the route returns: FastAPI
+    validates the return value against the model and drops the keys it lacks. Every
+    JSON body serialized through a model is compared with what the route returned, as
+    FastAPI would send it without one (keys, their order, values, int vs float); any
+    difference fails the test. (This wraps fastapi.routing.serialize_response: if a
+    FastAPI release renames it, monkeypatch fails loudly here.)"""
+    original = fastapi.routing.serialize_response
+    problems: list[str] = []
+
+    async def checked(**kwargs: Any) -> Any:
+        result = await original(**kwargs)
+        field = kwargs.get("field")
+        if field is not None:
+            sent = json.loads(result) if isinstance(result, bytes) else result
+            returned = jsonable_encoder(kwargs["response_content"])
+            if diff := first_difference(sent, returned):
+                problems.append(f"{field.name}: {diff}")
+        return result
+
+    monkeypatch.setattr(fastapi.routing, "serialize_response", checked)
+    yield
+    report = "\n".join(dict.fromkeys(problems))
+    assert not problems, f"a response_model changed a response:\n{report}"
 
 
 @dataclass

@@ -153,6 +153,35 @@ def test_web_search_off_says_so(make_api) -> None:  # type: ignore[no-untyped-de
     assert any("web search is not enabled" in n for n in body["notices"])
 
 
+def test_every_answer_field_reaches_the_client(make_api) -> None:  # type: ignore[no-untyped-def]
+    """The fields most answers leave empty or null (answerability, removed sentences,
+    web citations and sources) come through AnswerResponse whole, in JSON and in the
+    stream's `done` and `citations` events."""
+    import httpx
+
+    from rag.answer.web import SearxngClient
+    from tests.fakes import CheckingLLM
+    from tests.test_web import ANSWER, FakeSearxng
+
+    unsupported = " La cantine sert des homards tous les vendredis soirs [1]."
+    web = SearxngClient("http://searxng.test", transport=httpx.MockTransport(FakeSearxng()))
+    api = make_api(CheckingLLM(ANSWER + unsupported, ANSWER + unsupported), web=web)
+    body = api.post("/v1/ask", api.employee, json={"question": MARRIAGE, "web": True}).json()
+    r = api.post("/v1/ask", api.employee, json={"question": MARRIAGE, "web": True, "stream": True})
+    events = dict(sse_events(r.text))
+    for answer in (body, events["done"]):
+        assert set(answer["answerability"]) == {"score", "p_yes", "dense", "threshold"}
+        [removed] = answer["removed"]
+        assert "homards" in removed["text"] and removed["reason"] in ("unsupported", "off_topic")
+        assert [c["kind"] for c in answer["citations"]] == ["document", "web"]
+        assert set(answer["citations"][1]) == {
+            "kind", "n", "title", "url", "quote", "start", "end", "supported", "support"
+        }  # fmt: skip
+        assert [w["n"] for w in answer["web_sources"]] == ["W1", "W2"]
+        assert set(answer["web_sources"][0]) == {"n", "title", "url", "snippet", "engine"}
+    assert events["citations"]["citations"] == events["done"]["citations"]
+
+
 def test_search_returns_ranked_chunks(make_api) -> None:  # type: ignore[no-untyped-def]
     api = make_api()
     body = api.post("/v1/search", api.employee, json={"query": "congé mariage", "k": 3}).json()

@@ -1,5 +1,7 @@
 """The API over real HTTP on loopback: client disconnects, the OpenAI client, and
-`rag serve` itself as a separate process."""
+`rag serve` itself as a separate process (with the real embedding model: `slow`).
+
+Every wait has a deadline and says what it was waiting for when it passes."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +22,37 @@ from tests.fakes import ScriptedLLM, SlowLLM
 
 MARRIAGE = "Combien de jours de congé pour un mariage ?"
 ANSWER = "Le mariage du salarié donne droit à 5 jours de congé payé [1]."
+
+
+def wait_for(
+    what: str,
+    ready: Callable[[], Any],
+    timeout_s: float,
+    server: subprocess.Popen | None = None,  # type: ignore[type-arg]
+) -> Any:
+    """Poll `ready` until it returns something truthy; fail, saying `what` did not
+    happen, once `timeout_s` passes (or at once if `server` has exited)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = ready()
+        if result:
+            return result
+        if server is not None and server.poll() is not None:
+            _, err = server.communicate(timeout=10)
+            raise AssertionError(f"{what}: rag serve exited ({server.returncode}):\n{err}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout_s:g} s")
+        time.sleep(0.3)
+
+
+def healthy(client: httpx.Client) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return client.get("/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return check
 
 
 def test_a_client_that_disconnects_mid_stream_stops_the_generation(make_api) -> None:  # type: ignore[no-untyped-def]
@@ -86,6 +121,7 @@ def _rag(data: Path, *args: str, **kwargs) -> subprocess.Popen:  # type: ignore[
     )  # fmt: skip
 
 
+@pytest.mark.slow  # `rag serve` with its defaults loads the real embedding model
 def test_rag_serve_out_of_the_box(tmp_path: Path) -> None:
     """First start prints an admin key once; with it an admin uploads a document and
     an employee key gets a cited answer, over real HTTP."""
@@ -96,16 +132,8 @@ def test_rag_serve_out_of_the_box(tmp_path: Path) -> None:
     server = _rag(data, "serve", "--port", str(port))
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            assert time.monotonic() < deadline, "rag serve did not start"
-            time.sleep(0.3)
+        with httpx.Client(base_url=url) as probe:
+            wait_for("rag serve answering /healthz", healthy(probe), 120, server)
         assert httpx.get(f"{url}/v1/me").status_code == 401, "no open door"
         keys = subprocess.run(
             [str(Path(sys.executable).with_name("rag")), "keys", "list", "--json"],
@@ -133,20 +161,16 @@ def test_rag_serve_out_of_the_box(tmp_path: Path) -> None:
         server = _rag(data, "serve", "--port", str(port))
         time.sleep(0.5)
         with httpx.Client(base_url=url, timeout=60) as client:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.3)
-                assert time.monotonic() < deadline
+            wait_for("rag serve, restarted, answering /healthz", healthy(client), 120, server)
             admin = {"Authorization": f"Bearer {admin_key}"}
             files = [("files", ("conges.md", note.encode(), "text/markdown"))]
             job = client.post("/v1/ingest/jobs", headers=admin, files=files).json()
-            while job["status"] not in ("succeeded", "partial", "failed"):
-                time.sleep(0.3)
-                job = client.get(f"/v1/ingest/jobs/{job['id']}", headers=admin).json()
+
+            def finished() -> dict | None:  # type: ignore[type-arg]
+                state = client.get(f"/v1/ingest/jobs/{job['id']}", headers=admin).json()
+                return state if state["status"] in ("succeeded", "partial", "failed") else None
+
+            job = wait_for(f"ingest job {job['id']} finishing", finished, 120, server)
             assert job["status"] == "succeeded", job
             answer = client.post("/v1/ask", headers=employee, json={"question": MARRIAGE}).json()
             assert answer["mode"] == "extractive" and answer["citations"]

@@ -1,5 +1,7 @@
-"""Who may call what: a Bearer API key on every route but health and the page.
+"""The FastAPI dependencies the route modules share: the app's services, and who may
+call what (a Bearer API key on every route but health and the page).
 
+Route modules import these from here, never from one another (a test enforces it).
 Access control lives here and in retrieval's filters, never in a prompt.
 """
 
@@ -10,8 +12,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
 from api.keys import Principal
+from api.services import Services
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `rag keys create`.")
+
+
+def services_of(request: Request) -> Services:
+    """The app's services (built once per app by `create_app`)."""
+    return request.app.state.services  # type: ignore[no-any-return]
 
 
 def principal(
@@ -19,7 +27,7 @@ def principal(
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
 ) -> Principal:
     """The caller, authenticated and within its rate limit."""
-    services = request.app.state.services
+    services = services_of(request)
     if credentials is None or not credentials.credentials:
         raise ApiError(
             401,
