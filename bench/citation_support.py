@@ -3,7 +3,7 @@
     python bench/citation_support.py
 
 On ../shared/datasets/halueval/pairs.jsonl, each item has a knowledge passage, a
-right answer and a hallucinated one. The support score (rag.answer.citations.support)
+right answer and a hallucinated one. The support score (rag.answer.citations.support_score)
 should be higher for the right answer. Prints the share of pairs ordered
 correctly, the ties, and, at the default threshold, how often each kind of
 answer counts as supported.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag.answer.citations import support
+from rag.answer.citations import support_score
 from rag.settings import AnswerSettings
 
 PAIRS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "halueval" / "pairs.jsonl"
@@ -28,8 +28,8 @@ def main() -> None:
     rows = [json.loads(line) for line in PAIRS.read_text().splitlines() if line.strip()]
     better = ties = right_ok = wrong_ok = 0
     for row in rows:
-        right = support(row["right_answer"], row["knowledge"], "en")
-        wrong = support(row["hallucinated_answer"], row["knowledge"], "en")
+        right = support_score(row["right_answer"], row["knowledge"], "en")
+        wrong = support_score(row["hallucinated_answer"], row["knowledge"], "en")
         better += right > wrong
         ties += right == wrong
         right_ok += right >= threshold

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.datasets import is_relevant, load_questions
 from eval.retrieval_metrics import hit_at_k, mrr_at_k
-from rag.retrieval.hybrid import FusionWeights
+from rag.retrieval.fusion import FusionWeights, reciprocal_rank_fusion
 from rag.retrieval.service import SearchService
 from rag.settings import Settings
 from rag.text import detect_language, fts_query
@@ -81,9 +81,9 @@ def main() -> None:
         rows = {"hit@1": [], "hit@10": [], "mrr@10": []}
         for q, lang, match, dense, lexical in cached:
             if args.method == "convex":
-                fused = retriever._fuse_convex(q.question, match, lang, dense, lexical)[:10]
+                fused = retriever.fuse_scores(q.question, match, lang, dense, lexical)[:10]
             else:
-                fused = retriever._fuse(dense, lexical, lang)[:10]
+                fused = reciprocal_rank_fusion(dense, lexical, retriever.weights, lang)[:10]
             flags = [is_relevant(paths[cid], q.doc_ids) for cid, _ in fused]
             rows["hit@1"].append(hit_at_k(flags, 1))
             rows["hit@10"].append(hit_at_k(flags, 10))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.citations import best_quote, parse_citations, support
+from rag.answer.citations import best_quote, parse_citations, support_score
 
 
 @pytest.mark.parametrize(
@@ -39,11 +39,14 @@ def test_statement_text_has_no_markers() -> None:
 def test_support_is_high_for_a_faithful_statement_and_low_otherwise() -> None:
     passage = "Le mariage du salarié donne droit à 5 jours de congé payé."
     assert (
-        support("Un mariage donne droit à cinq jours, soit 5 jours de congés.", passage, "fr") > 0.6
+        support_score("Un mariage donne droit à cinq jours, soit 5 jours de congés.", passage, "fr")
+        > 0.6
     )
-    assert support("Le PACS donne droit à 4 jours.", passage, "fr") < 0.5
+    assert support_score("Le PACS donne droit à 4 jours.", passage, "fr") < 0.5
     assert (
-        support("Hotels are capped at 120 euros.", "Hotel nights are capped at 120 euros.", "en")
+        support_score(
+            "Hotels are capped at 120 euros.", "Hotel nights are capped at 120 euros.", "en"
+        )
         == 1.0
     )
 

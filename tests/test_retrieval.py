@@ -7,7 +7,8 @@ import pytest
 from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
 from rag.errors import RagError, StoreMismatchError
-from rag.retrieval.hybrid import FusionWeights, Retriever
+from rag.retrieval.fusion import FusionWeights, reciprocal_rank_fusion
+from rag.retrieval.hybrid import Retriever
 from rag.retrieval.service import SearchService
 from rag.settings import Settings
 from rag.store.documents import filter_clause
@@ -119,11 +120,11 @@ def test_fusion_rewards_agreement(search: SearchService, method: str) -> None:
     dense = [(1, 0.9), (2, 0.8), (3, 0.7)]
     lexical = [(3, 12.0), (4, 10.0), (1, 2.0)]
     if method == "rrf":
-        fused = [cid for cid, _ in retriever._fuse(dense, lexical, "fr")]
+        fused = [cid for cid, _ in reciprocal_rank_fusion(dense, lexical, retriever.weights, "fr")]
         assert fused[:2] == [1, 3], "in both lists beats in one"
     else:
         search.store.embeddings  # noqa: B018 - real store, real embeddings for ids 1..4
-        fused = [cid for cid, _ in retriever._fuse_convex("x", None, "fr", dense, lexical)]
+        fused = [cid for cid, _ in retriever.fuse_scores("x", None, "fr", dense, lexical)]
         assert fused[0] in (1, 3) and set(fused) == {1, 2, 3, 4}
 
 
@@ -132,8 +133,8 @@ def test_weights_per_language_decide(search: SearchService) -> None:
     dense = [(1, 0.9), (2, 0.1)]
     lexical = [(2, 10.0), (1, 1.0)]
     retriever.weights = FusionWeights({"fr": 0.0, "en": 1.0}, {"fr": 1.0, "en": 0.0}, 60, "rrf")
-    assert retriever._fuse(dense, lexical, "fr")[0][0] == 2
-    assert retriever._fuse(dense, lexical, "en")[0][0] == 1
+    assert reciprocal_rank_fusion(dense, lexical, retriever.weights, "fr")[0][0] == 2
+    assert reciprocal_rank_fusion(dense, lexical, retriever.weights, "en")[0][0] == 1
 
 
 def test_bad_requests(search: SearchService) -> None:

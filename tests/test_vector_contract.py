@@ -13,7 +13,8 @@ import pytest
 
 from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
-from rag.retrieval.hybrid import FusionWeights, Retriever
+from rag.retrieval.fusion import FusionWeights
+from rag.retrieval.hybrid import Retriever
 from rag.retrieval.service import SearchService
 from rag.settings import IndexSettings, Settings
 from rag.store import DocumentStore

@@ -138,7 +138,7 @@ def parse_citations(answer: str, n_sources: int, n_web: int = 0) -> ParsedAnswer
     return ParsedAnswer(text, statements, sorted(set(dropped)), sorted(set(dropped_web)))
 
 
-def support(statement: str, passage: str, lang: str) -> float:
+def support_score(statement: str, passage: str, lang: str) -> float:
     """Share of the statement's content words found in the passage, in [0, 1].
 
     Numbers weigh double, and a number the passage does not contain halves the

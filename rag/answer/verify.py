@@ -11,7 +11,7 @@ For each sentence of the draft (rag.answer.citations parses them with their `[n]
 3. otherwise it is removed, with the reason.
 The rule users rely on: cited and verified, or not said.
 
-Support within the question's language is lexical (rag.answer.citations.support: content
+Support within the question's language is lexical (rag.answer.citations.support_score: content
 stems, numbers weigh double). Across languages no word is shared, so it is the
 multilingual cosine of claim and sentence. In both, a number the claim states is a
 hard anchor: one that is neither in the source sentence nor in the question makes
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.answer.citations import Statement, support
+from rag.answer.citations import Statement, support_score
 from rag.answer.evidence import Evidence, Window, numbers
 from rag.text import content_stems
 
@@ -164,7 +164,7 @@ class Verifier:
             return 0.0
         source = self.evidence.sources[window.source]
         if not self.evidence.crosses(source):
-            return support(claim, window.text, self.evidence.lang)
+            return support_score(claim, window.text, self.evidence.lang)
         vector = self.evidence.vector(window)
         if vector is None:  # no multilingual encoder: nothing vouches for it
             return 0.0

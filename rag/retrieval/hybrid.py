@@ -18,6 +18,12 @@ import numpy as np
 
 from rag.embedding import Embedder
 from rag.errors import RagError
+from rag.retrieval.fusion import (
+    FusionWeights,
+    convex_fusion,
+    maximal_marginal_relevance,
+    reciprocal_rank_fusion,
+)
 from rag.store import DocumentStore
 from rag.text import detect_language, fts_query
 from rag.types import ChunkRecord, DocumentRecord, SearchFilters
@@ -59,29 +65,6 @@ class SearchResult:
     hits: list[SearchHit]
     language: str
     timings: dict[str, float] = field(default_factory=dict)
-
-
-FUSIONS = ("convex", "rrf")
-
-
-@dataclass(frozen=True)
-class FusionWeights:
-    """How the dense and BM25 candidates are combined, with weights per language.
-
-    convex: weighted sum of the cosine similarity and the BM25 score divided by the
-      best BM25 score among the candidates, both computed for every candidate of
-      either list (Bruch et al., "An Analysis of Fusion Functions for Hybrid
-      Retrieval", 2022). It keeps how confident each list is, which rank fusion
-      throws away.
-    rrf: weighted reciprocal rank fusion (Cormack et al., 2009).
-    The default embedder is English-only, so the weights differ by language; the
-    docs/benchmarks.md gives the measurements behind them.
-    """
-
-    dense: dict[str, float]
-    bm25: dict[str, float]
-    rrf_k: int = 60
-    method: str = "convex"
 
 
 class Retriever:
@@ -185,48 +168,22 @@ class Retriever:
             timings["bm25_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         if mode == "hybrid" and self.weights.method == "convex":
-            fused = self._fuse_convex(query, match, lang, dense, lexical, vector)
+            fused = self.fuse_scores(query, match, lang, dense, lexical, vector)
         else:
-            fused = self._fuse(dense, lexical, lang)
+            fused = reciprocal_rank_fusion(dense, lexical, self.weights, lang)
         fused = fused[: k * 2] if mmr_lambda is None else self._mmr(fused, k * 2, mmr_lambda)
         hits = self._hydrate(fused, dense, lexical, filters)[:k]
         timings["fuse_s"] = time.perf_counter() - t0
         return SearchResult(hits, lang, timings)
-
-    def _fuse(
-        self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]], lang: str
-    ) -> list[tuple[int, float]]:
-        """Weighted reciprocal rank fusion (Cormack et al., 2009)."""
-        w = self.weights
-        wd = w.dense.get(lang, 1.0) if dense and lexical else 1.0
-        wb = w.bm25.get(lang, 1.0) if dense and lexical else 1.0
-        scores: dict[int, float] = {}
-        for rank, (cid, _) in enumerate(dense, start=1):
-            scores[cid] = scores.get(cid, 0.0) + wd / (w.rrf_k + rank)
-        for rank, (cid, _) in enumerate(lexical, start=1):
-            scores[cid] = scores.get(cid, 0.0) + wb / (w.rrf_k + rank)
-        return sorted(scores.items(), key=lambda item: -item[1])
 
     def _mmr(self, ranked: list[tuple[int, float]], n: int, lam: float) -> list[tuple[int, float]]:
         """Re-pick `n` of the ranked candidates by maximal marginal relevance."""
         if not ranked:
             return []
         vectors = self.store.embeddings([cid for cid, _ in ranked], self.embedder.dimension)
-        top = max(score for _, score in ranked) or 1.0
-        pool = [(cid, score / top) for cid, score in ranked if cid in vectors]
-        picked: list[tuple[int, float]] = []
-        while pool and len(picked) < n:
-            best_i, best_value = 0, float("-inf")
-            for i, (cid, relevance) in enumerate(pool):
-                redundancy = max((float(vectors[cid] @ vectors[p]) for p, _ in picked), default=0.0)
-                value = lam * relevance - (1 - lam) * redundancy
-                if value > best_value:
-                    best_i, best_value = i, value
-            cid, relevance = pool.pop(best_i)
-            picked.append((cid, relevance * top))
-        return picked
+        return maximal_marginal_relevance(ranked, vectors, n, lam)
 
-    def _fuse_convex(
+    def fuse_scores(
         self,
         query: str,
         match: str | None,
@@ -235,6 +192,9 @@ class Retriever:
         lexical: list[tuple[int, float]],
         vector: np.ndarray | None = None,
     ) -> list[tuple[int, float]]:
+        """Convex fusion of both lists, each candidate scored by both: the cosines the
+        dense list lacks come from the stored embeddings, the BM25 scores the lexical
+        list lacks from FTS5."""
         union = list(dict.fromkeys([cid for cid, _ in dense] + [cid for cid, _ in lexical]))
         if not union:
             return []
@@ -250,13 +210,7 @@ class Retriever:
         missing = [cid for cid in union if cid not in bm25]
         if missing:
             bm25.update(self._bm25_of(match, missing))
-        best = max((v for v in bm25.values()), default=0.0)
-        wd, wb = self.weights.dense.get(lang, 1.0), self.weights.bm25.get(lang, 1.0)
-        scores = {
-            cid: wd * cosine.get(cid, 0.0) + wb * (bm25.get(cid, 0.0) / best if best > 0 else 0.0)
-            for cid in union
-        }
-        return sorted(scores.items(), key=lambda item: -item[1])
+        return convex_fusion(union, cosine, bm25, self.weights.of(lang))
 
     def _bm25_of(self, match: str | None, chunk_ids: list[int]) -> dict[int, float]:
         """BM25 scores of given chunks (0 for those matching no query term)."""

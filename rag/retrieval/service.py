@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rag.embedding import Embedder, create_embedder
 from rag.errors import InvalidRequestError, StoreMismatchError
-from rag.retrieval.hybrid import FusionWeights, Retriever, SearchResult
+from rag.retrieval.fusion import FusionWeights
+from rag.retrieval.hybrid import Retriever, SearchResult
 from rag.settings import Settings
 from rag.store import DocumentStore
 from rag.types import SearchFilters
