@@ -27,6 +27,7 @@ from ingest.pipeline import IngestService, IngestSummary
 from rag.errors import RagError, StoreLockedError
 from rag.settings import Settings
 from rag.store import DocumentStore
+from rag.store.jobs import Job
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class JobProgress:
         now = time.monotonic()
         if force or now - self._last >= PROGRESS_EVERY_S:
             self._last = now
-            self.store.update_job(self.job_id, counts=self.counts(), errors=self.errors)
+            self.store.jobs.update(self.job_id, counts=self.counts(), errors=self.errors)
 
     def start(self, total_files: int) -> None:
         self.total = total_files
@@ -116,22 +117,22 @@ class JobRunner:
 
     def new_upload(self) -> tuple[int, Path]:
         """A job id and its folder for incoming files; call `submit_upload` once written."""
-        job_id = self.store.create_job(KIND, {"source": "upload"}, status="receiving")
+        job_id = self.store.jobs.create(KIND, {"source": "upload"}, status="receiving")
         folder = self.incoming / str(job_id)
         folder.mkdir(parents=True, exist_ok=True)
         return job_id, folder
 
     def submit_upload(self, job_id: int, names: list[str], groups: list[str] | None) -> None:
-        self.store.set_job_params(job_id, {"source": "upload", "files": names, "groups": groups})
-        self.store.update_job(job_id, status="queued")
+        self.store.jobs.set_params(job_id, {"source": "upload", "files": names, "groups": groups})
+        self.store.jobs.update(job_id, status="queued")
         self._wake.set()
 
     def abandon_upload(self, job_id: int, reason: str) -> None:
         shutil.rmtree(self.incoming / str(job_id), ignore_errors=True)
-        self.store.finish_job(job_id, "failed", {}, [{"path": "", "reason": reason}])
+        self.store.jobs.finish(job_id, "failed", {}, [{"path": "", "reason": reason}])
 
     def _queue(self, params: dict[str, Any]) -> int:
-        job_id = self.store.create_job(KIND, params, status="queued")
+        job_id = self.store.jobs.create(KIND, params, status="queued")
         self._wake.set()
         return job_id
 
@@ -161,8 +162,8 @@ class JobRunner:
             break
         while not self._stop.is_set():
             ran = False
-            for job in self.store.list_jobs(["queued"]):
-                if job["kind"] == KIND and self.store.claim_job(int(job["id"])):  # type: ignore[call-overload]
+            for job in self.store.jobs.list(["queued"]):
+                if job.kind == KIND and self.store.jobs.claim(job.id):
                     self.run_job(job)
                     ran = True
                 if self._stop.is_set():
@@ -174,19 +175,19 @@ class JobRunner:
     def _recover(self) -> None:
         """Jobs a stopped process left behind: running ones are queued again, uploads
         that never finished arriving are marked failed."""
-        for job in self.store.list_jobs(["running", "receiving"]):
-            if job["kind"] != KIND:
+        for job in self.store.jobs.list(["running", "receiving"]):
+            if job.kind != KIND:
                 continue
-            job_id = int(job["id"])  # type: ignore[call-overload]
-            if job["status"] == "receiving":
+            job_id = job.id
+            if job.status == "receiving":
                 self.abandon_upload(job_id, "the upload was interrupted; send the files again")
             else:
                 log.warning("job %s was interrupted by a restart; resuming it", job_id)
-                self.store.update_job(job_id, status="queued")
+                self.store.jobs.update(job_id, status="queued")
 
-    def run_job(self, job: dict[str, Any]) -> None:
-        job_id = int(job["id"])
-        params = job["params"]
+    def run_job(self, job: Job) -> None:
+        job_id = job.id
+        params = job.params
         progress = JobProgress(self.store, job_id, self._on_file)
         summary: IngestSummary | None = None
         try:
@@ -207,18 +208,18 @@ class JobRunner:
                     break
                 except StoreLockedError:
                     if self._stop.wait(5.0):  # a command-line ingest holds the store
-                        self.store.update_job(job_id, status="queued")
+                        self.store.jobs.update(job_id, status="queued")
                         return
             status = "partial" if summary.failed else "succeeded"
-            self.store.update_job(job_id, counts={**summary.counts(), **progress.counts()})
+            self.store.jobs.update(job_id, counts={**summary.counts(), **progress.counts()})
         except RagError as exc:
             status = "failed"
-            self.store.finish_job(job_id, status, progress.counts(), [*progress.errors,
+            self.store.jobs.finish(job_id, status, progress.counts(), [*progress.errors,
                                   {"path": "", "reason": str(exc)}])  # fmt: skip
         except Exception as exc:  # a job must end recorded, whatever happened
             status = "failed"
             log.exception("ingest job %s failed", job_id)
-            self.store.finish_job(
+            self.store.jobs.finish(
                 job_id,
                 status,
                 progress.counts(),

@@ -234,7 +234,7 @@ class IngestService:
     ) -> IngestSummary:
         started = time.perf_counter()
         summary = IngestSummary(files=len(files))
-        summary.job_id = job_id or self.store.create_job(
+        summary.job_id = job_id or self.store.jobs.create(
             "ingest", {"root": str(root), "groups": groups, "prune": prune}
         )
         previous = self.store.get_meta("fingerprint")
@@ -276,7 +276,7 @@ class IngestService:
         finally:
             self._save_index()
             summary.seconds = time.perf_counter() - started
-            self.store.finish_job(
+            self.store.jobs.finish(
                 summary.job_id,
                 status,
                 summary.counts(),

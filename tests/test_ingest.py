@@ -83,8 +83,9 @@ def test_first_ingest_adds_everything(service: IngestService, tmp_path: Path) ->
     assert len(handbook.sha256) == 64
     # Every stored chunk is in the saved index, and the job is recorded.
     assert chunk_ids_in_index(service) == sorted(service.store.chunk_ids(service.fingerprint))
-    job = service.store.get_job(summary.job_id)
-    assert job["status"] == "succeeded" and job["counts"]["added"] == 5
+    job = service.store.jobs.get(summary.job_id)
+    assert job is not None
+    assert job.status == "succeeded" and job.counts["added"] == 5
 
 
 def test_second_run_skips_unchanged_files_without_embedding(
@@ -217,7 +218,8 @@ def test_bad_files_fail_alone_and_leave_no_trace(settings: Settings, tmp_path: P
     stored = {Path(d.path).name for d in service.store.list_documents()}
     assert not stored & set(reasons), "a failed file leaves nothing in the store"
     assert {Path(f["path"]).name for f in service.store.list_failures()} == set(reasons)
-    assert service.store.get_job(summary.job_id)["status"] == "partial"
+    job = service.store.jobs.get(summary.job_id)
+    assert job is not None and job.status == "partial"
 
     # Second run: only the failed files are tried again; fix one and it goes in.
     (bad / "empty.txt").write_text("Le parking est gratuit pour les salariés du site.")

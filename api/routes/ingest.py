@@ -20,6 +20,7 @@ from api.keys import Principal
 from api.schemas import ERROR_RESPONSES, IngestPathRequest, Job, JobList, PathId
 from api.services import Services
 from ingest.loaders import LoaderError, kind_for
+from rag.store.jobs import Job as StoredJob
 
 router = APIRouter(prefix="/v1/ingest", tags=["ingest"], responses=ERROR_RESPONSES)
 JOBS_PATH = "/v1/ingest/jobs"
@@ -47,14 +48,14 @@ _UPLOAD_SCHEMA = {
 }
 
 
-def job_view(job: dict[str, Any]) -> dict[str, Any]:
-    params = dict(job["params"])
+def job_view(job: StoredJob) -> dict[str, Any]:
+    params = dict(job.params)
     if "root" in params:
         params["root"] = Path(params["root"]).name  # no server paths in answers
-    counts = job["counts"]
+    counts = job.counts
     return {
-        "id": job["id"],
-        "status": job["status"],
+        "id": job.id,
+        "status": job.status,
         "source": params.get("source"),
         "files": params.get("files"),
         "groups": params.get("groups"),
@@ -65,10 +66,10 @@ def job_view(job: dict[str, Any]) -> dict[str, Any]:
         "counts": counts,
         "errors": [
             {"file": Path(e.get("path") or "").name, "reason": e.get("reason", "")}
-            for e in job["errors"]
+            for e in job.errors
         ],
-        "started_at": job["started_at"],
-        "finished_at": job["finished_at"],
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
     }
 
 
@@ -199,16 +200,16 @@ async def create_job(request: Request, who: Principal = Depends(admin)) -> dict[
             "unsupported_media_type",
             'send files as multipart/form-data (field `files`), or JSON {"path": ...}',
         )
-    job = services.store.get_job(job_id)
+    job = services.store.jobs.get(job_id)
     assert job is not None
     return job_view(job)
 
 
 @router.get("/jobs", summary="Recent ingest jobs (admins)", response_model=JobList)
 async def list_jobs(request: Request, who: Principal = Depends(admin)) -> dict[str, Any]:  # noqa: B008
-    jobs = services_of(request).store.list_jobs(limit=100)
+    jobs = services_of(request).store.jobs.list(limit=100)
     # API jobs and `rag ingest` runs alike: admins see every change to the store.
-    return {"jobs": [job_view(j) for j in jobs if j["kind"] in (KIND, "ingest")]}
+    return {"jobs": [job_view(j) for j in jobs if j.kind in (KIND, "ingest")]}
 
 
 @router.get(
@@ -219,7 +220,7 @@ async def get_job(
     request: Request,
     who: Principal = Depends(admin),  # noqa: B008
 ) -> dict[str, Any]:
-    job = services_of(request).store.get_job(job_id)
-    if job is None or job["kind"] not in (KIND, "ingest"):
+    job = services_of(request).store.jobs.get(job_id)
+    if job is None or job.kind not in (KIND, "ingest"):
         raise ApiError(404, "not_found", f"no ingest job {job_id}")
     return job_view(job)

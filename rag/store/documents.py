@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from filelock import FileLock, Timeout
 
 from rag.errors import StoreLockedError
-from rag.store.schema import FTS, SCHEMA, SCHEMA_VERSION, migrate
+from rag.store.jobs import JobStore
+from rag.store.schema import FTS, SCHEMA, SCHEMA_VERSION, migrate, now
 from rag.types import (
     ChunkDraft,
     ChunkRecord,
@@ -28,10 +28,6 @@ from rag.types import (
     PageSpan,
     SearchFilters,
 )
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def filter_clause(filters: SearchFilters) -> tuple[str, list[object]]:
@@ -87,6 +83,7 @@ class DocumentStore:
 
     def __init__(self, db_path: Path) -> None:
         self.db_path = db_path
+        self.jobs = JobStore(lambda: self._conn, self._write)  # same connection
         db_path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         conn = self._conn
@@ -238,7 +235,7 @@ class DocumentStore:
         """
         if len(chunks) != len(embeddings):
             raise ValueError(f"{len(chunks)} chunks but {len(embeddings)} embeddings")
-        now = _now()
+        stamp = now()
         groups_json = json.dumps(sorted(set(doc.groups)))
         page_map = json.dumps([[p.number, p.start, p.end] for p in doc.pages])
         with self._write() as conn:
@@ -272,8 +269,8 @@ class DocumentStore:
                         doc.fingerprint,
                         doc.size_bytes,
                         page_map,
-                        now,
-                        now,
+                        stamp,
+                        stamp,
                     ),
                 ).fetchone()[0]
             )
@@ -327,7 +324,7 @@ class DocumentStore:
         with self._write() as conn:
             conn.execute(
                 "UPDATE documents SET groups = ?, updated_at = ? WHERE id = ?",
-                (json.dumps(groups), _now(), document_id),
+                (json.dumps(groups), now(), document_id),
             )
             self._set_groups(conn, document_id, groups)
             self._bump_generation(conn)
@@ -519,7 +516,7 @@ class DocumentStore:
             conn.execute(
                 "INSERT OR REPLACE INTO failures(path, sha256, reason, failed_at) "
                 "VALUES (?, ?, ?, ?)",
-                (path, sha256, reason, _now()),
+                (path, sha256, reason, now()),
             )
 
     def clear_failure(self, path: str) -> None:
@@ -529,82 +526,3 @@ class DocumentStore:
     def list_failures(self) -> list[dict[str, str | None]]:
         rows = self._conn.execute("SELECT * FROM failures ORDER BY path")
         return [dict(r) for r in rows]
-
-    # -- jobs ----------------------------------------------------------------------------
-
-    def create_job(self, kind: str, params: dict[str, object], status: str = "running") -> int:
-        with self._write() as conn:
-            cur = conn.execute(
-                "INSERT INTO jobs(kind, status, params, started_at) VALUES (?, ?, ?, ?)",
-                (kind, status, json.dumps(params), _now()),
-            )
-            return int(cur.lastrowid or 0)
-
-    def update_job(
-        self,
-        job_id: int,
-        status: str | None = None,
-        counts: dict[str, object] | None = None,
-        errors: list[dict[str, str]] | None = None,
-    ) -> None:
-        """Progress of a running job; counts and errors replace the previous ones."""
-        sets, values = [], []
-        for column, value in (
-            ("status", status),
-            ("counts", None if counts is None else json.dumps(counts)),
-            ("errors", None if errors is None else json.dumps(errors)),
-        ):
-            if value is not None:
-                sets.append(f"{column}=?")
-                values.append(value)
-        if sets:
-            with self._write() as conn:
-                conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id=?", (*values, job_id))
-
-    def set_job_params(self, job_id: int, params: dict[str, object]) -> None:
-        with self._write() as conn:
-            conn.execute("UPDATE jobs SET params=? WHERE id=?", (json.dumps(params), job_id))
-
-    def claim_job(self, job_id: int) -> bool:
-        """Move a queued job to running; False if another runner took it first."""
-        with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE jobs SET status='running' WHERE id=? AND status='queued'", (job_id,)
-            )
-            return cur.rowcount == 1
-
-    def finish_job(
-        self,
-        job_id: int,
-        status: str,
-        counts: Mapping[str, object],
-        errors: list[dict[str, str]],
-    ) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "UPDATE jobs SET status=?, counts=?, errors=?, finished_at=? WHERE id=?",
-                (status, json.dumps(counts), json.dumps(errors), _now(), job_id),
-            )
-
-    def list_jobs(
-        self, statuses: Sequence[str] | None = None, limit: int = 100
-    ) -> list[dict[str, object]]:
-        """Newest first, or oldest first when filtered by status (a queue's order)."""
-        if statuses:
-            rows = self._conn.execute(
-                f"SELECT id FROM jobs WHERE status IN ({','.join('?' * len(statuses))}) "
-                "ORDER BY id LIMIT ?",
-                (*statuses, limit),
-            )
-        else:
-            rows = self._conn.execute("SELECT id FROM jobs ORDER BY id DESC LIMIT ?", (limit,))
-        return [job for (job_id,) in rows.fetchall() if (job := self.get_job(job_id))]
-
-    def get_job(self, job_id: int) -> dict[str, object] | None:
-        row = self._conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            return None
-        job = dict(row)
-        for key in ("params", "counts", "errors"):
-            job[key] = json.loads(job[key])
-        return job

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 
 SCHEMA_VERSION = 2
 
@@ -103,3 +104,8 @@ def migrate(conn: sqlite3.Connection, version: int) -> None:
         )
         conn.executescript(FTS)
         conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
+
+
+def now() -> str:
+    """A timestamp as the tables store it: ISO 8601, UTC, to the second."""
+    return datetime.now(UTC).isoformat(timespec="seconds")

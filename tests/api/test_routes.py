@@ -442,11 +442,11 @@ def test_jobs_survive_a_restart(make_api) -> None:  # type: ignore[no-untyped-de
     store = services.store
     interrupted, folder = services.jobs.new_upload()
     (folder / "parking.md").write_bytes(NOTE)
-    store.set_job_params(interrupted, {"source": "upload", "files": ["parking.md"],
+    store.jobs.set_params(interrupted, {"source": "upload", "files": ["parking.md"],
                                        "groups": ["public"]})  # fmt: skip
-    store.update_job(interrupted, status="running")
+    store.jobs.update(interrupted, status="running")
     receiving, _ = services.jobs.new_upload()
-    cli_job = store.create_job("ingest", {"root": "/x"})  # a `rag ingest` still running
+    cli_job = store.jobs.create("ingest", {"root": "/x"})  # a `rag ingest` still running
     from api.services import Services
 
     restarted = Services.build(services.settings, embedder=services.embedder, llm=ScriptedLLM())
@@ -455,5 +455,7 @@ def test_jobs_survive_a_restart(make_api) -> None:  # type: ignore[no-untyped-de
         job = wait_job(api, interrupted)
         assert job["status"] == "succeeded" and job["counts"]["added"] == 1
         assert wait_job(api, receiving)["status"] == "failed"
-        assert store.get_job(cli_job)["status"] == "running", "not the API's job to resume"
-        assert store.get_job(interrupted)["kind"] == KIND
+        cli = store.jobs.get(cli_job)
+        assert cli is not None and cli.status == "running", "not the API's job to resume"
+        resumed = store.jobs.get(interrupted)
+        assert resumed is not None and resumed.kind == KIND
