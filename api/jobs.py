@@ -2,15 +2,20 @@
 a background thread, and never forgotten across restarts.
 
 A job is a row in the store's `jobs` table before anything runs. Uploaded files
-wait in `uploads/.incoming/<job>/` until the job moves them into `uploads/`. When
-the service starts, jobs left `running` by a stopped process are queued again:
-ingest is idempotent (files are keyed by path and hash), so running a job again
-resumes it, skipping what was already stored.
+wait in `uploads/.incoming/<job>/` until the job moves them into
+`uploads/<groups folder>/` (`upload_folder`): one folder per set of access groups,
+so a file uploaded for `hr` never replaces, nor lends its groups to, a file of the
+same name uploaded for `public`, while a new version uploaded to the same groups
+replaces the old one. When the service starts, jobs left `running` by a stopped
+process are queued again: ingest is idempotent (files are keyed by path and hash),
+so running a job again resumes it, skipping what was already stored.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import os
 import re
@@ -41,6 +46,20 @@ def safe_name(name: str) -> str:
     base = re.split(r"[\\/]", name or "")[-1]
     base = re.sub(r"[^\w.\- ()]+", "_", base).strip(" .")
     return base[:200] or "upload"
+
+
+def upload_folder(groups: list[str]) -> str:
+    """The folder under `uploads/` of files uploaded for these access groups: the same
+    set of groups (in any order) is the same folder, other groups another one. Readable
+    (`groups-hr+public`) when the names allow it, else with a hash of the exact names,
+    so two sets of groups never share a folder."""
+    names = sorted(set(groups))
+    parts = [re.sub(r"[^\w.\-]", "_", g) for g in names]
+    slug = "+".join(parts)
+    if parts != names or len(slug) > 100:
+        digest = hashlib.sha256(json.dumps(names).encode()).hexdigest()[:16]
+        slug = f"{slug[:80]}~{digest}"
+    return f"groups-{slug}"
 
 
 class JobProgress:
@@ -122,7 +141,7 @@ class JobRunner:
         folder.mkdir(parents=True, exist_ok=True)
         return job_id, folder
 
-    def submit_upload(self, job_id: int, names: list[str], groups: list[str] | None) -> None:
+    def submit_upload(self, job_id: int, names: list[str], groups: list[str]) -> None:
         self.store.jobs.set_params(job_id, {"source": "upload", "files": names, "groups": groups})
         self.store.jobs.update(job_id, status="queued")
         self._wake.set()
@@ -193,12 +212,12 @@ class JobRunner:
         try:
             if self._ingest is None:
                 self._ingest = self._ingest_factory()
-            root, only = self._inputs(job_id, params)
+            root, only, groups = self._inputs(job_id, params)
             while True:
                 try:
                     summary = self._ingest.run(
                         root,
-                        params.get("groups"),
+                        groups,
                         bool(params.get("prune")),
                         progress,
                         job_id=job_id,
@@ -227,14 +246,23 @@ class JobRunner:
             )
         self._on_finished(status, summary)
 
-    def _inputs(self, job_id: int, params: dict[str, Any]) -> tuple[Path, list[Path] | None]:
+    def _inputs(
+        self, job_id: int, params: dict[str, Any]
+    ) -> tuple[Path, list[Path] | None, list[str] | None]:
+        """The job's root, its files when it is an upload, and the groups to give them."""
         if params.get("source") == "path":
-            return Path(params["root"]), None
+            return Path(params["root"]), None, params.get("groups")
         uploads = self.settings.uploads_dir
         staged = self.incoming / str(job_id)
+        groups = params.get("groups") or self.settings.api.upload_default_groups
+        if not groups:  # a job queued by an older version, without groups: fail closed
+            shutil.rmtree(staged, ignore_errors=True)
+            raise RagError("the upload names no access groups; send it again with `groups`")
+        folder = uploads / upload_folder(groups)
+        folder.mkdir(parents=True, exist_ok=True)
         files = []
         for name in params.get("files", []):
-            final = uploads / name
+            final = folder / name
             if (staged / name).exists():
                 os.replace(staged / name, final)
             if final.exists():
@@ -242,4 +270,4 @@ class JobRunner:
         shutil.rmtree(staged, ignore_errors=True)
         if not files:
             raise RagError("the uploaded files are gone; send them again")
-        return uploads, files
+        return uploads, files, groups

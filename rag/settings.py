@@ -306,6 +306,11 @@ class ApiSettings(BaseModel):
         description="Server folders an admin may ingest by path through the API; empty "
         "allows uploads only.",
     )
+    upload_default_groups: list[str] = Field(
+        default_factory=list,
+        description="Access groups of uploaded documents sent without `groups`; empty (the "
+        "default): an upload must name its groups, or it is refused (422).",
+    )
     warm_up: bool = Field(True, description="Load the embedder and the LLM when the server starts.")
 
 

@@ -38,7 +38,11 @@ _UPLOAD_SCHEMA = {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
                         },
-                        "groups": {"type": "string", "description": "comma-separated"},
+                        "groups": {
+                            "type": "string",
+                            "description": "comma-separated access groups of the "
+                            "documents; required unless RAG_API__UPLOAD_DEFAULT_GROUPS is set",
+                        },
                     },
                 }
             },
@@ -76,7 +80,7 @@ def job_view(job: StoredJob) -> dict[str, Any]:
 def _groups(value: Any) -> list[str] | None:
     if value is None:
         return None
-    groups = [g.strip() for g in str(value).split(",") if g.strip()]
+    groups = sorted({g.strip() for g in str(value).split(",") if g.strip()})
     return groups or None
 
 
@@ -126,6 +130,20 @@ async def _upload(request: Request, services: Services) -> int:
             )
     if len(set(names)) != len(names):
         raise ApiError(422, "invalid_request", "two files have the same name")
+    # Who may read these documents is the uploader's decision, never a default that
+    # makes them public: without `groups`, only a default the operator set on purpose.
+    sent = form.get("groups")
+    if sent is not None and not isinstance(sent, str):
+        raise ApiError(422, "invalid_request", "`groups` is text (comma-separated), not a file")
+    groups = _groups(sent) or _groups(",".join(settings.api.upload_default_groups))
+    if not groups:
+        raise ApiError(
+            422,
+            "groups_required",
+            "say who may read these documents: send `groups`, the comma-separated access "
+            "groups (e.g. hr,finance; `public` for every employee). The operator may set "
+            "a default for uploads with RAG_API__UPLOAD_DEFAULT_GROUPS.",
+        )
     max_bytes = int(limits.max_file_mb * 1024 * 1024)
     job_id, folder = services.jobs.new_upload()
     try:
@@ -149,7 +167,7 @@ async def _upload(request: Request, services: Services) -> int:
         raise
     finally:
         await form.close()
-    services.jobs.submit_upload(job_id, names, _groups(form.get("groups")))
+    services.jobs.submit_upload(job_id, names, groups)
     return job_id
 
 

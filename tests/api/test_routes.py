@@ -386,10 +386,12 @@ def test_upload_job_runs_in_the_background_and_reports_progress(make_api, tmp_pa
     assert job["chunks"] >= 2 and job["counts"]["added"] == 2
     body = api.post("/v1/search", api.employee, json={"query": "parking siege"}).json()
     assert body["results"][0]["title"].startswith("Parking")
-    # Re-uploading the same file is idempotent; a broken PDF is refused up front.
-    again = wait_job(api, api.post("/v1/ingest/jobs", api.admin, files=files[:1]).json()["id"])
+    # Re-uploading the same file to the same groups is idempotent; a broken PDF is
+    # refused up front.
+    r = api.post("/v1/ingest/jobs", api.admin, files=files[:1], data={"groups": "hr,public"})
+    again = wait_job(api, r.json()["id"])
     assert again["counts"]["unchanged"] == 1 and again["counts"]["added"] == 0
-    r = api.post("/v1/ingest/jobs", api.admin, files=files[2:])
+    r = api.post("/v1/ingest/jobs", api.admin, files=files[2:], data={"groups": "public"})
     assert r.status_code == 422 and r.json()["error"]["code"] == "unreadable_file"
     listed = api.client.get("/v1/ingest/jobs", headers=api.admin).json()["jobs"]
     assert [j["status"] for j in listed][:2] == ["failed", "succeeded"]
@@ -407,10 +409,69 @@ def test_upload_limits(make_api, tmp_path) -> None:  # type: ignore[no-untyped-d
     assert r.status_code == 422 and r.json()["error"]["code"] == "unsupported_file"
     api.services.settings.ingest = IngestSettings(max_pages=2)
     pdf = make_pdf(tmp_path / "long.pdf", [f"Page {i} " * 20 for i in range(3)])
-    r = api.post("/v1/ingest/jobs", api.admin, files=[("files", ("long.pdf", pdf.read_bytes()))])
+    files = [("files", ("long.pdf", pdf.read_bytes()))]
+    r = api.post("/v1/ingest/jobs", api.admin, files=files, data={"groups": "public"})
     assert r.status_code == 413 and r.json()["error"]["limit"] == "max_pages"
     r = api.post("/v1/ingest/jobs", {**api.admin, "Content-Type": "text/plain"}, content=b"x")
     assert r.status_code == 415
+
+
+def _uploaded(api, name: str) -> dict[tuple[str, ...], str]:  # type: ignore[no-untyped-def]
+    """The stored documents uploaded under `name`: their groups -> their text."""
+    store = api.services.store
+    return {
+        d.groups: store.document_text(d.id) or ""
+        for d in store.list_documents(str(api.services.settings.uploads_dir) + "/")
+        if d.path.endswith("/" + name)
+    }
+
+
+def test_an_upload_must_name_its_groups(make_api) -> None:  # type: ignore[no-untyped-def]
+    """No groups: a 422 that says what to send, and no job; never the `public` default
+    of `rag ingest`. An operator may set a default for uploads on purpose."""
+    api = make_api()
+    before = len(api.services.store.jobs.list())
+    for data in ({}, {"groups": " , "}):
+        r = api.post("/v1/ingest/jobs", api.admin, files=[("files", ("memo.md", NOTE))], data=data)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "groups_required", r.text
+        message = r.json()["error"]["message"]
+        assert "groups" in message and "RAG_API__UPLOAD_DEFAULT_GROUPS" in message
+    assert len(api.services.store.jobs.list()) == before, "no job for a refused upload"
+    api = make_api(upload_default_groups=["staff"])
+    r = api.post("/v1/ingest/jobs", api.admin, files=[("files", ("memo.md", NOTE))])
+    job = wait_job(api, r.json()["id"])
+    assert job["status"] == "succeeded" and job["groups"] == ["staff"]
+    assert list(_uploaded(api, "memo.md")) == [("staff",)]
+
+
+def test_uploads_of_the_same_name_for_other_groups_stay_apart(make_api) -> None:  # type: ignore[no-untyped-def]
+    """An HR `report.md` does not replace the public one nor take its groups; the same
+    name uploaded again to the same groups is a new version that replaces the old."""
+    api = make_api()
+    public = b"# Report\n\nThe canteen opens at noon for every employee of the company.\n"
+    hr = b"# Report\n\nSalary raises this year: three percent for the whole staff.\n"
+    newer = b"# Report\n\nThe canteen now opens at half past eleven for every employee.\n"
+
+    def upload(content: bytes, groups: str) -> dict:  # type: ignore[type-arg]
+        files = [("files", ("report.md", content, "text/markdown"))]
+        r = api.post("/v1/ingest/jobs", api.admin, files=files, data={"groups": groups})
+        assert r.status_code == 202, r.text
+        return wait_job(api, r.json()["id"])
+
+    assert upload(public, "public")["counts"]["added"] == 1
+    assert upload(hr, "hr")["counts"]["added"] == 1
+    stored = _uploaded(api, "report.md")
+    assert stored.keys() == {("public",), ("hr",)}
+    assert "canteen" in stored[("public",)] and "Salary" in stored[("hr",)]
+    seen = api.post("/v1/search", api.employee, json={"query": "salary raises", "k": 50}).json()
+    assert not any("Salary" in r["text"] for r in seen["results"]), "HR text leaked to public"
+    # A new version to the same groups replaces the old one; the same groups spelled
+    # otherwise are the same groups.
+    assert upload(newer, "public")["counts"]["updated"] == 1
+    stored = _uploaded(api, "report.md")
+    assert stored.keys() == {("public",), ("hr",)}
+    assert "half past eleven" in stored[("public",)] and "Salary" in stored[("hr",)]
+    assert upload(hr, "hr ,hr")["counts"]["unchanged"] == 1
 
 
 def test_ingest_by_path_only_under_allowed_roots(make_api, tmp_path) -> None:  # type: ignore[no-untyped-def]

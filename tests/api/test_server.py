@@ -164,7 +164,8 @@ def test_rag_serve_out_of_the_box(tmp_path: Path) -> None:
             wait_for("rag serve, restarted, answering /healthz", healthy(client), 120, server)
             admin = {"Authorization": f"Bearer {admin_key}"}
             files = [("files", ("conges.md", note.encode(), "text/markdown"))]
-            job = client.post("/v1/ingest/jobs", headers=admin, files=files).json()
+            form = {"groups": "public"}
+            job = client.post("/v1/ingest/jobs", headers=admin, files=files, data=form).json()
 
             def finished() -> dict | None:  # type: ignore[type-arg]
                 state = client.get(f"/v1/ingest/jobs/{job['id']}", headers=admin).json()
