@@ -10,7 +10,6 @@ transaction and is persisted at the end.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -23,6 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from ingest.chunking import ChunkConfig, Chunker, tokenizer_file
+from ingest.files import FileTooLarge, RefusedFile, hash_limited, open_inside
 from ingest.loaders import LoaderError, kind_for
 from ingest.sandbox import ParseLimits, ParserPool, ParseTask
 from rag.embedding import Embedder, create_embedder, resolve_model_path
@@ -125,7 +125,10 @@ class _Ready:
 
 
 def iter_files(root: Path, extensions: list[str]) -> Iterator[Path]:
-    """Supported files under `root` (or `root` itself), sorted, hidden ones skipped."""
+    """Supported files under `root` (or `root` itself), sorted, hidden ones skipped.
+
+    Links to folders are not walked into; links to files are listed, and the job
+    follows them only inside `root` (`ingest.files`)."""
     wanted = {e.lower() for e in extensions}
     if root.is_file():
         yield root
@@ -135,11 +138,6 @@ def iter_files(root: Path, extensions: list[str]) -> Iterator[Path]:
         for name in sorted(filenames):
             if not name.startswith(".") and Path(name).suffix.lower() in wanted:
                 yield Path(dirpath) / name
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 class IngestService:
@@ -209,6 +207,8 @@ class IngestService:
         root = root.expanduser().resolve()
         if not root.exists():
             raise RagError(f"{root} does not exist: give a folder or a file to ingest.")
+        if not (root.is_dir() or root.is_file()):
+            raise RagError(f"{root} is not a folder or a regular file: nothing to ingest.")
         if only is not None:
             files = [p.resolve() for p in only]
             prune = False
@@ -250,7 +250,7 @@ class IngestService:
         progress.start(len(files))
         status = "failed"
         try:
-            seen = _FileLoop(self, groups, summary, progress, index).run(files)
+            seen = _FileLoop(self, root, groups, summary, progress, index).run(files)
             self._reembed_stale(seen, summary, progress, index)
             if prune:
                 self._prune(root, seen, summary, index)
@@ -374,12 +374,14 @@ class _FileLoop:
     def __init__(
         self,
         service: IngestService,
+        root: Path,
         groups: list[str] | None,
         summary: IngestSummary,
         progress: ProgressSink,
         index: VectorBackend,
     ) -> None:
         self.service = service
+        self.root = root  # resolved: no file outside it is read
         self.store = service.store
         self.config = service.settings.ingest
         self.summary = summary
@@ -399,7 +401,10 @@ class _FileLoop:
         self.last_save: float = time.monotonic()  # the loop's start, then its last index save
         self.pool = ParserPool(
             ParseLimits(
-                self.config.parse_timeout_s, self.config.parse_memory_mb, self.config.max_pages
+                self.config.parse_timeout_s,
+                self.config.parse_memory_mb,
+                self.config.max_pages,
+                self.max_bytes,
             ),
             self.workers,
         )
@@ -436,19 +441,22 @@ class _FileLoop:
             self.collect_parsed(self.pending.popleft())
 
     def read(self, file: Path, path: str) -> tuple[int, str] | None:
-        """The file's size and SHA-256, or None once it has failed (too big, unreadable)."""
+        """The file's size and SHA-256, or None once it has failed (too big, unreadable,
+        a link out of the root, not a regular file: `ingest.files`)."""
         try:
-            size = file.stat().st_size
-            if size > self.max_bytes:
-                mb = size / 1024 / 1024
-                self.fail(
-                    path, None, f"over the {self.config.max_file_mb:g} MB limit ({mb:.1f} MB)"
-                )
-                return None
-            return size, _sha256(file)
+            with open_inside(file, self.root) as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size > self.max_bytes:
+                    raise FileTooLarge(size)
+                return hash_limited(fh, self.max_bytes)
+        except FileTooLarge as exc:
+            seen = f"{exc.size / 1024 / 1024:.1f} MB" if exc.size is not None else "more read"
+            self.fail(path, None, f"over the {self.config.max_file_mb:g} MB limit ({seen})")
+        except RefusedFile as exc:
+            self.fail(path, None, str(exc))
         except OSError as exc:
             self.fail(path, None, f"cannot read the file ({exc.strerror or exc})")
-            return None
+        return None
 
     def note_copy(self, path: str, sha: str) -> None:
         """A new path whose content is already stored under another one is counted,
@@ -476,7 +484,7 @@ class _FileLoop:
     ) -> None:
         kind = kind_for(file) or "text"
         groups = self.groups or (existing.groups if existing else tuple(self.config.default_groups))
-        task = self.pool.submit(path, kind, self.service.chunk_config)
+        task = self.pool.submit(path, kind, self.service.chunk_config, self.root)
         self.pending.append(_Pending(path, sha, size, groups, existing, task))
 
     def collect_parsed(self, item: _Pending) -> None:
@@ -485,6 +493,10 @@ class _FileLoop:
             parsed = self.pool.result(item.task)
         except LoaderError as exc:
             self.fail(item.path, item.sha256, str(exc))
+            return
+        if parsed.sha256 != item.sha256:
+            # What is stored must be what was checked and hashed here.
+            self.fail(item.path, item.sha256, "the file changed while it was ingested: run again")
             return
         if not parsed.chunks:
             self.fail(item.path, item.sha256, "no text to index after chunking")

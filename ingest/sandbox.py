@@ -22,6 +22,7 @@ from pathlib import Path
 from pebble import ProcessExpired, ProcessPool
 
 from ingest.chunking import ChunkConfig, cached_chunker
+from ingest.files import FileTooLarge, RefusedFile, open_inside, read_limited
 from ingest.loaders import LoadedDocument, LoaderError, load_bytes
 from rag.types import ChunkDraft
 
@@ -31,6 +32,7 @@ class ParseLimits:
     timeout_s: float
     memory_mb: int
     max_pages: int
+    max_bytes: int = 0  # 0: no limit (the job checked the size before parsing)
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,30 @@ class ParsedFile:
     sha256: str  # of the bytes actually parsed, in case the file changed meanwhile
 
 
-def parse_file(path: str, kind: str, max_pages: int, chunk_config: ChunkConfig) -> ParsedFile:
+def parse_file(
+    path: str,
+    kind: str,
+    max_pages: int,
+    chunk_config: ChunkConfig,
+    root: str | None = None,
+    max_bytes: int = 0,
+) -> ParsedFile:
     """Runs in a worker: read, parse and chunk one file. The worker reads the file
-    itself, so a huge file exhausts the worker's memory, not the pool's channel."""
+    itself, so a huge file exhausts the worker's memory, not the pool's channel.
+
+    With `root`, the file is opened as the job checked it: a regular file inside
+    `root`, links followed only inside it (`ingest.files`); with `max_bytes`, at most
+    that many bytes are read."""
     try:
-        data = Path(path).read_bytes()
+        if root is None:
+            data = Path(path).read_bytes()
+        else:
+            with open_inside(Path(path), Path(root)) as fh:
+                data = read_limited(fh, max_bytes) if max_bytes else fh.read()
+    except FileTooLarge as exc:
+        raise LoaderError("over the size limit") from exc
+    except RefusedFile as exc:
+        raise LoaderError(str(exc)) from exc
     except OSError as exc:
         raise LoaderError(f"cannot read the file ({exc.strerror or exc})") from exc
     document = load_bytes(data, kind, Path(path).name, max_pages)
@@ -68,7 +89,7 @@ def count_pdf_pages(path: str) -> int:
 
 @dataclass
 class ParseTask:
-    args: tuple[str, str, int, ChunkConfig]
+    args: tuple[str, str, int, ChunkConfig, str | None, int]
     future: Future[ParsedFile]
 
 
@@ -107,11 +128,23 @@ class ParserPool:
         self._pool.stop()
         self._pool.join()
 
-    def _schedule(self, args: tuple[str, str, int, ChunkConfig]) -> Future[ParsedFile]:
+    def _schedule(
+        self, args: tuple[str, str, int, ChunkConfig, str | None, int]
+    ) -> Future[ParsedFile]:
         return self._pool.schedule(parse_file, args=args, timeout=self.limits.timeout_s)
 
-    def submit(self, path: str, kind: str, chunk_config: ChunkConfig) -> ParseTask:
-        args = (path, kind, self.limits.max_pages, chunk_config)
+    def submit(
+        self, path: str, kind: str, chunk_config: ChunkConfig, root: Path | None = None
+    ) -> ParseTask:
+        """Parse `path` in a worker; with `root`, only as a regular file inside it."""
+        args = (
+            path,
+            kind,
+            self.limits.max_pages,
+            chunk_config,
+            None if root is None else str(root),
+            self.limits.max_bytes,
+        )
         return ParseTask(args, self._schedule(args))
 
     def pdf_pages(self, path: str) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 from pathlib import Path
 
 
@@ -93,3 +95,10 @@ dans la limite de cinquante euros par mois, avec le salaire du mois suivant.</p>
 <footer>Copyright intranet footer links</footer>
 </body></html>
 """
+
+
+def release_fifo(fifo: Path) -> None:
+    """Unblock a reader stuck opening `fifo` (a test that failed because ingest opened
+    it): opening the other end lets the open return, and closing it gives EOF."""
+    with contextlib.suppress(OSError):  # no reader waiting
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))

@@ -10,17 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.files import make_encrypted_pdf, make_pdf
+from tests.files import make_encrypted_pdf, make_pdf, release_fifo
 
 
-def rag(*args: str, data_dir: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def rag(
+    *args: str, data_dir: Path, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
         [sys.executable, "-m", "rag.cli", *args],
         capture_output=True,
         text=True,
         env=env,
-        timeout=600,
+        timeout=timeout,
         cwd=cwd,
     )
 
@@ -38,6 +40,30 @@ def test_only_bad_files_exit_3_with_reasons(tmp_path: Path) -> None:
     assert summary["failed"] == 2 and summary["added"] == 0
     listed = rag("documents", "failures", "--json", data_dir=tmp_path / "data")
     assert len(json.loads(listed.stdout)) == 2
+
+
+def test_ingest_refuses_links_out_of_the_folder_and_skips_fifos(tmp_path: Path) -> None:
+    """`rag ingest` on a folder someone else can write to: a link to /etc/passwd is
+    not read, a FIFO does not hang the command (timeout: a regression fails in 30 s)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "passwd.txt").symlink_to("/etc/passwd")
+    (docs / "zero.md").symlink_to("/dev/zero")
+    os.mkfifo(docs / "pipe.md")
+    try:
+        result = rag("ingest", str(docs), "--json", data_dir=tmp_path / "data", timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("rag ingest hung on a FIFO or /dev/zero")
+    finally:
+        release_fifo(docs / "pipe.md")
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr and "root:" not in result.stdout
+    summary = json.loads(result.stdout)
+    assert summary["failed"] == 3 and summary["added"] == 0
+    reasons = {Path(f["path"]).name: f["reason"] for f in summary["failures"]}
+    assert reasons["passwd.txt"].startswith("a link to a file outside the folder being ingested")
+    assert reasons["zero.md"].startswith("a link to a file outside")
+    assert reasons["pipe.md"] == "not a regular file (a FIFO): skipped"
 
 
 def test_job_failure_and_usage_errors(tmp_path: Path) -> None:

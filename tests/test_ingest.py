@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -19,6 +22,7 @@ from tests.files import (
     make_encrypted_pdf,
     make_pdf,
     make_scanned_pdf,
+    release_fifo,
 )
 
 
@@ -258,6 +262,129 @@ def test_a_parser_over_its_memory_limit_fails_alone(settings: Settings, tmp_path
     assert summary.added == 1
 
 
+T = TypeVar("T")
+
+
+def within(seconds: float, job: Callable[[], T]) -> T:
+    """`job()`, failing the test if it has not returned after `seconds` (it runs in a
+    daemon thread, so a job stuck on a FIFO or /dev/zero cannot hang the suite)."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = job()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s: it hangs"
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]
+
+
+def hostile_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """A folder with good files and every way out: links to a file and a folder
+    outside it, to /etc/passwd and /dev/zero, a dangling link, and a FIFO."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.md").write_text("# Coffre\n\nLe code du coffre-fort est 4711 4711.\n")
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "good.md").write_text("# Parking\n\nLe parking du siege ouvre a 7 h pour tous.\n")
+    (docs / "sub" / "inside.md").write_text("# Cantine\n\nLa cantine ouvre a midi pour tous.\n")
+    (docs / "inside-link.md").symlink_to(docs / "sub" / "inside.md")  # stays inside: followed
+    (docs / "secret.md").symlink_to(outside / "secret.md")
+    (docs / "outdir").symlink_to(outside, target_is_directory=True)
+    (docs / "passwd.txt").symlink_to("/etc/passwd")
+    (docs / "zero.txt").symlink_to("/dev/zero")
+    (docs / "dangling.md").symlink_to(docs / "nowhere.md")
+    fifo = docs / "pipe.md"
+    os.mkfifo(fifo)
+    return docs, fifo
+
+
+def test_links_out_of_the_folder_and_special_files_fail_alone(
+    service: IngestService, tmp_path: Path
+) -> None:
+    """Nothing outside the folder being ingested is read, and a FIFO or a device never
+    blocks the job (which holds the writer lock): each fails alone with its reason."""
+    docs, fifo = hostile_folder(tmp_path)
+    try:
+        summary = within(20, lambda: service.run(docs, groups=["public"]))
+    finally:
+        release_fifo(fifo)
+    reasons = {Path(p).name: r for p, r in summary.failed}
+    assert reasons.keys() == {"secret.md", "passwd.txt", "zero.txt", "dangling.md", "pipe.md"}
+    for name in ("secret.md", "passwd.txt", "zero.txt"):
+        assert reasons[name].startswith("a link to a file outside"), reasons[name]
+    assert reasons["pipe.md"] == "not a regular file (a FIFO): skipped"
+    assert "cannot read" in reasons["dangling.md"]
+    stored = {Path(d.path).name: d for d in service.store.list_documents()}
+    assert stored.keys() == {"good.md", "inside.md", "inside-link.md"}
+    texts = " ".join(service.store.document_text(d.id) or "" for d in stored.values())
+    assert "4711" not in texts and "root:" not in texts
+    assert summary.exit_code == EXIT_SOME_FILES_FAILED
+
+
+def test_a_file_swapped_after_its_check_is_not_stored(
+    service: IngestService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the job's check and the parser's read, a file replaced by a link out of
+    the folder, or by other content, fails: what is stored is what was checked."""
+    from ingest.sandbox import ParserPool
+
+    docs, fifo = hostile_folder(tmp_path)
+    fifo.unlink()  # blocking is another test's matter
+    (docs / "zero.txt").unlink()
+    swap = {
+        docs / "good.md": lambda p: (p.unlink(), p.symlink_to(tmp_path / "outside" / "secret.md")),
+        docs / "sub" / "inside.md": lambda p: p.write_text("# Autre\n\nUn tout autre texte ici.\n"),
+    }
+    submit = ParserPool.submit
+
+    def swapping(self, path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if Path(path) in swap:
+            swap.pop(Path(path))(Path(path))
+        return submit(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(ParserPool, "submit", swapping)
+    summary = within(20, lambda: service.run(docs, groups=["public"]))
+    reasons = {Path(p).name: r for p, r in summary.failed}
+    assert reasons["good.md"].startswith("a link to a file outside")
+    assert reasons["inside.md"] == "the file changed while it was ingested: run again"
+    texts = " ".join(
+        service.store.document_text(d.id) or "" for d in service.store.list_documents()
+    )
+    assert "4711" not in texts and "tout autre" not in texts
+
+
+def test_hashing_reads_no_more_than_the_size_limit(tmp_path: Path) -> None:
+    """A file's size is checked as it is read, not only from its metadata (which a
+    growing file or a special file system can belie): reading stops past the limit."""
+    from ingest.files import FileTooLarge, hash_limited
+
+    class Endless:
+        read_bytes = 0
+
+        def read(self, n: int) -> bytes:
+            self.read_bytes += n
+            return b"\0" * n
+
+    endless = Endless()
+    with pytest.raises(FileTooLarge):
+        within(5, lambda: hash_limited(endless, max_bytes=3_000_000))  # type: ignore[arg-type]
+    assert endless.read_bytes <= 3_000_001
+    small = tmp_path / "small.txt"
+    small.write_bytes(b"x" * 10)
+    with small.open("rb") as fh:
+        assert hash_limited(fh, max_bytes=10)[0] == 10
+    with small.open("rb") as fh, pytest.raises(FileTooLarge):
+        hash_limited(fh, max_bytes=9)
+
+
 def test_index_is_rebuilt_when_its_file_is_deleted(service: IngestService, tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "docs")
     service.run(corpus)
@@ -306,7 +433,7 @@ def test_spf_sample_from_shared_datasets(
     corpus = tmp_path / "spf"
     corpus.mkdir()
     for source in sorted((datasets / "spf" / "corpus").glob("F1*.txt"))[:25]:
-        os.symlink(source, corpus / source.name)
+        shutil.copy(source, corpus / source.name)  # links out of the folder are refused
     summary = service.run(corpus)
     assert summary.added == 25 and not summary.failed
     for doc in service.store.list_documents():

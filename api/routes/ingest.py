@@ -99,6 +99,10 @@ def _allowed_path(services: Services, raw: str) -> Path:
         if path.is_relative_to(root):
             if not path.exists():
                 raise ApiError(422, "invalid_request", "that path does not exist under the root")
+            if not (path.is_dir() or path.is_file()):  # a FIFO, a device, a socket
+                raise ApiError(
+                    422, "invalid_request", "that path is not a folder or a regular file"
+                )
             return path
     raise ApiError(403, "forbidden", "that path is outside the allowed ingest roots")
 

@@ -8,7 +8,7 @@ from itertools import pairwise
 
 from tests.api.conftest import sse_events
 from tests.fakes import ScriptedLLM, SlowLLM
-from tests.files import make_pdf
+from tests.files import make_pdf, release_fifo
 
 MARRIAGE = "Combien de jours de congé pour un mariage ?"
 MARRIAGE_ANSWER = "Le mariage du salarié donne droit à 5 jours de congé payé [1]."
@@ -488,6 +488,46 @@ def test_ingest_by_path_only_under_allowed_roots(make_api, tmp_path) -> None:  #
     r = api.post("/v1/ingest/jobs", api.admin, json={"path": "notes", "groups": ["public"]})
     assert r.status_code == 202 and str(root) not in r.text
     assert wait_job(api, r.json()["id"])["counts"]["added"] == 1
+
+
+def test_ingest_by_path_reads_nothing_outside_the_root_and_never_blocks(make_api, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Under an allowed root, a link to /etc/passwd or out of the root fails alone and
+    is not searchable, and a FIFO is skipped instead of holding the writer lock (every
+    later job and delete would get 409)."""
+    import os
+
+    root = tmp_path / "shared"
+    notes = root / "notes"
+    notes.mkdir(parents=True)
+    (notes / "parking.md").write_bytes(NOTE)
+    (tmp_path / "secret.md").write_text("# Coffre\n\nLe code du coffre-fort est 4711 4711.\n")
+    (notes / "secret.md").symlink_to(tmp_path / "secret.md")
+    (notes / "passwd.txt").symlink_to("/etc/passwd")
+    os.mkfifo(notes / "pipe.md")
+    (root / "elsewhere.md").symlink_to(tmp_path / "secret.md")
+    api = make_api(ingest_roots=[root], rate_limit="1000/minute")  # wait_job polls
+    try:
+        r = api.post("/v1/ingest/jobs", api.admin, json={"path": "notes", "groups": ["public"]})
+        assert r.status_code == 202, r.text
+        job = wait_job(api, r.json()["id"], timeout_s=20)
+    finally:
+        release_fifo(notes / "pipe.md")  # a job stuck opening it (the bug) may end
+    assert job["status"] == "partial" and job["counts"]["added"] == 1, job
+    reasons = {e["file"]: e["reason"] for e in job["errors"]}
+    assert reasons["secret.md"].startswith("a link to a file outside")
+    assert reasons["passwd.txt"].startswith("a link to a file outside")
+    assert reasons["pipe.md"] == "not a regular file (a FIFO): skipped"
+    for query in ("coffre-fort 4711", "root bash"):
+        found = api.post("/v1/search", api.admin, json={"query": query, "k": 50}).json()
+        assert not any("4711" in h["text"] or "root:" in h["text"] for h in found["results"])
+    # The writer lock is free: a delete goes through.
+    doc = _hr_document(api)
+    assert api.client.delete(f"/v1/documents/{doc['id']}", headers=api.admin).status_code == 204
+    # Naming a link out of the root, or a FIFO, is refused before any job.
+    r = api.post("/v1/ingest/jobs", api.admin, json={"path": "elsewhere.md"})
+    assert r.status_code == 403
+    r = api.post("/v1/ingest/jobs", api.admin, json={"path": "notes/pipe.md"})
+    assert r.status_code == 422 and "regular file" in r.json()["error"]["message"]
 
 
 def test_jobs_survive_a_restart(make_api) -> None:  # type: ignore[no-untyped-def]
