@@ -8,7 +8,10 @@ so a file uploaded for `hr` never replaces, nor lends its groups to, a file of t
 same name uploaded for `public`, while a new version uploaded to the same groups
 replaces the old one. When the service starts, jobs left `running` by a stopped
 process are queued again: ingest is idempotent (files are keyed by path and hash),
-so running a job again resumes it, skipping what was already stored.
+so running a job again resumes it, skipping what was already stored. A job is
+started at most MAX_ATTEMPTS times: one that was running each time the server
+stopped may be what stops it (a file that crashes the process), and is failed
+rather than retried on every restart forever.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ log = logging.getLogger(__name__)
 KIND = "api-ingest"
 FINISHED = ("succeeded", "partial", "failed")
 PROGRESS_EVERY_S = 0.5
+# Starts of one job, counting those the server did not survive: after this many
+# interrupted runs, the next start marks it failed instead of running it again.
+MAX_ATTEMPTS = 3
 
 
 def safe_name(name: str) -> str:
@@ -192,17 +198,42 @@ class JobRunner:
                 self._wake.clear()
 
     def _recover(self) -> None:
-        """Jobs a stopped process left behind: running ones are queued again, uploads
-        that never finished arriving are marked failed."""
+        """Jobs a stopped process left behind: running ones are queued again (their
+        `interrupted` count, kept in their params, goes up; at MAX_ATTEMPTS they are
+        failed instead), uploads that never finished arriving are marked failed."""
         for job in self.store.jobs.list(["running", "receiving"]):
             if job.kind != KIND:
                 continue
             job_id = job.id
             if job.status == "receiving":
                 self.abandon_upload(job_id, "the upload was interrupted; send the files again")
-            else:
-                log.warning("job %s was interrupted by a restart; resuming it", job_id)
-                self.store.jobs.update(job_id, status="queued")
+                continue
+            interrupted = int(job.params.get("interrupted", 0)) + 1
+            if interrupted >= MAX_ATTEMPTS:
+                log.error(
+                    "job %s was running the %d times the server stopped during it; not "
+                    "resuming it (it may be what stops the server)",
+                    job_id,
+                    interrupted,
+                )
+                shutil.rmtree(self.incoming / str(job_id), ignore_errors=True)
+                reason = (
+                    f"the server stopped while this job ran, {interrupted} times: it may be "
+                    "what stops the server (a file that crashes it), so it is not retried. "
+                    "Look in the server log for what stopped it (files_done says how far "
+                    "the job got), remove or fix the file at fault, then submit the job again"
+                )
+                errors = [*job.errors, {"path": "", "reason": reason}]
+                self.store.jobs.finish(job_id, "failed", job.counts, errors)
+                continue
+            log.warning(
+                "job %s was interrupted by a restart; resuming it (start %d of at most %d)",
+                job_id,
+                interrupted + 1,
+                MAX_ATTEMPTS,
+            )
+            self.store.jobs.set_params(job_id, {**job.params, "interrupted": interrupted})
+            self.store.jobs.update(job_id, status="queued")
 
     def run_job(self, job: Job) -> None:
         job_id = job.id

@@ -560,3 +560,48 @@ def test_jobs_survive_a_restart(make_api) -> None:  # type: ignore[no-untyped-de
         assert cli is not None and cli.status == "running", "not the API's job to resume"
         resumed = store.jobs.get(interrupted)
         assert resumed is not None and resumed.kind == KIND
+
+
+def test_a_job_that_stops_the_server_every_time_is_given_up(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A job running when the server stops is resumed at the next start; one that
+    takes the server down every time (a file that crashes the process) would then be
+    retried forever. Each start here is a fresh runner over the same store, and each
+    run of the job "crashes": it never returns, and the runner is stopped under it."""
+    import threading
+
+    from api.jobs import KIND, JobRunner
+    from rag.settings import Settings
+    from rag.store import DocumentStore
+
+    settings = Settings(data_dir=tmp_path / "data")
+    store = DocumentStore(settings.db_path)
+    runs = threading.Semaphore(0)
+
+    class CrashingIngest:
+        def run(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            runs.release()
+            threading.Event().wait()  # the process is gone: nothing after this
+
+    params = {"source": "path", "root": str(tmp_path), "groups": ["hr"], "prune": False}
+    job_id = store.jobs.create(KIND, params, status="queued")
+    started = 0
+    for start in range(6):  # server starts
+        # A dead process's `jobs.lock` is released by the system; here the "crashed"
+        # runner's thread lives on and holds it, so each start takes a lock of its own.
+        here = settings.model_copy(update={"data_dir": tmp_path / f"start{start}"})
+        here.data_dir.mkdir()
+        runner = JobRunner(here, store, CrashingIngest)  # type: ignore[arg-type]
+        runner.start()
+        deadline = time.monotonic() + 5
+        while not (ran := runs.acquire(timeout=0.05)) and time.monotonic() < deadline:
+            if store.jobs.get(job_id).status == "failed":  # type: ignore[union-attr]
+                break
+        runner.stop(timeout_s=0.1)
+        if not ran:
+            break
+        started += 1
+    job = store.jobs.get(job_id)
+    assert job is not None and job.status == "failed" and started == 3, (started, job)
+    reason = job.errors[-1]["reason"]
+    assert "3 times" in reason and "server log" in reason and "submit" in reason
+    assert job.finished_at is not None
