@@ -450,7 +450,7 @@ class _FileLoop:
                     raise FileTooLarge(size)
                 return hash_limited(fh, self.max_bytes)
         except FileTooLarge as exc:
-            seen = f"{exc.size / 1024 / 1024:.1f} MB" if exc.size is not None else "more read"
+            seen = f"{exc.size / 1024 / 1024:.1f} MB" if exc.size is not None else "more was read"
             self.fail(path, None, f"over the {self.config.max_file_mb:g} MB limit ({seen})")
         except RefusedFile as exc:
             self.fail(path, None, str(exc))
