@@ -106,8 +106,12 @@ class Health(BaseModel):
 
 class StoreCheck(BaseModel):
     ready: bool
-    reason: str | None = Field(None, description="Why it is not ready (absent when ready).")
-    documents: int | None = Field(None, description="Documents in the store (when ready).")
+    reason: str | None = Field(
+        None, description="Why it is not ready (admin keys only; absent when ready)."
+    )
+    documents: int | None = Field(
+        None, description="Documents in the store (admin keys only, when ready)."
+    )
 
 
 class IndexCheck(BaseModel):
@@ -136,9 +140,10 @@ class ReadinessChecks(BaseModel):
 
 
 class Readiness(BaseModel):
-    """200 when every check is ready, 503 otherwise (same body). A check carries
-    `reason` when not ready and its own figure when ready, never both; absent keys
-    are left out of the JSON, not sent as null."""
+    """200 when every check is ready, 503 otherwise (same body). For an admin key a
+    check carries `reason` when not ready and its own figure when ready, never both;
+    anyone else gets `ready` alone. Absent keys are left out of the JSON, not sent as
+    null."""
 
     ready: bool
     checks: ReadinessChecks
