@@ -4,6 +4,7 @@ tell a caller about the server or about documents it may not see."""
 from __future__ import annotations
 
 import logging
+from pathlib import PurePath
 from typing import Any
 
 import pytest
@@ -51,3 +52,139 @@ def test_readyz_tells_anyone_only_whether_each_check_passes(
     # Admins get the reasons.
     checks = api.client.get("/readyz", headers=api.admin).json()["checks"]
     assert secrets[0] in checks["index"]["reason"] and secrets[2] in checks["llm"]["reason"]
+
+
+# -- scores: nothing that varies with documents the caller cannot see ----------------------
+
+
+def _ingest(api: Any, folder: Any, name: str, text: str, groups: list[str]) -> None:
+    from ingest.pipeline import IngestService
+    from tests.api.conftest import EMBEDDER
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text, encoding="utf-8")
+    service = IngestService(api.services.settings, embedder=EMBEDDER, store=api.services.store)
+    service.run(folder, groups)
+
+
+HIDDEN = "# Plan social\n\n" + "Le mariage des deux sociétés supprime 40 postes. " * 30
+
+
+def test_search_scores_do_not_change_with_hidden_documents(make_api: Any, tmp_path: Any) -> None:
+    """BM25's term statistics cover the whole index: with raw scores, a document of a
+    group the caller is not in changes the scores it sees, which tells it that a hidden
+    document contains the query's terms."""
+    without, with_hidden = make_api(), make_api()
+    _ingest(with_hidden, tmp_path / "secret", "plan.md", HIDDEN, ["direction"])
+    for mode in ("hybrid", "bm25", "dense"):
+        body = {"query": "mariage", "k": 10, "mode": mode}
+        seen = [
+            api.post("/v1/search", api.employee, json=body).json()["results"]
+            for api in (without, with_hidden)
+        ]
+        assert seen[0], mode
+        assert seen[0] == seen[1], f"{mode}: the hidden document changed what an employee sees"
+        assert all(hit["bm25_score"] is None for hit in seen[0])
+        assert [hit["score"] for hit in seen[0]] == [
+            round(1 / rank, 6) for rank in range(1, len(seen[0]) + 1)
+        ]
+    # Admins see every document anyway, and the raw scores.
+    admin = with_hidden.post("/v1/search", with_hidden.admin, json={"query": "mariage"}).json()
+    assert any(hit["bm25_score"] for hit in admin["results"])
+
+
+def test_citation_scores_do_not_change_with_hidden_documents(make_api: Any, tmp_path: Any) -> None:
+    from tests.api.test_routes import MARRIAGE, MARRIAGE_ANSWER
+    from tests.fakes import ScriptedLLM
+
+    apis = make_api(ScriptedLLM(MARRIAGE_ANSWER)), make_api(ScriptedLLM(MARRIAGE_ANSWER))
+    _ingest(apis[1], tmp_path / "secret", "plan.md", HIDDEN, ["direction"])
+    citations = [
+        api.post("/v1/ask", api.employee, json={"question": MARRIAGE}).json()["citations"]
+        for api in apis
+    ]
+    assert citations[0] and citations[0] == citations[1]
+    assert citations[0][0]["score"] == 1.0
+
+
+# -- paths and groups: what an employee is shown of a document -----------------------------
+
+
+def _shared_document(api: Any, tmp_path: Any) -> dict[str, Any]:
+    """A document of the groups public and direction, seen by the admin."""
+    _ingest(api, tmp_path / "shared" / "direction-only-folder", "cantine.md",
+            "# Cantine\n\nLa cantine ouvre à midi pour tous les salariés.\n",
+            ["public", "direction"])  # fmt: skip
+    docs = api.client.get("/v1/documents", headers=api.admin).json()["documents"]
+    return next(d for d in docs if d["path"].endswith("cantine.md"))
+
+
+def test_employees_see_file_names_and_their_own_groups_only(make_api: Any, tmp_path: Any) -> None:
+    from tests.api.test_routes import MARRIAGE, MARRIAGE_ANSWER
+    from tests.fakes import ScriptedLLM
+
+    api = make_api(ScriptedLLM(MARRIAGE_ANSWER, MARRIAGE_ANSWER, MARRIAGE_ANSWER))
+    shared = _shared_document(api, tmp_path)
+    assert shared["path"].startswith("/") and shared["groups"] == ["direction", "public"]
+    server_paths = {
+        str(PurePath(d["path"]).parent)
+        for d in api.client.get("/v1/documents", headers=api.admin).json()["documents"]
+    }
+    listed = api.client.get("/v1/documents", headers=api.employee).json()["documents"]
+    mine = next(d for d in listed if d["id"] == shared["id"])
+    assert mine["path"] == "cantine.md" and mine["groups"] == ["public"]
+    assert all("/" not in d["path"] and d["groups"] == ["public"] for d in listed)
+    detail = api.client.get(f"/v1/documents/{shared['id']}", headers=api.employee).json()
+    assert detail["path"] == "cantine.md" and detail["groups"] == ["public"]
+    # Search hits, answers (JSON and streamed) and chat completions: file names too.
+    responses = [
+        api.client.get("/v1/documents", headers=api.employee),
+        api.client.get(f"/v1/documents/{shared['id']}", headers=api.employee),
+        api.client.get(f"/v1/documents/{shared['id']}/pages/1", headers=api.employee),
+        api.post("/v1/search", api.employee, json={"query": "cantine midi"}),
+        api.post("/v1/ask", api.employee, json={"question": MARRIAGE}),
+        api.post("/v1/ask", api.employee, json={"question": MARRIAGE, "stream": True}),
+        api.post("/v1/chat/completions", api.employee,
+                 json={"messages": [{"role": "user", "content": MARRIAGE}]}),
+    ]  # fmt: skip
+    hits = responses[3].json()["results"]
+    assert hits[0]["path"] == "cantine.md"
+    [citation] = responses[4].json()["citations"]
+    assert citation["path"] == "livret-accueil.pdf"
+    assert '"path": "livret-accueil.pdf"' in responses[5].text
+    assert responses[6].json()["citations"][0]["path"] == "livret-accueil.pdf"
+    for response in responses:
+        assert response.status_code == 200, response.text
+        for folder in server_paths:
+            assert folder not in response.text, (response.url, folder)
+        assert "direction" not in response.text, response.url
+    # Admins see the server's paths.
+    admin_hit = api.post("/v1/search", api.admin, json={"query": "cantine midi"}).json()
+    assert admin_hit["results"][0]["path"] == shared["path"]
+
+
+def test_an_employee_path_prefix_matches_file_names_not_server_paths(
+    make_api: Any, tmp_path: Any
+) -> None:
+    """Else a prefix that still finds a document, one character at a time, would spell
+    out where it lies on the server."""
+    api = make_api()
+    shared = _shared_document(api, tmp_path)
+    folder = shared["path"].removesuffix("cantine.md")
+
+    def search(headers: dict[str, str], prefix: str) -> list[str]:
+        body = {"query": "cantine midi", "filters": {"path_prefix": prefix}}
+        return [h["path"] for h in api.post("/v1/search", headers, json=body).json()["results"]]
+
+    def listed(headers: dict[str, str], prefix: str) -> list[str]:
+        r = api.client.get("/v1/documents", headers=headers, params={"path_prefix": prefix})
+        return [d["path"] for d in r.json()["documents"]]
+
+    for probe in (search, listed):
+        assert probe(api.employee, folder[:2]) == [], probe.__name__
+        assert probe(api.employee, folder) == [], probe.__name__
+        assert set(probe(api.employee, "cant")) == {"cantine.md"}, probe.__name__
+        assert set(probe(api.admin, folder)) == {shared["path"]}, probe.__name__
+    # With document_ids too: both filters hold.
+    body = {"query": "cantine", "filters": {"path_prefix": "cant", "document_ids": [1]}}
+    assert api.post("/v1/search", api.employee, json=body).json()["results"] == []
