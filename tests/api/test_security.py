@@ -188,3 +188,81 @@ def test_an_employee_path_prefix_matches_file_names_not_server_paths(
     # With document_ids too: both filters hold.
     body = {"query": "cantine", "filters": {"path_prefix": "cant", "document_ids": [1]}}
     assert api.post("/v1/search", api.employee, json=body).json()["results"] == []
+
+
+# -- the page: a strict Content-Security-Policy, and the key kept per tab ------------------
+
+
+def test_every_response_carries_the_security_headers(make_api: Any) -> None:
+    from tests.fakes import ScriptedLLM
+
+    api = make_api(ScriptedLLM(RuntimeError("boom")))
+    responses = {
+        "page": api.client.get("/"),
+        "script": api.client.get("/static/app.js"),
+        "docs": api.client.get("/docs"),
+        "schema": api.client.get("/openapi.json"),
+        "api": api.client.get("/v1/me", headers=api.employee),
+        "401": api.client.get("/v1/me"),
+        "404": api.client.get("/v1/nope", headers=api.employee),
+        "422": api.post("/v1/ask", api.employee, json={}),
+        "500": api.post("/v1/ask", api.employee, json={"question": "Un mariage ?"}),
+        "search": api.post("/v1/search", api.employee, json={"query": "congé"}),
+        "health": api.client.get("/readyz"),
+    }
+    for name, r in responses.items():
+        csp = [d.strip() for d in r.headers.get("content-security-policy", "").split(";")]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp, name
+        assert not any("unsafe" in d for d in csp), name
+        assert r.headers.get("x-content-type-options") == "nosniff", name
+        assert r.headers.get("referrer-policy") == "no-referrer", name
+        assert r.headers.get("x-frame-options") == "DENY", name
+    assert responses["500"].status_code == 500
+
+
+def _inline_code(html: str) -> list[str]:
+    """What in an HTML page a CSP without 'unsafe-inline' refuses: inline scripts and
+    styles, style attributes, event handler attributes, javascript: URLs."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Parser(HTMLParser):
+        tag: str | None = None
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            names = dict(attrs)
+            if tag == "style" or (tag == "script" and not names.get("src")):
+                found.append(f"<{tag}> without src")
+            found.extend(f"{tag} {n}=" for n in names if n == "style" or n.startswith("on"))
+            found.extend(f"{tag} {n}" for n, v in attrs if (v or "").startswith("javascript:"))
+            self.tag = tag
+
+        def handle_data(self, data: str) -> None:
+            if self.tag == "script" and data.strip():
+                found.append(f"inline script: {data.strip()[:40]}")
+
+        def handle_endtag(self, tag: str) -> None:
+            self.tag = None
+
+    Parser().feed(html)
+    return found
+
+
+def test_the_pages_have_no_inline_script_or_style(make_api: Any) -> None:
+    api = make_api()
+    assert _inline_code("<div onclick='x()'><script>alert(1)</script></div>"), "the check works"
+    for path in ("/", "/docs"):
+        page = api.client.get(path)
+        assert page.status_code == 200 and "<script src=" in page.text
+        assert _inline_code(page.text) == [], path
+
+
+def test_the_page_keeps_the_key_in_session_storage() -> None:
+    from pathlib import Path
+
+    import api
+
+    script = (Path(api.__file__).parent / "static" / "app.js").read_text()
+    assert 'sessionStorage.setItem("ragKey"' in script
+    assert "localStorage.setItem" not in script and "localStorage.getItem" not in script
