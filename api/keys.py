@@ -152,7 +152,7 @@ class KeyStore:
         or by either (`key_id_or_name`, refused when it is both an active key's id
         and an active key's name); returns how many keys were revoked."""
         if sum(x is not None for x in (key_id_or_name, key_id, name)) != 1:
-            raise RagError("name the key to revoke by its id or by its name, not both")
+            raise RagError("name the key to revoke once: by its id or by its name")
         if key_id_or_name is not None:
             key_id, name = self._resolve(key_id_or_name)
         now = datetime.now(UTC).isoformat(timespec="seconds")
