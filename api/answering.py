@@ -16,13 +16,18 @@ from api.keys import Principal
 from api.schemas import Filters
 from api.services import Services
 from api.streaming import Event, EventStream
+from api.views import prefix_document_ids
 from rag.llm import Message
+from rag.store import DocumentStore
 from rag.types import SearchFilters
 
 
-def scoped_filters(who: Principal, requested: Filters | None) -> SearchFilters:
+def scoped_filters(
+    who: Principal, requested: Filters | None, store: DocumentStore | None = None
+) -> SearchFilters:
     """The caller's filters inside the caller's groups: a request may narrow what a
-    key sees, never widen it."""
+    key sees, never widen it. An employee's `path_prefix` is matched against the file
+    names it is shown (api/views.py), which needs the `store`."""
     allowed = who.visible_groups
     groups = allowed
     if requested is not None and requested.groups is not None:
@@ -38,10 +43,18 @@ def scoped_filters(who: Principal, requested: Filters | None) -> SearchFilters:
                 raise ApiError(
                     422, "invalid_request", f"{name} must be an ISO 8601 date such as 2026-01-31"
                 ) from None
+    document_ids = None if requested.document_ids is None else tuple(requested.document_ids)
+    path_prefix = requested.path_prefix or None
+    if path_prefix is not None and not who.is_admin:
+        if store is None:
+            raise ValueError("an employee's path_prefix needs the store")
+        named = prefix_document_ids(store, who, path_prefix)
+        document_ids = named if document_ids is None else tuple(set(document_ids) & set(named))
+        path_prefix = None
     return SearchFilters(
         groups=groups,
-        document_ids=None if requested.document_ids is None else tuple(requested.document_ids),
-        path_prefix=requested.path_prefix or None,
+        document_ids=document_ids,
+        path_prefix=path_prefix,
         updated_after=requested.updated_after,
         updated_before=requested.updated_before,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import time
 import uuid
@@ -11,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_fastapi_instrumentator import Instrumentator
 from swagger_ui_bundle import swagger_ui_path
 
 from api import errors
+from api.headers import SecurityHeadersMiddleware
 from api.limits import BodyLimitMiddleware
 from api.routes import answers, documents, ingest, openai_compat, ops
 from api.schemas import add_event_schemas
@@ -29,6 +30,22 @@ from rag.tracing import setup_tracing
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("rag.access")
 STATIC = Path(__file__).parent / "static"
+DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/docs-static/swagger-ui.css">
+<link rel="icon" href="/docs-static/favicon-32x32.png">
+<title>{title}</title>
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/docs-static/swagger-ui-bundle.js"></script>
+<script src="/static/docs.js"></script>
+</body>
+</html>
+"""
 
 
 class RequestIdMiddleware:
@@ -128,6 +145,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
 
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # Swagger UI from the swagger-ui-bundle package, so /docs works offline.
@@ -140,13 +158,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         responses={200: {"content": {"text/html": {}}}},
     )
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title=app.title,
-            swagger_js_url="/docs-static/swagger-ui-bundle.js",
-            swagger_css_url="/docs-static/swagger-ui.css",
-            swagger_favicon_url="/docs-static/favicon-32x32.png",
-        )
+        # FastAPI's get_swagger_ui_html starts Swagger UI from an inline script, which
+        # the Content-Security-Policy (api/headers.py) refuses: static/docs.js does it.
+        return HTMLResponse(DOCS_PAGE.format(title=html.escape(app.title)))
 
     @app.get(
         "/",

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from api.keys import ROLES, KeyStore
+from api.keys import ROLES, AmbiguousKeyError, KeyStore
 from rag.cli.commands import settings_or_exit
 from rag.errors import RagError
 
+log = logging.getLogger(__name__)
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 keys = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
@@ -67,14 +72,79 @@ def list_keys(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
 
 @keys.command("revoke")
 def revoke_key(
-    key: Annotated[str, typer.Argument(help="The key's id or name, from `rag keys list`.")],
+    key: Annotated[
+        str | None,
+        typer.Argument(
+            help="The key's id or name, from `rag keys list` (refused when it is both one "
+            "key's id and another's name: then use --id or --name)."
+        ),
+    ] = None,
+    key_id: Annotated[
+        int | None, typer.Option("--id", min=1, max=2**63 - 1, help="Revoke the key with this id.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Revoke every active key with this name.")
+    ] = None,
 ) -> None:
     """Revoke a key at once; requests with it get 401."""
-    count = _key_store().revoke(key)
+    given = [v for v in (key, key_id, name) if v is not None]
+    if len(given) != 1:
+        console.print(
+            "[red]error:[/red] name one key: `rag keys revoke ID_OR_NAME`, "
+            "`rag keys revoke --id ID` or `rag keys revoke --name NAME`."
+        )
+        raise typer.Exit(2)
+    try:
+        count = _key_store().revoke(key, key_id=key_id, name=name)
+    except AmbiguousKeyError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
     if not count:
-        console.print(f"[red]error:[/red] no active key {key!r}; `rag keys list` shows them.")
+        console.print(f"[red]error:[/red] no active key {given[0]!r}; `rag keys list` shows them.")
         raise typer.Exit(1)
     console.print(f"Revoked {count} key(s).")
+
+
+ADMIN_KEY_FILE = "admin-key.txt"
+
+
+def write_secret(path: Path, text: str) -> None:
+    """`text` in a new file that only its owner may read or write (0600), created so:
+    never a file or link that was there before."""
+    path.unlink(missing_ok=True)  # a leftover of an older store: its key is gone too
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def first_run_admin_key(data_dir: Path) -> None:
+    """A store that never had an admin key gets one, written to a 0600 file in the
+    data dir; the terminal gets the file's path, never the key (in a container the
+    terminal is the log stream, shipped with the logs). A store whose admin keys are
+    all revoked gets none: a warning says how to create one."""
+    store = KeyStore(data_dir / "keys.sqlite3")
+    path = data_dir / ADMIN_KEY_FILE
+    created = store.ensure_admin(lambda key: write_secret(path, key + "\n"))
+    if created is not None:
+        console.print(
+            f"[bold]First run: an admin API key (key {created.key_id}) was created and "
+            f"written to {escape(str(path))}[/bold], readable by this user only. Read it, keep it "
+            "somewhere safe, then delete the file: the key is not shown anywhere else.\n"
+            "Create employees' keys with `rag keys create --name NAME --groups G1,G2`."
+        )
+        return
+    if not store.has_admin():
+        log.warning(
+            "no active admin API key: every admin key was revoked, and none is created "
+            "again on start. Create one with `rag keys create --name NAME --role admin`."
+        )
+    if path.exists():
+        log.warning(
+            "the first-run admin key file %s is still there: delete it once its key is "
+            "stored safely (or revoked)",
+            path,
+        )
 
 
 def serve_command(
@@ -87,14 +157,8 @@ def serve_command(
 
     settings = settings_or_exit()
     api = settings.api
-    first_key = KeyStore(settings.data_dir / "keys.sqlite3").ensure_admin()
-    if first_key:
-        # Printed once, to the terminal only; never logged, never stored in clear.
-        console.print(
-            "[bold]First run: an admin API key was created. It is shown only now:[/bold]\n"
-            f"  {first_key}\n"
-            "Create employees' keys with `rag keys create --name NAME --groups G1,G2`."
-        )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    first_run_admin_key(settings.data_dir)
     host, port = host or api.host, port or api.port
     console.print(f"Serving on http://{host}:{port}/ (API docs at /docs)")
     uvicorn.run(

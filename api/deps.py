@@ -53,6 +53,18 @@ def principal(
     return who
 
 
+def caller_if_any(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
+) -> Principal | None:
+    """The caller when the request carries a valid key, else None: for the routes
+    anyone may call that show more to a key (like the health routes, not counted
+    against the rate limit)."""
+    if credentials is None or not credentials.credentials:
+        return None
+    return services_of(request).keys.authenticate(credentials.credentials)
+
+
 def admin(who: Principal = Depends(principal)) -> Principal:  # noqa: B008
     if not who.is_admin:
         raise ApiError(403, "forbidden", "this route is for admin keys only")

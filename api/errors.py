@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.headers import SECURITY_HEADERS
 from rag.errors import InvalidRequestError, RagError, StoreLockedError
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ def install(app: FastAPI) -> None:
                 request_id=incident,
             ),
             500,
-            # This handler runs outside the other middleware: add the id here.
-            headers={"X-Request-ID": incident},
+            # This handler runs outside the other middleware: add the id and the
+            # security headers here.
+            headers={"X-Request-ID": incident, **SECURITY_HEADERS},
         )

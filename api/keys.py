@@ -12,6 +12,7 @@ import json
 import secrets
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,6 +60,10 @@ class Principal:
         return self.is_admin or bool(set(self.groups) & set(document_groups))
 
 
+class AmbiguousKeyError(RagError):
+    """A key named by a string that is both one key's id and another key's name."""
+
+
 def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -85,6 +90,13 @@ class KeyStore:
 
     def create(self, name: str, role: str, groups: list[str]) -> tuple[str, Principal]:
         """A new key; the plain key is returned here and never again."""
+        with self._conn as conn:
+            return self._insert(conn, name, role, groups)
+
+    @staticmethod
+    def _insert(
+        conn: sqlite3.Connection, name: str, role: str, groups: list[str]
+    ) -> tuple[str, Principal]:
         name = name.strip()
         if not name:
             raise RagError("a key needs a name (who or what uses it)")
@@ -92,19 +104,18 @@ class KeyStore:
             raise RagError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         groups = sorted({g.strip() for g in groups if g.strip()})
         key = PREFIX + secrets.token_urlsafe(32)
-        with self._conn as conn:
-            cur = conn.execute(
-                "INSERT INTO api_keys(name, role, groups, hash, hint, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    name,
-                    role,
-                    json.dumps(groups),
-                    _hash(key),
-                    key[-4:],
-                    datetime.now(UTC).isoformat(timespec="seconds"),
-                ),
-            )
+        cur = conn.execute(
+            "INSERT INTO api_keys(name, role, groups, hash, hint, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                name,
+                role,
+                json.dumps(groups),
+                _hash(key),
+                key[-4:],
+                datetime.now(UTC).isoformat(timespec="seconds"),
+            ),
+        )
         return key, Principal(int(cur.lastrowid or 0), name, role, tuple(groups))  # type: ignore[arg-type]
 
     def authenticate(self, key: str) -> Principal | None:
@@ -130,26 +141,78 @@ class KeyStore:
             for r in rows
         ]
 
-    def revoke(self, key_id_or_name: str) -> int:
-        """Revoke by id or by name; returns how many keys were revoked."""
+    def revoke(
+        self,
+        key_id_or_name: str | None = None,
+        *,
+        key_id: int | None = None,
+        name: str | None = None,
+    ) -> int:
+        """Revoke by id (`key_id`), by name (`name`: every active key of that name),
+        or by either (`key_id_or_name`, refused when it is both an active key's id
+        and an active key's name); returns how many keys were revoked."""
+        if sum(x is not None for x in (key_id_or_name, key_id, name)) != 1:
+            raise RagError("name the key to revoke once: by its id or by its name")
+        if key_id_or_name is not None:
+            key_id, name = self._resolve(key_id_or_name)
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        column = "id" if key_id_or_name.isdigit() else "name"
+        column, value = ("id", key_id) if key_id is not None else ("name", name)
         with self._conn as conn:
             cur = conn.execute(
                 f"UPDATE api_keys SET revoked_at = ? WHERE {column} = ? AND revoked_at IS NULL",
-                (now, int(key_id_or_name) if column == "id" else key_id_or_name),
+                (now, value),
             )
         return cur.rowcount
 
+    def _resolve(self, key_id_or_name: str) -> tuple[int | None, str | None]:
+        """(id, None) or (None, name): what `key_id_or_name` names among active keys."""
+        if not (key_id_or_name.isascii() and key_id_or_name.isdigit()):
+            return None, key_id_or_name
+        key_id = int(key_id_or_name)
+        if key_id >= 2**63:  # no SQLite id is that large
+            return None, key_id_or_name
+        by_id = self._conn.execute(
+            "SELECT 1 FROM api_keys WHERE id = ? AND revoked_at IS NULL", (key_id,)
+        ).fetchone()
+        by_name = self._conn.execute(
+            "SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL LIMIT 1",
+            (key_id_or_name,),
+        ).fetchone()
+        if by_id and by_name:
+            raise AmbiguousKeyError(
+                f"{key_id_or_name!r} is both the id of one key and the name of another: "
+                f"say which with `--id {key_id}` or `--name {key_id_or_name}`"
+            )
+        return (None, key_id_or_name) if by_name else (key_id, None)
+
     def has_admin(self) -> bool:
+        """Whether an active (not revoked) admin key exists."""
         row = self._conn.execute(
             "SELECT 1 FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1"
         ).fetchone()
         return row is not None
 
-    def ensure_admin(self) -> str | None:
-        """First run: create an admin key and return it (to print once); else None."""
-        if self.has_admin():
-            return None
-        key, _ = self.create("admin (first run)", "admin", [])
-        return key
+    def ensure_admin(self, deliver: Callable[[str], None]) -> Principal | None:
+        """First run: create an admin key and hand it to `deliver` (which shows or
+        stores it once), or return None and create nothing.
+
+        Only a store that never had an admin key gets one: once admin keys exist,
+        revoking them all leaves the service with none (the operator creates the next
+        one with `rag keys create --role admin`), rather than a fresh key appearing
+        silently on the next start. The check, the new row and `deliver` share one
+        write transaction: two servers starting at once create one key, and a key
+        `deliver` failed to hand over is never stored."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            ever = conn.execute("SELECT 1 FROM api_keys WHERE role = 'admin' LIMIT 1").fetchone()
+            if ever is not None:
+                conn.rollback()
+                return None
+            key, who = self._insert(conn, "admin (first run)", "admin", [])
+            deliver(key)
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+        return who

@@ -98,6 +98,7 @@ class ChatCompletionRequest(BaseModel):
 # field on the way through its model.
 
 Mode = Literal["generative", "extractive", "not_found"]
+SHOWN_PATH = "The document's path on the server for admin keys, its file name for others."
 
 
 class Health(BaseModel):
@@ -106,8 +107,12 @@ class Health(BaseModel):
 
 class StoreCheck(BaseModel):
     ready: bool
-    reason: str | None = Field(None, description="Why it is not ready (absent when ready).")
-    documents: int | None = Field(None, description="Documents in the store (when ready).")
+    reason: str | None = Field(
+        None, description="Why it is not ready (admin keys only; absent when ready)."
+    )
+    documents: int | None = Field(
+        None, description="Documents in the store (admin keys only, when ready)."
+    )
 
 
 class IndexCheck(BaseModel):
@@ -136,9 +141,10 @@ class ReadinessChecks(BaseModel):
 
 
 class Readiness(BaseModel):
-    """200 when every check is ready, 503 otherwise (same body). A check carries
-    `reason` when not ready and its own figure when ready, never both; absent keys
-    are left out of the JSON, not sent as null."""
+    """200 when every check is ready, 503 otherwise (same body). For an admin key a
+    check carries `reason` when not ready and its own figure when ready, never both;
+    anyone else gets `ready` alone. Absent keys are left out of the JSON, not sent as
+    null."""
 
     ready: bool
     checks: ReadinessChecks
@@ -166,13 +172,16 @@ class DocumentCitation(BaseModel):
     n: int = Field(description="The [n] marker in the answer.")
     document_id: int
     title: str
-    path: str
+    path: str = Field(description=SHOWN_PATH)
     page: int
     quote: str
     start: int = Field(description="Offset of the quote in the document's text.")
     end: int
     chunk_id: int
-    score: float
+    score: float = Field(
+        description="The passage's fused score for admin keys; for others 1/rank among "
+        "the answer's document citations."
+    )
     supported: bool
     support: float
 
@@ -238,14 +247,17 @@ class AnswerResponse(BaseModel):
 class SearchHit(BaseModel):
     chunk_id: int
     document_id: int
-    path: str
+    path: str = Field(description=SHOWN_PATH)
     title: str
     page: int
     page_end: int
     heading: str
-    score: float
+    score: float = Field(description="The fused score for admin keys; 1/rank for others.")
     dense_score: float | None = Field(description="null when dense retrieval missed it.")
-    bm25_score: float | None = Field(description="null when BM25 missed it.")
+    bm25_score: float | None = Field(
+        description="null when BM25 missed it, and always for non-admin keys (BM25's "
+        "statistics cover documents they cannot see)."
+    )
     text: str
     start: int
     end: int
@@ -260,11 +272,13 @@ class SearchResponse(BaseModel):
 
 class Document(BaseModel):
     id: int
-    path: str
+    path: str = Field(description=SHOWN_PATH)
     title: str
     pages: int
     chunks: int
-    groups: list[str]
+    groups: list[str] = Field(
+        description="Every access group for admin keys; those the key shares for others."
+    )
     sha256: str
     status: str
     mime: str

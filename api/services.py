@@ -39,6 +39,7 @@ class Services:
     rate_limiter: RateLimiter
     warm: dict[str, Any] = field(default_factory=dict)
     background: set[Any] = field(default_factory=set)  # tasks kept alive until done
+    readiness: dict[str, str | None] = field(default_factory=dict)  # last reason per check
     _executor: ThreadPoolExecutor | None = None
 
     @classmethod

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.settings import get_settings
 from tests.files import make_encrypted_pdf, make_pdf, release_fifo
 
 
@@ -135,3 +136,131 @@ def test_demo_then_ingest_with_the_real_model(tmp_path: Path) -> None:
     assert top.stdout.split()[0].endswith("expense-policy.docx")
     _, first_page, last_page = top.stdout.split()
     assert int(first_page) <= 2 <= int(last_page), "the hotel caps are on page 2"
+
+
+# -- `rag keys` and `rag serve`'s first run, in process (typer's CliRunner) ----------------
+
+
+def keys_cli(data_dir: Path, monkeypatch: pytest.MonkeyPatch, *args: str):  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from api.cli import keys
+
+    monkeypatch.setenv("RAG_DATA_DIR", str(data_dir))
+    get_settings.cache_clear()
+    return CliRunner().invoke(keys, list(args))
+
+
+def test_revoke_refuses_an_argument_that_is_both_an_id_and_a_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.keys import KeyStore
+
+    data = tmp_path / "data"
+    store = KeyStore(data / "keys.sqlite3")
+    first, _ = store.create("alice", "employee", ["public"])  # id 1
+    named_1, _ = store.create("1", "employee", ["hr"])  # id 2, named "1"
+    ambiguous = keys_cli(data, monkeypatch, "revoke", "1")
+    assert ambiguous.exit_code == 2, ambiguous.output
+    assert "--id 1" in ambiguous.output and "--name 1" in ambiguous.output
+    assert store.authenticate(first) and store.authenticate(named_1), "nothing revoked"
+    by_name = keys_cli(data, monkeypatch, "revoke", "--name", "1")
+    assert by_name.exit_code == 0, by_name.output
+    assert store.authenticate(named_1) is None and store.authenticate(first)
+    # Unambiguous now ("1" names no active key): the plain argument is the id.
+    assert keys_cli(data, monkeypatch, "revoke", "1").exit_code == 0
+    assert store.authenticate(first) is None
+
+
+def test_revoke_by_plain_argument_id_option_or_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.keys import KeyStore
+
+    data = tmp_path / "data"
+    store = KeyStore(data / "keys.sqlite3")
+    keys = {name: store.create(name, "employee", [])[0] for name in ("alice", "bob", "7", "carol")}
+    # "7" is a name and no key has id 7: the argument means the name.
+    assert keys_cli(data, monkeypatch, "revoke", "7").exit_code == 0
+    assert store.authenticate(keys["7"]) is None
+    assert keys_cli(data, monkeypatch, "revoke", "alice").exit_code == 0
+    assert keys_cli(data, monkeypatch, "revoke", "--id", "2").exit_code == 0  # bob
+    assert store.authenticate(keys["bob"]) is None and store.authenticate(keys["carol"])
+    missing = keys_cli(data, monkeypatch, "revoke", "--name", "nobody")
+    assert missing.exit_code == 1 and "no active key 'nobody'" in missing.output
+    both = keys_cli(data, monkeypatch, "revoke", "carol", "--id", "4")
+    assert both.exit_code == 2 and "name one key" in both.output
+    assert store.authenticate(keys["carol"]), "a refused command revokes nothing"
+
+
+def serve(data_dir: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """`rag serve` up to the point where it would start the server."""
+    import typer
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from api.cli import serve_command
+
+    started: list[dict] = []  # type: ignore[type-arg]
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.append(kw))
+    monkeypatch.setenv("RAG_DATA_DIR", str(data_dir))
+    get_settings.cache_clear()
+    app = typer.Typer()
+    app.command()(serve_command)
+    result = CliRunner().invoke(app, [])
+    assert result.exit_code == 0, result.output
+    assert started, "the server was started"
+    return result
+
+
+def test_first_run_admin_key_goes_to_a_private_file_never_to_logs_or_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import stat
+
+    from api.cli import ADMIN_KEY_FILE
+    from api.keys import KeyStore
+
+    caplog.set_level(logging.DEBUG)
+    data = tmp_path / "data"
+    result = serve(data, monkeypatch)
+    key_file = data / ADMIN_KEY_FILE
+    assert key_file.is_file(), result.output
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = key_file.read_text().strip()
+    who = KeyStore(data / "keys.sqlite3").authenticate(key)
+    assert who is not None and who.is_admin
+    assert str(key_file) in result.output, "the terminal says where the key is"
+    assert key not in result.output and key[-12:] not in result.output
+    logged = [r.getMessage() + repr(r.__dict__) for r in caplog.records]
+    assert not any(key in line for line in logged), "the key went through the logging system"
+
+
+def test_revoking_every_admin_key_creates_none_on_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from api.cli import ADMIN_KEY_FILE
+    from api.keys import KeyStore
+
+    caplog.set_level(logging.WARNING)
+    data = tmp_path / "data"
+    serve(data, monkeypatch)
+    (data / ADMIN_KEY_FILE).unlink()
+    store = KeyStore(data / "keys.sqlite3")
+    assert store.revoke("admin (first run)") == 1
+    caplog.clear()
+    result = serve(data, monkeypatch)
+    assert not (data / ADMIN_KEY_FILE).exists() and "admin API key" not in result.output
+    assert not store.has_admin(), "no admin key appeared silently"
+    assert [k["role"] for k in store.list()] == ["admin"], "no new key at all"
+    warning = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert "no active admin API key" in warning
+    assert "rag keys create --name NAME --role admin" in warning
+    # An admin key created by hand is what brings admin access back.
+    store.create("ops", "admin", [])
+    caplog.clear()
+    serve(data, monkeypatch)
+    assert not caplog.records

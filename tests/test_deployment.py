@@ -63,8 +63,9 @@ def test_compose_config_validates_with_every_profile() -> None:
         "searxng",
         "qdrant",
     }
-    # Without a profile, the scale-out store and the ingest tool stay off.
+    # Without a profile, the scale-out store, the ingest tool and the proxy stay off.
     assert set(resolved()["services"]) == {"api", "ollama", "ollama-pull", "searxng"}
+    assert set(resolved("tls")["services"]) == {"api", "ollama", "ollama-pull", "searxng", "proxy"}
 
 
 def test_compose_refuses_to_start_without_a_searxng_secret() -> None:
@@ -138,3 +139,28 @@ def test_every_compose_variable_is_documented_in_the_deployment_page() -> None:
     variables |= set(re.findall(r"^\s+(RAG_[A-Z0-9_]+):", text, re.M))
     missing = sorted(v for v in variables if f"`{v}`" not in page)
     assert not missing, f"document these in docs/deployment.md: {missing}"
+
+
+def test_the_api_is_published_on_loopback_only_and_https_goes_through_the_proxy() -> None:
+    """The api speaks plain HTTP: keys and answers must not cross a network in clear.
+    Published on 127.0.0.1 unless RAG_BIND says otherwise; the `tls` profile's Caddy
+    is what the network reaches."""
+    raw = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    for port in raw["api"]["ports"]:
+        assert str(port).startswith("${RAG_BIND:-127.0.0.1}:"), port
+    services = resolved("tls")["services"]
+    [api_port] = services["api"]["ports"]
+    assert api_port["host_ip"] == "127.0.0.1" and api_port["target"] == 8000
+    published = {
+        name for name, service in services.items() for p in service.get("ports", [])
+        if p.get("host_ip", "0.0.0.0") != "127.0.0.1"
+    }  # fmt: skip
+    assert published == {"proxy"}, "only the TLS proxy listens beyond the host"
+    proxy = services["proxy"]
+    assert {p["target"] for p in proxy["ports"]} == {80, 443}
+    assert any(v["target"] == "/etc/caddy/Caddyfile" for v in proxy["volumes"])
+    caddyfile = (ROOT / "deploy" / "caddy" / "Caddyfile").read_text()
+    assert "reverse_proxy api:8000" in caddyfile and "Strict-Transport-Security" in caddyfile
+    # An operator who wants the plain port elsewhere says so.
+    chosen = compose_config("config", env={"SEARXNG_SECRET": "s", "RAG_BIND": "10.0.0.5"})
+    assert yaml.safe_load(chosen.stdout)["services"]["api"]["ports"][0]["host_ip"] == "10.0.0.5"

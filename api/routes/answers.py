@@ -24,6 +24,7 @@ from api.schemas import (
     SearchRequest,
     SearchResponse,
 )
+from api.views import answer_view, hits_view
 
 router = APIRouter(prefix="/v1", tags=["answers"], responses=ERROR_RESPONSES)
 
@@ -37,7 +38,7 @@ def sse(event: str, data: Any) -> ServerSentEvent:
     return ServerSentEvent(data=json.dumps(data, ensure_ascii=False), event=event)
 
 
-async def ask_events(run: AnswerRun) -> Any:
+async def ask_events(run: AnswerRun, who: Principal) -> Any:
     """token* -> citations -> done; `reset` if streamed tokens were abandoned,
     `error` if the answer failed after the stream began."""
     try:
@@ -50,7 +51,7 @@ async def ask_events(run: AnswerRun) -> Any:
             elif kind == "stage":
                 yield sse("stage", {"name": event["name"]})
             elif kind == "answer":
-                body = event["answer"].to_dict()
+                body = answer_view(event["answer"].to_dict(), who)
                 yield sse(
                     "citations",
                     {"citations": body["citations"], "web_sources": body["web_sources"]},
@@ -96,20 +97,20 @@ async def ask(
         services,
         question,
         [t.model_dump() for t in body.history] if body.history else None,
-        scoped_filters(who, body.filters),
+        scoped_filters(who, body.filters, services.store),
         body.k,
         overrides_of(body),
         web=body.web,
     )
     if not wants_stream(request, body.stream):
         answer = await run.answer()
-        return answer.to_dict()
+        return answer_view(answer.to_dict(), who)
     try:
         await run.prefetch()
     except BaseException:
         run.close()
         raise
-    return EventSourceResponse(ask_events(run), ping=15)
+    return EventSourceResponse(ask_events(run, who), ping=15)
 
 
 @router.post("/search", summary="Ranked passages for a query", response_model=SearchResponse)
@@ -120,7 +121,7 @@ async def search(
 ) -> dict[str, Any]:
     services = services_of(request)
     query = services.search.validate_question(body.query)
-    filters = scoped_filters(who, body.filters)
+    filters = scoped_filters(who, body.filters, services.store)
     started = time.perf_counter()
     result = await asyncio.get_running_loop().run_in_executor(
         services.search_executor,
@@ -131,7 +132,7 @@ async def search(
     return {
         "query": query,
         "language": result.language,
-        "results": [h.to_dict() for h in result.hits],
+        "results": hits_view(result.hits, who),
         "timings": {
             **{k: round(v, 4) for k, v in result.timings.items()},
             "search_s": round(elapsed, 5),  # the service's time, for overhead measures

@@ -1,5 +1,6 @@
 """Documents: employees see those of their groups; a document outside them is a 404,
-the same as one that does not exist, so its existence does not leak."""
+the same as one that does not exist, so its existence does not leak. An employee sees
+a document's file name and the groups it shares with it (api/views.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from api.deps import admin, principal, services_of
 from api.errors import ApiError
 from api.keys import Principal
 from api.schemas import ERROR_RESPONSES, DocumentDetail, DocumentList, Page, PathId
+from api.views import document_view, visible_documents
 from rag.types import DocumentRecord
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"], responses=ERROR_RESPONSES)
@@ -32,11 +34,11 @@ async def list_documents(
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
-    docs = services_of(request).store.list_documents(path_prefix or None)
-    visible = [d for d in docs if who.may_see(d.groups)]
+    # An employee's path_prefix matches the file names it is shown (api/views.py).
+    visible = visible_documents(services_of(request).store, who, path_prefix)
     return {
         "total": len(visible),
-        "documents": [d.to_dict() for d in visible[offset : offset + limit]],
+        "documents": [document_view(d, who) for d in visible[offset : offset + limit]],
     }
 
 
@@ -52,7 +54,7 @@ async def get_document(
 ) -> dict[str, Any]:
     doc = _visible(request, who, document_id)
     pages = services_of(request).store.page_map(document_id)
-    return doc.to_dict() | {"page_numbers": [p.number for p in pages]}
+    return document_view(doc, who) | {"page_numbers": [p.number for p in pages]}
 
 
 @router.get(

@@ -25,6 +25,7 @@ from api.schemas import (
     ChatMessage,
     ModelList,
 )
+from api.views import citations_view
 from rag.answer.service import Answer
 from rag.llm import generation_params
 
@@ -138,7 +139,7 @@ async def chat_completions(
                 }
             ],
             "usage": _usage(answer),
-            "citations": [c.to_dict() for c in answer.citations],
+            "citations": citations_view([c.to_dict() for c in answer.citations], who),
             "mode": answer.mode,
         }
     try:
@@ -168,7 +169,7 @@ async def chat_completions(
                         created,
                         {"content": tail},
                         "stop",
-                        citations=[c.to_dict() for c in answer.citations],
+                        citations=citations_view([c.to_dict() for c in answer.citations], who),
                         usage=_usage(answer),
                         mode=answer.mode,
                     )

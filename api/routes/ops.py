@@ -1,18 +1,25 @@
-"""Operators' routes: liveness, readiness, Prometheus metrics. No key needed."""
+"""Operators' routes: liveness, readiness, Prometheus metrics. No key needed.
+
+/readyz tells anyone whether each check passes, and nothing more: why a check fails
+(exception text with file paths, the Ollama URL, model names) and the figures of a
+ready one (documents, vectors, model name) go to the log, and to admin keys."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import services_of
+from api.deps import caller_if_any, services_of
+from api.keys import Principal
 from api.schemas import Health, Readiness
 from api.services import Services
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 
 
@@ -55,16 +62,40 @@ def _checks(services: Services) -> dict[str, Any]:
     return checks
 
 
+def _log_changes(services: Services, checks: dict[str, Any]) -> None:
+    """Log a check's reason when it starts failing or its reason changes, and when it
+    passes again: once per change, not on every probe of a load balancer."""
+    last = services.readiness
+    for name, check in checks.items():
+        reason = None if check["ready"] else check["reason"]
+        if last.get(name, None) == reason:
+            continue
+        if reason is not None:
+            log.warning("readiness check %s failing: %s", name, reason)
+        elif name in last:
+            log.info("readiness check %s passes again", name)
+        last[name] = reason
+
+
 @router.get(
     "/readyz",
     summary="Store, index, embedder and LLM are ready",
+    description="Anyone gets each check's `ready`; an admin key also gets a failing "
+    "check's `reason` and a passing check's figures (the reasons are logged too).",
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "Not ready: see each check's reason."}},
+    responses={503: {"model": Readiness, "description": "Not ready: see each check."}},
 )
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(
+    request: Request,
+    who: Principal | None = Depends(caller_if_any),  # noqa: B008
+) -> JSONResponse:
     # Sent as is, with its status: tests/api/test_layout.py checks it against Readiness.
-    checks = await run_in_threadpool(_checks, services_of(request))
+    services = services_of(request)
+    checks = await run_in_threadpool(_checks, services)
+    _log_changes(services, checks)
     ready = all(c["ready"] for c in checks.values())
+    if who is None or not who.is_admin:
+        checks = {name: {"ready": c["ready"]} for name, c in checks.items()}
     return JSONResponse({"ready": ready, "checks": checks}, 200 if ready else 503)
 
 

@@ -1,8 +1,12 @@
-// The web page: plain JavaScript, no build step. The API key stays in this
-// browser's localStorage and is sent as a Bearer token.
+// The web page: plain JavaScript, no build step. The API key is sent as a Bearer
+// token and kept in this tab's sessionStorage: it lasts as long as the tab (a reload
+// keeps it), and other tabs and later visits do not get it, as they did from
+// localStorage.
+// The server's Content-Security-Policy runs no script but this file's.
 "use strict";
 const $ = (id) => document.getElementById(id);
-let apiKey = localStorage.getItem("ragKey") || "";
+localStorage.removeItem("ragKey"); // where earlier versions of the page kept it
+let apiKey = sessionStorage.getItem("ragKey") || "";
 let history = [];
 let me = null;
 
@@ -397,7 +401,7 @@ function followJob(id) {
 $("key-form").addEventListener("submit", (e) => {
   e.preventDefault();
   apiKey = $("key").value.trim();
-  localStorage.setItem("ragKey", apiKey);
+  sessionStorage.setItem("ragKey", apiKey);
   closeCitation(); // its page was fetched with the previous key
   login();
 });

@@ -34,7 +34,17 @@ def chromium():  # type: ignore[no-untyped-def]
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
         options.add_argument(flag)
     options.add_argument("--window-size=1200,900")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # for csp_violations
     return webdriver.Chrome(service=Service(DRIVER), options=options)
+
+
+def csp_violations(driver) -> list[str]:  # type: ignore[no-untyped-def]
+    """The console's Content-Security-Policy refusals since the last call."""
+    return [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if "Content Security Policy" in entry["message"] or "Refused to" in entry["message"]
+    ]
 
 
 def sign_in(driver, url: str, key: str):  # type: ignore[no-untyped-def]
@@ -85,6 +95,9 @@ def test_ask_in_the_page_and_open_a_citation(make_api, monkeypatch) -> None:  # 
         with serving(api.client.app) as url:
             wait = sign_in(driver, url, key)
             wait.until(ec.text_to_be_present_in_element((By.ID, "who"), "employee"))
+            # The key is this tab's only: sessionStorage, not localStorage.
+            stored = "return [sessionStorage.getItem('ragKey'), localStorage.getItem('ragKey')]"
+            assert driver.execute_script(stored) == [key, None]
             assert not driver.find_element(By.ID, "upload-tab").is_displayed()
             assert not driver.find_element(By.ID, "web-option").is_displayed(), "web is off"
             driver.find_element(By.ID, "question").send_keys(
@@ -136,6 +149,47 @@ def test_ask_in_the_page_and_open_a_citation(make_api, monkeypatch) -> None:  # 
             wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#document-list tr"))
             rows = driver.find_element(By.ID, "document-list").text
             assert "Nordlys" in rows and "confidentiel RH" not in rows
+            # All of it under the Content-Security-Policy, which refused nothing.
+            assert csp_violations(driver) == []
+    finally:
+        driver.quit()
+
+
+def test_the_page_and_the_api_docs_work_under_the_csp(make_api) -> None:  # type: ignore[no-untyped-def]
+    """The policy forbids inline script and style: the page and Swagger UI (/docs)
+    run from files, and the browser refuses nothing; the key a page of an earlier
+    version left in localStorage is removed."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    api = make_api()
+    app = api.client.app
+    # The bundled Swagger UI (4.15) renders OpenAPI 3.0 only, and FastAPI's schema says
+    # 3.1: labelled 3.0 here, so that the operations render, under the policy.
+    schema = app.openapi
+    app.openapi = lambda: schema() | {"openapi": "3.0.3"}
+    driver = chromium()
+    try:
+        with serving(app) as url:
+            driver.get(url + "/")
+            driver.execute_script("localStorage.setItem('ragKey', 'rag_old')")
+            driver.get(url + "/")
+            assert driver.execute_script("return localStorage.getItem('ragKey')") is None
+            assert driver.find_element(By.ID, "key").is_displayed()
+            driver.get(url + "/docs")
+            WebDriverWait(driver, 30).until(
+                ec.visibility_of_element_located((By.CSS_SELECTOR, ".swagger-ui .opblock"))
+            )
+            assert "/v1/ask" in driver.find_element(By.ID, "swagger-ui").text
+            assert csp_violations(driver) == []
+            # The check sees a refusal: an inline script added to the page does not run.
+            driver.execute_script(
+                "const s = document.createElement('script');"
+                "s.textContent = 'window.ran = true'; document.body.appendChild(s);"
+            )
+            assert driver.execute_script("return window.ran === true") is False
+            assert csp_violations(driver), "the refused inline script is reported"
     finally:
         driver.quit()
 
