@@ -13,6 +13,7 @@ internal sources, the store or the index (see rag/web.py).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -59,6 +60,16 @@ from rag.settings import Settings
 from rag.text import detect_language
 from rag.tracing import span
 from rag.types import SearchFilters
+
+log = logging.getLogger(__name__)
+
+# Notices users see when a backend fails: what happened, never where (the backends'
+# messages name their servers' addresses and settings: they go to the server log).
+LLM_UNAVAILABLE = "LLM unavailable: the language model is not answering (details in the server log)"
+NOT_REWRITTEN = "follow-up not rewritten: the language model is not answering"
+NO_PROBABILITIES = (
+    "answerability not checked: the language model does not report token probabilities"
+)
 
 WEB_ONLY = "answered from web results only: external sources, not checked by the company"
 WEB_DISABLED = (
@@ -429,7 +440,8 @@ class AnswerService:
                 if score is not None:
                     check.set_attribute("score", score)
         except LLMUnavailable as exc:
-            run.answer.notices.append(f"LLM unavailable: {exc}")
+            log.warning("answerability check failed, answering with the passages: %s", exc)
+            run.answer.notices.append(LLM_UNAVAILABLE)
             raise _Finish("extractive") from exc
         # The check says which threshold applied (across languages, another one).
         verdict = run.answer.answerability
@@ -460,7 +472,8 @@ class AnswerService:
                     }
                 )
         except LLMUnavailable as exc:
-            answer.notices.append(f"LLM unavailable: {exc}")
+            log.warning("generation failed, answering with the passages: %s", exc)
+            answer.notices.append(LLM_UNAVAILABLE)
             raise _Finish("extractive", reset=bool(pieces)) from exc
         if answer.usage.truncated_prompt:
             answer.notices.append("the LLM server cut the prompt: raise RAG_LLM__CONTEXT_SIZE")
@@ -522,8 +535,9 @@ class AnswerService:
         try:
             found = pending.results()
         except WebSearchUnavailable as exc:
+            log.warning("web search unavailable: %s", exc)
             answer.notices.append(
-                f"web search unavailable: {exc} (answered from internal documents only)"
+                f"web search unavailable: {exc.public} (answered from internal documents only)"
             )
             found = []
             answer.web_search = "unavailable"
@@ -609,7 +623,8 @@ class AnswerService:
                 with_line(prompt, ANSWERABLE[lang]), [yes, no], params
             )[yes]
         except NoTokenProbabilities as exc:
-            answer.notices.append(f"answerability not checked: {exc}")
+            log.warning("answerability not checked: %s", exc)
+            answer.notices.append(NO_PROBABILITIES)
             return None
         dense, closest = self._model_similarity(question, hits)
         a = self.settings.answer
@@ -683,7 +698,8 @@ class AnswerService:
             if 3 <= len(text) <= 2 * self.settings.retrieval.max_question_chars:
                 return text
         except LLMUnavailable as exc:
-            answer.notices.append(f"follow-up not rewritten: {exc}")
+            log.warning("follow-up not rewritten: %s", exc)
+            answer.notices.append(NOT_REWRITTEN)
         previous = [m["content"] for m in history if m.get("role") == "user"]
         return f"{previous[-1]} {question}" if previous else question
 
