@@ -337,6 +337,48 @@ def test_a_web_claim_its_snippet_does_not_hold_is_removed(demo_store: Settings) 
     assert "Bahamas" not in answer.text
 
 
+CANARY = "NORDLYS-CANARY-7F3E2"  # internal text: it must never reach SearXNG
+
+
+def test_a_follow_up_sends_only_the_users_words_to_searxng(demo_store: Settings) -> None:
+    """The standalone rewrite is built from the conversation, whose assistant turns
+    quote internal documents: SearXNG gets the user's own words only."""
+    fake = FakeSearxng()
+    history = [
+        {"role": "user", "content": MARRIAGE},
+        {"role": "assistant", "content": f"Selon la note {CANARY}, 5 jours de congé [1]."},
+    ]
+    # The LLM's rewrite carries the internal text the assistant turn quoted.
+    rewrite = f"Combien de jours de congé pour un PACS selon la note {CANARY} ?"
+    llm = ScriptedLLM(rewrite, ANSWER)
+    answer = service(demo_store, llm, client(fake)).ask(
+        "Et pour un PACS ?", history=history, web=True
+    )
+    assert answer.standalone_question == rewrite, "retrieval still uses the rewrite"
+    assert len(fake.requests) == 1
+    assert fake.params()["q"] == f"{MARRIAGE} Et pour un PACS ?"
+    for request in fake.requests:
+        sent = str(request.url) + request.content.decode() + str(request.headers)
+        assert CANARY not in sent and "NORDLYS" not in sent.upper()
+
+
+def test_web_query_is_the_users_words() -> None:
+    from rag.answer.service import web_query
+
+    assert web_query("Et le PACS ?", None, 500) == "Et le PACS ?"
+    history = [
+        {"role": "user", "content": "Congé mariage ?"},
+        {"role": "assistant", "content": CANARY},
+        {"role": "user", "content": "  Et la naissance ?  "},
+        {"role": "assistant", "content": CANARY},
+    ]
+    assert web_query("Et le PACS ?", history, 500) == "Et la naissance ? Et le PACS ?"
+    assert web_query("Et le PACS ?", [{"role": "assistant", "content": CANARY}], 500) == (
+        "Et le PACS ?"
+    )
+    assert len(web_query("q" * 10, [{"role": "user", "content": "p" * 900}], 50)) <= 50
+
+
 def test_web_results_are_not_asked_for_unless_requested(demo_store: Settings) -> None:
     fake = FakeSearxng()
     answer = service(demo_store, ScriptedLLM(ANSWER), client(fake)).ask(MARRIAGE)

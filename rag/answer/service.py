@@ -78,6 +78,24 @@ WEB_DISABLED = (
 )
 
 
+def web_query(question: str, history: Sequence[Message] | None, limit: int) -> str:
+    """What is sent to SearXNG: the user's own words, never the standalone rewrite.
+
+    The rewrite is the LLM's, made from the whole conversation, whose assistant turns
+    quote internal documents: an answer's figure, a client's name, could leave the
+    company in it. The question as asked, after the user's previous question (a
+    follow-up such as "Et pour un PACS ?" says nothing alone), is what the user chose
+    to send when asking for web results."""
+    previous = [
+        m["content"].strip()
+        for m in history or ()
+        if m.get("role") == "user" and isinstance(m.get("content"), str) and m["content"].strip()
+    ]
+    if not previous:
+        return question
+    return f"{previous[-1][: max(0, limit - len(question) - 1)]} {question}".strip()
+
+
 # How an answer was made (module docstring).
 Mode = Literal["generative", "extractive", "not_found"]
 
@@ -207,6 +225,7 @@ class _Run:
     answer: Answer
     started: float
     standalone: str  # the question, made standalone when it follows a conversation
+    web_query: str = ""  # what SearXNG is asked: the user's own words only (web_query)
     wanted: int = 0  # sources the prompt may hold
     hits: list[SearchHit] = field(default_factory=list)
     found: list[WebResult] = field(default_factory=list)  # web results
@@ -343,6 +362,7 @@ class AnswerService:
             answer=Answer(question, "", "generative", lang),
             started=time.perf_counter(),
             standalone=question,
+            web_query=web_query(question, history, self.settings.retrieval.max_question_chars),
         )
         try:
             if history:
@@ -385,7 +405,7 @@ class AnswerService:
         """Internal passages (and web results, asked alongside); ends `not_found` when
         nothing relevant came back from either."""
         yield {"type": "stage", "name": "retrieve"}
-        pending = self._start_web(run.standalone, run.lang, run.answer) if web else None
+        pending = self._start_web(run.web_query, run.lang, run.answer) if web else None
         run.wanted = self.settings.answer.sources if k is None else k
         with self._timed(run, "retrieve") as retrieve:
             result = self.search.search(run.standalone, self.retrieval_k(run.wanted), filters)
