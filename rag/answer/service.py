@@ -14,6 +14,7 @@ internal sources, the store or the index (see rag/web.py).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -25,6 +26,7 @@ from opentelemetry.trace import Span
 
 from rag.answer.citations import parse_citations
 from rag.answer.evidence import Evidence, Source
+from rag.answer.links import HTML, UNTRUSTED_URL, DraftGuard, defang, strip_untrusted
 from rag.answer.prompts import (
     ANSWER_NOW,
     ANSWERABLE,
@@ -185,9 +187,11 @@ class Answer:
     """How the web search went, when one was asked for: ok, empty, unavailable or
     disabled (for the metrics; readers get the notices)."""
     removed: list[Removal] = field(default_factory=list)
-    """Sentences of the model's draft that verification took out, with the reason:
-    `unsupported` (no source sentence says it) or `off_topic` (a source says it, but
-    not in a sentence about the question). Never part of `text`."""
+    """What verification took out of the model's draft, with the reason: sentences,
+    `unsupported` (no source sentence says it), `off_topic` (a source says it, but not
+    in a sentence about the question) or `restates_question`; and, within kept
+    sentences, `untrusted_url` (a link, image or address no cited source holds) or
+    `html` (rag.answer.links). Never part of `text`; addresses in it are defanged."""
 
     def to_dict(self) -> dict[str, Any]:
         cited: list[Citation | WebCitation] = [*self.citations, *self.web_citations]
@@ -476,6 +480,9 @@ class AnswerService:
         answer = run.answer
         pieces: list[str] = []
         attributes = {"sources": len(run.hits), "web_sources": run.prompt.web}
+        # The draft streams without any address, image or HTML tag (rag.answer.links):
+        # which of them its sources hold is known only after verification.
+        guard = DraftGuard()
         try:
             with self._timed(run, "generate", **attributes) as generate:
                 generation = self.llm.generate(run.messages, run.params)
@@ -483,7 +490,10 @@ class AnswerService:
                     if not pieces:
                         answer.timings["first_token_s"] = time.perf_counter() - run.started
                     pieces.append(piece)
-                    yield {"type": "token", "text": piece}
+                    if shown := guard.feed(piece):
+                        yield {"type": "token", "text": shown}
+                if rest := guard.flush():
+                    yield {"type": "token", "text": rest}
                 answer.usage = generation.usage
                 generate.set_attributes(
                     {
@@ -715,6 +725,11 @@ class AnswerService:
             rewrite = GenerationParams(**{**params.__dict__, "max_tokens": 96})
             text = "".join(self.llm.generate(rewrite_messages(question, history), rewrite))
             text = text.strip().strip('"«» ').splitlines()[0] if text.strip() else ""
+            # An address in the rewrite is the model's, unless the user wrote it.
+            theirs = [question] + [
+                str(m.get("content", "")) for m in history if m.get("role") == "user"
+            ]
+            text = strip_untrusted(text, theirs).text
             if 3 <= len(text) <= 2 * self.settings.retrieval.max_question_chars:
                 return text
         except LLMUnavailable as exc:
@@ -758,6 +773,7 @@ class AnswerService:
         a = self.settings.answer
         settings = VerifySettings(a.support_threshold, a.relevance_ratio, a.cross_language_support)
         verification = Verifier(evidence, settings).verify(parsed.statements, labels)
+        self._strip_links(verification, hits, web)
         answer.removed = verification.removed
         self._removal_notices(answer, verification)
         if not verification.kept:
@@ -804,10 +820,47 @@ class AnswerService:
         return True
 
     @staticmethod
+    def _strip_links(
+        verification: Verification, hits: list[SearchHit], web: Sequence[WebResult]
+    ) -> None:
+        """Take out of the verified sentences every image, link address and bare
+        address that is not verbatim in a source the sentence cites, and any HTML tag
+        (rag.answer.links: a prompt injection's way out through a markdown client).
+        What is taken out is reported in `removed`, defanged; a sentence left with no
+        word goes."""
+
+        def source_text(index: int) -> str:
+            if index < len(hits):
+                return hits[index].chunk.text
+            result = web[index - len(hits)]
+            return f"{result.url}\n{result.title}\n{result.snippet}"
+
+        kept = []
+        for sentence in verification.kept:
+            trusted = [source_text(check.window.source) for check in sentence.checks]
+            cleaned = strip_untrusted(sentence.text, trusted)
+            verification.removed += [Removal(what, why) for what, why in cleaned.removed]
+            if re.search(r"\w", cleaned.text):
+                sentence.text = cleaned.text
+                kept.append(sentence)
+        verification.kept = kept
+        for removal in verification.removed:  # a draft sentence may hold one too
+            removal.text = defang(removal.text)
+
+    @staticmethod
     def _removal_notices(answer: Answer, verification: Verification) -> None:
         off_topic = sum(1 for r in verification.removed if r.reason == OFF_TOPIC)
         restating = sum(1 for r in verification.removed if r.reason == RESTATES)
-        unsupported = len(verification.removed) - off_topic - restating
+        links = sum(1 for r in verification.removed if r.reason == UNTRUSTED_URL)
+        tags = sum(1 for r in verification.removed if r.reason == HTML)
+        unsupported = len(verification.removed) - off_topic - restating - links - tags
+        if links:
+            answer.notices.append(
+                f"{links} link(s), image(s) or web address(es) removed from the answer: "
+                "the sources it cites do not hold them"
+            )
+        if tags:
+            answer.notices.append(f"{tags} HTML tag(s) removed from the answer")
         if restating:
             answer.notices.append(
                 f"{restating} sentence(s) removed from the answer: they only repeat the question"
