@@ -75,6 +75,7 @@ def test_plain_answers_and_citations_are_untouched() -> None:
     for text in (
         "Le mariage donne droit à 5 jours [1][W2]. Les data: 3 < 4 [1, 2]!",
         "Note:http: rien. Metadata:x. 2 [W1-W2] et [3].",
+        "Si a < b et b > c, alors (voir [2]) : 4 < 5 [1].",
     ):
         assert strip_untrusted(text).text == text and not strip_untrusted(text).removed
 

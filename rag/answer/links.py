@@ -49,8 +49,8 @@ _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
 _TRAILING = ".,;:!?'\"*_~"
 _EMPTY_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*\)|<\s*>")
 # A "<" that may still open a tag (not an autolink's "<https://", which has just been
-# checked as an address).
-_TAG_OPEN = re.compile(r"<(?=\s*[/!?A-Za-z])(?!(?:https?|ftps?|mailto):)", re.IGNORECASE)
+# checked as an address; not "a < b": no tag starts with a space).
+_TAG_OPEN = re.compile(r"<(?=[/!?A-Za-z])(?!(?:https?|ftps?|mailto):)", re.IGNORECASE)
 
 
 def _bare_end(url: str) -> str:
