@@ -211,7 +211,10 @@ class WebSource(BaseModel):
 
 class Removed(BaseModel):
     text: str
-    reason: str = Field(description="unsupported or off_topic")
+    reason: str = Field(
+        description="unsupported, off_topic, restates_question, untrusted_url (a link, "
+        "image or address no cited source holds: `text` is that address, defanged) or html"
+    )
 
 
 class Answerability(BaseModel):

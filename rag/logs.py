@@ -65,3 +65,18 @@ def configure_logging(
         server_logger = logging.getLogger(name)
         server_logger.handlers = []
         server_logger.propagate = True
+
+
+def loggable_url(url: str) -> str:
+    """A service's URL as it may appear in a log line: without the `user:password@`
+    a deployment may put in it (RAG_LLM__OLLAMA_URL, RAG_WEB__SEARXNG_URL)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if "@" not in parts.netloc:
+            return url
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit(parts._replace(netloc=f"***@{host}"))
+    except ValueError:
+        return "(an unparsable URL)"

@@ -120,7 +120,8 @@ def test_long_titles_are_shortened_in_the_prompt_only() -> None:
     hit = SimpleNamespace(
         document=SimpleNamespace(title=title), chunk=SimpleNamespace(page_start=1, page_end=1)
     )
-    first_line = _source_block(1, hit, "texte", "fr").splitlines()[0]  # type: ignore[arg-type]
+    # The line after the fence's opening tag: "[1] <title> (p. 1)".
+    first_line = _source_block(1, hit, "texte", "fr").splitlines()[1]  # type: ignore[arg-type]
     assert first_line.endswith("… (p. 1)") and len(first_line) <= PROMPT_TITLE_CHARS + 12
 
 

@@ -97,7 +97,9 @@ def test_embedded_model_answers_with_citations_and_degrades_without_ollama(
     assert down.returncode == 0, down.stderr
     degraded = json.loads(down.stdout)
     assert degraded["mode"] == "extractive" and degraded["citations"]
-    assert any("unreachable" in n for n in degraded["notices"])
+    assert any(n.startswith("LLM unavailable") for n in degraded["notices"])
+    assert not any("127.0.0.1" in n for n in degraded["notices"]), "where: the log only"
+    assert "unreachable at http://127.0.0.1:9" in down.stderr
 
     empty = rag("ask", "", "--json")
     assert empty.returncode == 1 and "empty" in empty.stderr and "Traceback" not in empty.stderr

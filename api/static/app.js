@@ -200,6 +200,11 @@ const REMOVAL_REASONS = {
     en: "its source does not answer the question",
   },
   restates_question: { fr: "ne fait que reprendre la question", en: "only repeats the question" },
+  untrusted_url: {
+    fr: "lien, image ou adresse absents des sources citées",
+    en: "link, image or address not in the cited sources",
+  },
+  html: { fr: "balise HTML", en: "HTML tag" },
 };
 
 function removedNote(answer) {

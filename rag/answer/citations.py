@@ -116,16 +116,18 @@ def parse_citations(answer: str, n_sources: int, n_web: int = 0) -> ParsedAnswer
     text = _WEB_MARKER.sub(keep_valid_web, _ANY_WEB.sub(_separate_web, answer))
     text = _MARKER.sub(keep_valid, text)
     # "… 4 jours. [2]" -> "… 4 jours [2].": a marker after the full stop cites the
-    # sentence before it, so it moves inside that sentence.
-    text = re.sub(r"([.!?])((?:[ \t]*\[[^\]]*\])+)", r"\2\1", text)
-    text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text).strip()
+    # sentence before it, so it moves inside that sentence. Only markers: the "!" of a
+    # markdown image ("![alt](url)") stays where it is, so the image can be recognised
+    # (and removed, rag.answer.links) whole.
+    text = re.sub(r"([.!?])((?:[ \t]*\[[\sWw,;\-–]*\d[\sWw\d,;\-–]*\])+)", r"\2\1", text)
+    text = re.sub(r"[ \t]+([.,;:?]|!(?!\[))", r"\1", text).strip()
     statements: list[Statement] = []
     pieces = [p for p in _SENTENCE_END.split(text) if p.strip()]
     for piece in pieces:
         cited = [n for m in _MARKER.finditer(piece) for n in _numbers(m.group(1))]
         web = [int(m.group(1)) for m in _WEB_MARKER.finditer(piece)]
         bare = _WEB_MARKER.sub("", _MARKER.sub("", piece))
-        sentence = re.sub(r"\s+([.,;:!?])", r"\1", bare).strip()
+        sentence = re.sub(r"\s+([.,;:?]|!(?!\[))", r"\1", bare).strip()
         if statements and (cited or web) and _points_only(sentence):
             # Its citations belong to the statement before it.
             last = statements[-1]

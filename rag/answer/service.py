@@ -13,6 +13,8 @@ internal sources, the store or the index (see rag/web.py).
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -24,6 +26,7 @@ from opentelemetry.trace import Span
 
 from rag.answer.citations import parse_citations
 from rag.answer.evidence import Evidence, Source
+from rag.answer.links import HTML, UNTRUSTED_URL, DraftGuard, defang, strip_untrusted
 from rag.answer.prompts import (
     ANSWER_NOW,
     ANSWERABLE,
@@ -60,11 +63,39 @@ from rag.text import detect_language
 from rag.tracing import span
 from rag.types import SearchFilters
 
+log = logging.getLogger(__name__)
+
+# Notices users see when a backend fails: what happened, never where (the backends'
+# messages name their servers' addresses and settings: they go to the server log).
+LLM_UNAVAILABLE = "LLM unavailable: the language model is not answering (details in the server log)"
+NOT_REWRITTEN = "follow-up not rewritten: the language model is not answering"
+NO_PROBABILITIES = (
+    "answerability not checked: the language model does not report token probabilities"
+)
+
 WEB_ONLY = "answered from web results only: external sources, not checked by the company"
 WEB_DISABLED = (
     "web search is not enabled on this deployment (RAG_WEB__ENABLED); the answer uses "
     "internal documents only"
 )
+
+
+def web_query(question: str, history: Sequence[Message] | None, limit: int) -> str:
+    """What is sent to SearXNG: the user's own words, never the standalone rewrite.
+
+    The rewrite is the LLM's, made from the whole conversation, whose assistant turns
+    quote internal documents: an answer's figure, a client's name, could leave the
+    company in it. The question as asked, after the user's previous question (a
+    follow-up such as "Et pour un PACS ?" says nothing alone), is what the user chose
+    to send when asking for web results."""
+    previous = [
+        m["content"].strip()
+        for m in history or ()
+        if m.get("role") == "user" and isinstance(m.get("content"), str) and m["content"].strip()
+    ]
+    if not previous:
+        return question
+    return f"{previous[-1][: max(0, limit - len(question) - 1)]} {question}".strip()
 
 
 # How an answer was made (module docstring).
@@ -156,9 +187,11 @@ class Answer:
     """How the web search went, when one was asked for: ok, empty, unavailable or
     disabled (for the metrics; readers get the notices)."""
     removed: list[Removal] = field(default_factory=list)
-    """Sentences of the model's draft that verification took out, with the reason:
-    `unsupported` (no source sentence says it) or `off_topic` (a source says it, but
-    not in a sentence about the question). Never part of `text`."""
+    """What verification took out of the model's draft, with the reason: sentences,
+    `unsupported` (no source sentence says it), `off_topic` (a source says it, but not
+    in a sentence about the question) or `restates_question`; and, within kept
+    sentences, `untrusted_url` (a link, image or address no cited source holds) or
+    `html` (rag.answer.links). Never part of `text`; addresses in it are defanged."""
 
     def to_dict(self) -> dict[str, Any]:
         cited: list[Citation | WebCitation] = [*self.citations, *self.web_citations]
@@ -196,6 +229,7 @@ class _Run:
     answer: Answer
     started: float
     standalone: str  # the question, made standalone when it follows a conversation
+    web_query: str = ""  # what SearXNG is asked: the user's own words only (web_query)
     wanted: int = 0  # sources the prompt may hold
     hits: list[SearchHit] = field(default_factory=list)
     found: list[WebResult] = field(default_factory=list)  # web results
@@ -332,6 +366,7 @@ class AnswerService:
             answer=Answer(question, "", "generative", lang),
             started=time.perf_counter(),
             standalone=question,
+            web_query=web_query(question, history, self.settings.retrieval.max_question_chars),
         )
         try:
             if history:
@@ -374,7 +409,7 @@ class AnswerService:
         """Internal passages (and web results, asked alongside); ends `not_found` when
         nothing relevant came back from either."""
         yield {"type": "stage", "name": "retrieve"}
-        pending = self._start_web(run.standalone, run.lang, run.answer) if web else None
+        pending = self._start_web(run.web_query, run.lang, run.answer) if web else None
         run.wanted = self.settings.answer.sources if k is None else k
         with self._timed(run, "retrieve") as retrieve:
             result = self.search.search(run.standalone, self.retrieval_k(run.wanted), filters)
@@ -429,7 +464,8 @@ class AnswerService:
                 if score is not None:
                     check.set_attribute("score", score)
         except LLMUnavailable as exc:
-            run.answer.notices.append(f"LLM unavailable: {exc}")
+            log.warning("answerability check failed, answering with the passages: %s", exc)
+            run.answer.notices.append(LLM_UNAVAILABLE)
             raise _Finish("extractive") from exc
         # The check says which threshold applied (across languages, another one).
         verdict = run.answer.answerability
@@ -444,6 +480,9 @@ class AnswerService:
         answer = run.answer
         pieces: list[str] = []
         attributes = {"sources": len(run.hits), "web_sources": run.prompt.web}
+        # The draft streams without any address, image or HTML tag (rag.answer.links):
+        # which of them its sources hold is known only after verification.
+        guard = DraftGuard()
         try:
             with self._timed(run, "generate", **attributes) as generate:
                 generation = self.llm.generate(run.messages, run.params)
@@ -451,7 +490,10 @@ class AnswerService:
                     if not pieces:
                         answer.timings["first_token_s"] = time.perf_counter() - run.started
                     pieces.append(piece)
-                    yield {"type": "token", "text": piece}
+                    if shown := guard.feed(piece):
+                        yield {"type": "token", "text": shown}
+                if rest := guard.flush():
+                    yield {"type": "token", "text": rest}
                 answer.usage = generation.usage
                 generate.set_attributes(
                     {
@@ -460,7 +502,8 @@ class AnswerService:
                     }
                 )
         except LLMUnavailable as exc:
-            answer.notices.append(f"LLM unavailable: {exc}")
+            log.warning("generation failed, answering with the passages: %s", exc)
+            answer.notices.append(LLM_UNAVAILABLE)
             raise _Finish("extractive", reset=bool(pieces)) from exc
         if answer.usage.truncated_prompt:
             answer.notices.append("the LLM server cut the prompt: raise RAG_LLM__CONTEXT_SIZE")
@@ -522,8 +565,9 @@ class AnswerService:
         try:
             found = pending.results()
         except WebSearchUnavailable as exc:
+            log.warning("web search unavailable: %s", exc)
             answer.notices.append(
-                f"web search unavailable: {exc} (answered from internal documents only)"
+                f"web search unavailable: {exc.public} (answered from internal documents only)"
             )
             found = []
             answer.web_search = "unavailable"
@@ -609,7 +653,8 @@ class AnswerService:
                 with_line(prompt, ANSWERABLE[lang]), [yes, no], params
             )[yes]
         except NoTokenProbabilities as exc:
-            answer.notices.append(f"answerability not checked: {exc}")
+            log.warning("answerability not checked: %s", exc)
+            answer.notices.append(NO_PROBABILITIES)
             return None
         dense, closest = self._model_similarity(question, hits)
         a = self.settings.answer
@@ -680,10 +725,16 @@ class AnswerService:
             rewrite = GenerationParams(**{**params.__dict__, "max_tokens": 96})
             text = "".join(self.llm.generate(rewrite_messages(question, history), rewrite))
             text = text.strip().strip('"«» ').splitlines()[0] if text.strip() else ""
+            # An address in the rewrite is the model's, unless the user wrote it.
+            theirs = [question] + [
+                str(m.get("content", "")) for m in history if m.get("role") == "user"
+            ]
+            text = strip_untrusted(text, theirs).text
             if 3 <= len(text) <= 2 * self.settings.retrieval.max_question_chars:
                 return text
         except LLMUnavailable as exc:
-            answer.notices.append(f"follow-up not rewritten: {exc}")
+            log.warning("follow-up not rewritten: %s", exc)
+            answer.notices.append(NOT_REWRITTEN)
         previous = [m["content"] for m in history if m.get("role") == "user"]
         return f"{previous[-1]} {question}" if previous else question
 
@@ -722,6 +773,7 @@ class AnswerService:
         a = self.settings.answer
         settings = VerifySettings(a.support_threshold, a.relevance_ratio, a.cross_language_support)
         verification = Verifier(evidence, settings).verify(parsed.statements, labels)
+        self._strip_links(verification, hits, web)
         answer.removed = verification.removed
         self._removal_notices(answer, verification)
         if not verification.kept:
@@ -768,10 +820,47 @@ class AnswerService:
         return True
 
     @staticmethod
+    def _strip_links(
+        verification: Verification, hits: list[SearchHit], web: Sequence[WebResult]
+    ) -> None:
+        """Take out of the verified sentences every image, link address and bare
+        address that is not verbatim in a source the sentence cites, and any HTML tag
+        (rag.answer.links: a prompt injection's way out through a markdown client).
+        What is taken out is reported in `removed`, defanged; a sentence left with no
+        word goes."""
+
+        def source_text(index: int) -> str:
+            if index < len(hits):
+                return hits[index].chunk.text
+            result = web[index - len(hits)]
+            return f"{result.url}\n{result.title}\n{result.snippet}"
+
+        kept = []
+        for sentence in verification.kept:
+            trusted = [source_text(check.window.source) for check in sentence.checks]
+            cleaned = strip_untrusted(sentence.text, trusted)
+            verification.removed += [Removal(what, why) for what, why in cleaned.removed]
+            if re.search(r"\w", cleaned.text):
+                sentence.text = cleaned.text
+                kept.append(sentence)
+        verification.kept = kept
+        for removal in verification.removed:  # a draft sentence may hold one too
+            removal.text = defang(removal.text)
+
+    @staticmethod
     def _removal_notices(answer: Answer, verification: Verification) -> None:
         off_topic = sum(1 for r in verification.removed if r.reason == OFF_TOPIC)
         restating = sum(1 for r in verification.removed if r.reason == RESTATES)
-        unsupported = len(verification.removed) - off_topic - restating
+        links = sum(1 for r in verification.removed if r.reason == UNTRUSTED_URL)
+        tags = sum(1 for r in verification.removed if r.reason == HTML)
+        unsupported = len(verification.removed) - off_topic - restating - links - tags
+        if links:
+            answer.notices.append(
+                f"{links} link(s), image(s) or web address(es) removed from the answer: "
+                "the sources it cites do not hold them"
+            )
+        if tags:
+            answer.notices.append(f"{tags} HTML tag(s) removed from the answer")
         if restating:
             answer.notices.append(
                 f"{restating} sentence(s) removed from the answer: they only repeat the question"

@@ -28,11 +28,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from rag.logs import loggable_url
 from rag.settings import WebSettings
 
 log = logging.getLogger(__name__)
 
 SNIPPET_CHARS = 500  # a search engine's snippet is two or three sentences
+# What a user is told when SearXNG fails (WebSearchUnavailable.public).
+REFUSED = "the web search service refused the request"
+UNUSABLE = "the web search service gave an answer that could not be read"
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,13 @@ class WebResult:
 
 
 class WebSearchUnavailable(Exception):
-    """SearXNG gave no usable answer; the message says why and what to change."""
+    """SearXNG gave no usable answer. The message says why and what to change, for the
+    server log: it names SearXNG's address. `public` says what happened in words fit
+    for any user (answer notices), with no address, setting or engine in it."""
+
+    def __init__(self, message: str, public: str = "the web search failed") -> None:
+        super().__init__(message)
+        self.public = public
 
 
 def _clean(value: Any) -> str:
@@ -73,7 +83,8 @@ def parse_results(data: Any, limit: int) -> list[WebResult]:
     URL given by several engines is kept once."""
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
         raise WebSearchUnavailable(
-            "the answer has no `results` list: is RAG_WEB__SEARXNG_URL a SearXNG server?"
+            "the answer has no `results` list: is RAG_WEB__SEARXNG_URL a SearXNG server?",
+            UNUSABLE,
         )
     results: list[WebResult] = []
     seen: set[str] = set()
@@ -101,7 +112,10 @@ def parse_results(data: Any, limit: int) -> list[WebResult]:
             if isinstance(e, list | tuple) and len(e) == 2
         ]
         if failed:
-            raise WebSearchUnavailable("SearXNG's engines did not answer: " + ", ".join(failed))
+            raise WebSearchUnavailable(
+                "SearXNG's engines did not answer: " + ", ".join(failed),
+                "the search engines did not answer",
+            )
     return results
 
 
@@ -142,6 +156,7 @@ class SearxngClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self._shown = loggable_url(self.url)  # in messages (for the log): no password
         self.timeout_s = timeout_s
         self.max_results = max_results
         self.language = language
@@ -184,7 +199,9 @@ class SearxngClient:
 
     def too_slow(self) -> WebSearchUnavailable:
         return WebSearchUnavailable(
-            f"SearXNG at {self.url} did not answer within {self.timeout_s:g} s (RAG_WEB__TIMEOUT_S)"
+            f"SearXNG at {self._shown} did not answer within {self.timeout_s:g} s "
+            "(RAG_WEB__TIMEOUT_S)",
+            "the web search service did not answer in time",
         )
 
     def search(self, query: str, lang: str | None = None) -> list[WebResult]:
@@ -195,28 +212,35 @@ class SearxngClient:
             raise self.too_slow() from exc
         except httpx.HTTPError as exc:
             raise WebSearchUnavailable(
-                f"SearXNG is unreachable at {self.url} ({type(exc).__name__}): start it, "
-                "or fix RAG_WEB__SEARXNG_URL"
+                f"SearXNG is unreachable at {self._shown} ({type(exc).__name__}): start it, "
+                "or fix RAG_WEB__SEARXNG_URL",
+                "the web search service is unreachable",
             ) from exc
         status = response.status_code
         if status == 403:
             raise WebSearchUnavailable(
-                f"SearXNG at {self.url} refused the JSON format (403): add `json` to "
-                "`search.formats` in its settings.yml"
+                f"SearXNG at {self._shown} refused the JSON format (403): add `json` to "
+                "`search.formats` in its settings.yml",
+                REFUSED,
             )
         if status == 429:
             raise WebSearchUnavailable(
-                f"SearXNG at {self.url} rate-limited this service (429): turn off "
-                "`server.limiter` in its settings.yml or allow this service's address"
+                f"SearXNG at {self._shown} rate-limited this service (429): turn off "
+                "`server.limiter` in its settings.yml or allow this service's address",
+                REFUSED,
             )
         if status != 200:
-            raise WebSearchUnavailable(f"SearXNG at {self.url} answered HTTP {status}")
+            raise WebSearchUnavailable(
+                f"SearXNG at {self._shown} answered HTTP {status}",
+                "the web search service answered with an error",
+            )
         try:
             data = response.json()
         except ValueError as exc:
             raise WebSearchUnavailable(
-                f"SearXNG at {self.url} did not answer JSON: is RAG_WEB__SEARXNG_URL a "
-                "SearXNG server?"
+                f"SearXNG at {self._shown} did not answer JSON: is RAG_WEB__SEARXNG_URL a "
+                "SearXNG server?",
+                UNUSABLE,
             ) from exc
         return parse_results(data, self.max_results)
 

@@ -24,6 +24,7 @@ from rag.llm.base import (
     normalise_choices,
     spellings,
 )
+from rag.logs import loggable_url
 
 
 class OllamaLLM:
@@ -40,7 +41,7 @@ class OllamaLLM:
         self._ollama = ollama
         # Extra keyword arguments reach httpx (tests pass a MockTransport).
         self._client = ollama.Client(host=url, timeout=timeout_s, **client_kwargs)
-        self._url = url
+        self._url = loggable_url(url)  # for messages: the server log, never a user
         self._model = model
         self._keep_alive = keep_alive
         self.name = f"ollama:{model}"

@@ -74,19 +74,34 @@ def maximal_marginal_relevance(
 ) -> Ranked:
     """Re-pick `n` of the ranked candidates (those with a vector) by maximal marginal
     relevance (Carbonell & Goldstein, 1998): `lam` 1 is pure relevance, lower values
-    penalise candidates close to those already picked."""
+    penalise candidates close to those already picked.
+
+    Each candidate keeps its highest similarity to the picked set, updated with one
+    similarity per candidate after each pick: O(candidates x picks) similarities, each
+    vector read once. (Recomputing every candidate's redundancy against the whole
+    picked set on every pick was O(candidates^2 x picks): with RAG_RETRIEVAL__MAX_K
+    and the candidate pool at their limits, a billion dot products for one search.)"""
     if not ranked:
         return []
     top = max(score for _, score in ranked) or 1.0
     pool = [(cid, score / top) for cid, score in ranked if cid in vectors]
+    if not pool or n <= 0:
+        return []
+    matrix = np.stack([np.asarray(vectors[cid]) for cid, _ in pool])
+    relevance = np.array([r for _, r in pool], dtype=np.float64)
+    # Highest similarity to a picked candidate; -inf until something is picked (the
+    # first pick is by relevance alone, as with an empty picked set before).
+    redundancy = np.full(len(pool), -np.inf)
+    left = np.ones(len(pool), dtype=bool)
     picked: Ranked = []
-    while pool and len(picked) < n:
-        best_i, best_value = 0, float("-inf")
-        for i, (cid, relevance) in enumerate(pool):
-            redundancy = max((float(vectors[cid] @ vectors[p]) for p, _ in picked), default=0.0)
-            value = lam * relevance - (1 - lam) * redundancy
-            if value > best_value:
-                best_i, best_value = i, value
-        cid, relevance = pool.pop(best_i)
-        picked.append((cid, relevance * top))
+    while len(picked) < min(n, len(pool)):
+        penalty = redundancy if picked else np.zeros(len(pool))
+        value = lam * relevance - (1 - lam) * penalty
+        value[~left] = -np.inf
+        # The first of equal values, in ranked order, as the pool order decided before.
+        best = int(np.flatnonzero(value == value[left].max())[0])
+        left[best] = False
+        cid, rel = pool[best]
+        picked.append((cid, rel * top))
+        redundancy = np.maximum(redundancy, (matrix @ matrix[best]).astype(np.float64))
     return picked
