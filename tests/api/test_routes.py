@@ -147,6 +147,25 @@ def test_generation_overrides_are_checked(make_api) -> None:  # type: ignore[no-
         assert r.json()["error"]["fields"][0]["field"] == next(iter(bad))
 
 
+def test_a_large_max_tokens_is_lowered_so_the_sources_fit(make_api) -> None:  # type: ignore[no-untyped-def]
+    # max_tokens may be 4096, the whole default context: the prompt then held no
+    # source and the model answered from nothing. The API lowers it and says so.
+    llm = ScriptedLLM(MARRIAGE_ANSWER, MARRIAGE_ANSWER)
+    api = make_api(llm)
+    context = api.services.settings.llm.context_size
+    body = api.post("/v1/ask", api.employee, json={"question": MARRIAGE, "max_tokens": 4096})
+    assert body.status_code == 200, body.text
+    answer = body.json()
+    assert answer["mode"] == "generative" and answer["citations"]
+    given = llm.params[0].max_tokens
+    assert given < 4096 and f"max_tokens lowered from 4096 to {given}" in answer["notices"][0]
+    assert "[1] Nordlys Conseil" in llm.calls[0][1]["content"]
+    chat = {"messages": [{"role": "user", "content": MARRIAGE}], "max_tokens": context}
+    r = api.post("/v1/chat/completions", api.employee, json=chat)
+    assert r.status_code == 200 and r.json()["citations"]
+    assert llm.params[1].max_tokens == given and "[1] Nordlys" in llm.calls[1][1]["content"]
+
+
 def test_web_search_off_says_so(make_api) -> None:  # type: ignore[no-untyped-def]
     api = make_api(ScriptedLLM(MARRIAGE_ANSWER))
     body = api.post("/v1/ask", api.employee, json={"question": MARRIAGE, "web": True}).json()
