@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from fastapi import Request
 
 from api.errors import ApiError
 from api.keys import Principal
@@ -60,6 +62,47 @@ def scoped_filters(
     )
 
 
+# How often a route that answers in one piece (JSON) asks whether its client is still
+# there: a client gone stops its generation and frees its slot within about this.
+DISCONNECT_POLL_S = 0.25
+
+T = TypeVar("T")
+
+
+async def unless_disconnected(
+    work: Awaitable[T], request: Request, abandon: Callable[[T], None] | None = None
+) -> T:
+    """`work`'s result, unless the client goes away first: then `work` is cancelled
+    (a queued request leaves the queue, an answer stops) and ApiError 499 is raised,
+    for the access log (nobody reads the body). Should `work` finish anyway, its result
+    goes to `abandon` (a run started as its client left is closed).
+
+    Streaming responses notice a client gone by themselves (sse-starlette listens
+    for it); a JSON answer is written only at the end, so its route has to ask."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                if task.done():  # it ended while we asked
+                    return task.result()
+                break
+    finally:
+        if not task.done():
+            task.cancel()
+
+            def abandoned(task: asyncio.Future[T]) -> None:
+                if task.cancelled():
+                    return
+                if task.exception() is None and abandon is not None:
+                    abandon(task.result())
+
+            task.add_done_callback(abandoned)
+    raise ApiError(499, "client_closed_request", "the client went away before the answer")
+
+
 @dataclass
 class AnswerRun:
     """One answer in progress: holds a generation slot until the generation ends."""
@@ -76,6 +119,7 @@ class AnswerRun:
     async def start(
         cls,
         services: Services,
+        key: Hashable,
         question: str,
         history: list[Message] | None,
         filters: SearchFilters,
@@ -83,12 +127,14 @@ class AnswerRun:
         overrides: dict[str, Any],
         web: bool = False,
     ) -> AnswerRun:
+        """Wait for a generation slot (`key`: the caller's API key, whose share of the
+        queue is bounded) and start the answer."""
         started = time.monotonic()
         gate = services.gate
         try:
-            await gate.acquire()
-        except ApiError:
-            services.metrics.rejected.labels("overloaded").inc()
+            await gate.acquire(key, timeout_s=services.settings.api.request_timeout_s)
+        except ApiError as exc:
+            services.metrics.rejected.labels(exc.code).inc()  # overloaded, queue_*
             raise
         services.metrics.generations_running.inc()
 
@@ -153,6 +199,14 @@ class AnswerRun:
                 yield event
         finally:
             self.close()
+
+    async def answer_for(self, request: Request) -> Any:
+        """The answer, for a client that waits for it whole (JSON): if the client goes
+        away first, the generation stops and the slot comes back (ApiError 499)."""
+        try:
+            return await unless_disconnected(self.answer(), request)
+        finally:
+            self.close()  # already done after an answer; stops one abandoned
 
     async def answer(self) -> Any:
         answer = None

@@ -407,11 +407,16 @@ class ErrorResponse(BaseModel):
 # The routers' documented errors. 4XX replaces FastAPI's default 422 schema, which is
 # not what api/errors.py sends.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    "4XX": {"model": ErrorResponse, "description": "The request was refused (see `code`)."},
+    "4XX": {
+        "model": ErrorResponse,
+        "description": "The request was refused (see `code`; 429: over the key's rate "
+        "limit or its share of the answer queue, with Retry-After).",
+    },
     "5XX": {
         "model": ErrorResponse,
         "description": "The server failed (500: quote `request_id`), is overloaded (503, "
-        "Retry-After) or an answer timed out (504).",
+        "Retry-After: the queue is full, or no slot came free in time) or an answer timed "
+        "out (504).",
     },
 }
 

@@ -80,7 +80,12 @@ class Services:
             KeyStore(settings.data_dir / "keys.sqlite3"),
             jobs,
             metrics,
-            GenerationGate(settings.api.generation_concurrency, settings.api.generation_queue),
+            GenerationGate(
+                settings.api.generation_concurrency,
+                settings.api.generation_queue,
+                per_key=settings.api.queue_per_key,
+                timeout_s=settings.api.queue_timeout_s,
+            ),
             RateLimiter(settings.api.rate_limit),
         )
 

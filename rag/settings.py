@@ -293,6 +293,17 @@ class ApiSettings(BaseModel):
     generation_queue: int = Field(
         8, ge=0, description="Answers waiting for a slot; beyond this, 503 with Retry-After."
     )
+    queue_per_key: int | None = Field(
+        None,
+        ge=1,
+        description="Waiting places one API key may hold; beyond this that key gets 429 with "
+        "Retry-After while other keys still queue. Unset: half the queue, rounded up.",
+    )
+    queue_timeout_s: float = Field(
+        30,
+        gt=0,
+        description="Longest wait for a generation slot; past it, 503 with Retry-After.",
+    )
     rate_limit: str = Field(
         "60/minute",
         description="Requests per API key, in the `limits` notation ('10/second', "

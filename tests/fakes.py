@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +21,7 @@ class ScriptedLLM:
     def __init__(self, *replies: str | Exception, fail_after: int | None = None) -> None:
         self.replies = list(replies)
         self.calls: list[list[Message]] = []
+        self.params: list[GenerationParams] = []  # each call's parameters
         self.fail_after = fail_after  # raise LLMUnavailable after this many pieces
 
     def count_tokens(self, text: str) -> int:
@@ -27,6 +29,7 @@ class ScriptedLLM:
 
     def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
         self.calls.append(messages)
+        self.params.append(params)
         reply = self.replies.pop(0) if self.replies else "Réponse [1]."
         if isinstance(reply, Exception):
             raise reply
@@ -66,13 +69,17 @@ class CheckingLLM(ScriptedLLM):
 
 class SlowLLM(ScriptedLLM):
     """Waits `delay_s` before the first piece and between pieces; records whether its
-    stream was closed early (the client went away) and how many pieces it produced."""
+    stream was closed early (the client went away) and how many pieces it produced.
+    With `hold`, each generation also waits (30 s at most) for that event to be set
+    before its first piece, so a test decides when a generation slot frees."""
 
     name = "slow"
 
-    def __init__(self, reply: str, delay_s: float, between_s: float = 0.0) -> None:
+    def __init__(
+        self, reply: str, delay_s: float, between_s: float = 0.0, hold: Any = None
+    ) -> None:
         super().__init__(reply)
-        self.delay_s, self.between_s = delay_s, between_s
+        self.delay_s, self.between_s, self.hold = delay_s, between_s, hold
         self.produced = 0
         self.closed_early = False
         import threading
@@ -83,11 +90,14 @@ class SlowLLM(ScriptedLLM):
         import time
 
         self.calls.append(messages)
+        self.params.append(params)
         words = self.replies[0].split(" ") if self.replies else ["Réponse", "[1]."]
         usage = Usage(prompt_tokens=10)
 
         def pieces() -> Iterator[str]:
             self.started.set()
+            if self.hold is not None:
+                self.hold.wait(30)
             time.sleep(self.delay_s)
             try:
                 for i, word in enumerate(words):

@@ -154,6 +154,44 @@ def test_sources_are_cut_to_fit_the_context(demo_store: Settings) -> None:
     assert any("left out to fit the context" in n for n in answer.notices)
 
 
+def test_a_large_max_tokens_never_pushes_the_sources_out(demo_store: Settings) -> None:
+    # max_tokens 4096 in a 4096-token context used to leave no room for any source:
+    # the model answered from nothing. It is lowered to what the sources leave.
+    question = "Combien de jours de congé pour un mariage ?"
+    usual = ScriptedLLM("Cinq jours [1].")
+    service(demo_store, usual).ask(question)
+    llm = ScriptedLLM("Le mariage du salarié donne droit à 5 jours de congé payé [1].")
+    answer = service(demo_store, llm).ask(question, max_tokens=4096)
+    assert llm.calls[0] == usual.calls[0], "the same sources as with the server's max_tokens"
+    assert "[1] Nordlys Conseil - Livret" in llm.calls[0][1]["content"]
+    given = llm.params[0].max_tokens
+    assert demo_store.llm.max_tokens < given < 4096
+    prompt_tokens = sum(llm.count_tokens(m["content"]) for m in llm.calls[0])
+    assert prompt_tokens + given <= demo_store.llm.context_size
+    assert f"max_tokens lowered from 4096 to {given}" in " ".join(answer.notices)
+    assert answer.mode == "generative" and answer.citations
+
+
+def test_max_tokens_within_what_the_sources_leave_is_kept(demo_store: Settings) -> None:
+    llm = ScriptedLLM("Cinq jours [1].")
+    answer = service(demo_store, llm).ask(
+        "Combien de jours de congé pour un mariage ?", max_tokens=1000
+    )
+    assert llm.params[0].max_tokens == 1000
+    assert not any("max_tokens" in n for n in answer.notices)
+
+
+def test_no_generation_when_no_source_fits_beside_the_question(demo_store: Settings) -> None:
+    # A long question in a small context: not one source fits, whatever max_tokens.
+    # The relevant passages, labelled, rather than an answer from nothing.
+    question = "Combien de jours de congé pour un mariage ? " * 30
+    llm = ScriptedLLM("Cinq jours.")
+    answer = service(demo_store, llm).ask(question, context_size=512, max_tokens=16)
+    assert llm.calls == [], "the LLM was asked to answer without any source"
+    assert answer.mode == "extractive" and answer.citations
+    assert any("leave no room for a source" in n for n in answer.notices)
+
+
 def test_spare_hits_stay_within_max_k_and_never_reach_the_answer(demo_store: Settings) -> None:
     llm = ScriptedLLM("Cinq jours [1].", "Cinq jours [1].")
     svc = service(demo_store, llm)

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.answering import AnswerRun, scoped_filters
+from api.answering import AnswerRun, scoped_filters, unless_disconnected
 from api.deps import principal, services_of
 from api.errors import ApiError, error_body
 from api.keys import Principal
@@ -93,20 +93,25 @@ async def ask(
     from rag.llm import generation_params
 
     generation_params(services.settings, **overrides_of(body))  # 400 now, not mid-stream
-    run = await AnswerRun.start(
-        services,
-        question,
-        [t.model_dump() for t in body.history] if body.history else None,
-        scoped_filters(who, body.filters, services.store),
-        body.k,
-        overrides_of(body),
-        web=body.web,
+    run = await unless_disconnected(
+        AnswerRun.start(
+            services,
+            who.key_id,
+            question,
+            [t.model_dump() for t in body.history] if body.history else None,
+            scoped_filters(who, body.filters, services.store),
+            body.k,
+            overrides_of(body),
+            web=body.web,
+        ),
+        request,
+        abandon=AnswerRun.close,
     )
     if not wants_stream(request, body.stream):
-        answer = await run.answer()
+        answer = await run.answer_for(request)
         return answer_view(answer.to_dict(), who)
     try:
-        await run.prefetch()
+        await unless_disconnected(run.prefetch(), request)
     except BaseException:
         run.close()
         raise

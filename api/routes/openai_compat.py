@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from sse_starlette import EventSourceResponse
 
-from api.answering import AnswerRun, scoped_filters
+from api.answering import AnswerRun, scoped_filters, unless_disconnected
 from api.deps import principal, services_of
 from api.errors import ApiError, error_body
 from api.keys import Principal
@@ -115,13 +115,17 @@ async def chat_completions(
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     generation_params(services.settings, **overrides)
-    run = await AnswerRun.start(
-        services, question, history, scoped_filters(who, None), None, overrides
+    run = await unless_disconnected(
+        AnswerRun.start(
+            services, who.key_id, question, history, scoped_filters(who, None), None, overrides
+        ),
+        request,
+        abandon=AnswerRun.close,
     )
     cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     if not body.stream:
-        answer = await run.answer()
+        answer = await run.answer_for(request)
         content = answer.text + sources_block(answer)
         return {
             "id": cid,
@@ -143,7 +147,7 @@ async def chat_completions(
             "mode": answer.mode,
         }
     try:
-        await run.prefetch()
+        await unless_disconnected(run.prefetch(), request)
     except BaseException:
         run.close()
         raise

@@ -231,6 +231,7 @@ class Prompt:
     web: int  # web results it holds: web[:web] are [W1]..[Wn]
     repeats: int = 0  # hits left out because an earlier source already says it all
     left_out: int = 0  # sources that did not fit the context
+    spare: int = 0  # tokens of the context neither the prompt nor max_tokens uses
 
     @property
     def sources(self) -> int:
@@ -304,7 +305,7 @@ def build_prompt(
         {"role": "system", "content": system},
         {"role": "user", "content": user},
     ]
-    return Prompt(messages, used, len(web_blocks), repeats, left_out)
+    return Prompt(messages, used, len(web_blocks), repeats, left_out, max(0, budget))
 
 
 def without_echo(answer: str, line: str) -> str:

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from opentelemetry.trace import Span
@@ -432,10 +432,19 @@ class AnswerService:
         """The prompt: the sources that fit the context, each with its sentences
         about the question first (rag.answer.prompts)."""
         yield {"type": "stage", "name": "generate"}
-        prompt = self.prompt(
-            run.standalone, run.hits, run.lang, run.params, web=run.found, limit=run.wanted
-        )
+        prompt = self._fitted_prompt(run)
         answer = run.answer
+        if run.hits and not prompt.hits:
+            # Relevant passages, and not one fits beside the question and the answer's
+            # room: a generation now would answer from nothing. The passages instead.
+            answer.notices.append(
+                f"the question and the answer's {run.params.max_tokens} tokens leave no room "
+                f"for a source in the {run.params.context_size}-token context "
+                "(RAG_LLM__CONTEXT_SIZE, RAG_LLM__MAX_TOKENS): the most relevant passages "
+                "instead of a generated answer; a shorter question makes room"
+            )
+            run.hits = answer.sources = run.hits[: run.wanted]
+            raise _Finish("extractive")
         if prompt.left_out:
             answer.notices.append(f"{prompt.left_out} sources left out to fit the context")
         if prompt.web < len(run.found):
@@ -447,6 +456,33 @@ class AnswerService:
         answer.web_sources = run.found[: prompt.web]
         if run.web_only and not prompt.web:  # not even one web result fits the context
             raise _Finish("not_found")
+
+    def _fitted_prompt(self, run: _Run) -> Prompt:
+        """The prompt, with the answer's room in the context. A request's max_tokens
+        above the server's (RAG_LLM__MAX_TOKENS) may take what the sources leave,
+        never push a source out: where it would, it is lowered, with a notice. (It
+        caps the answer's length, so a lower cap keeps its promise; a prompt without
+        its sources would not. docs/answers.md)"""
+
+        def build(params: GenerationParams) -> Prompt:
+            return self.prompt(
+                run.standalone, run.hits, run.lang, params, web=run.found, limit=run.wanted
+            )
+
+        prompt = build(run.params)
+        asked, default = run.params.max_tokens, self.settings.llm.max_tokens
+        if asked <= default:
+            return prompt
+        server = build(replace(run.params, max_tokens=default))
+        if server.sources <= prompt.sources and server.web <= prompt.web:
+            return prompt
+        # The server's prompt, and the answer gets what its sources leave.
+        run.params = replace(run.params, max_tokens=default + server.spare)
+        run.answer.notices.append(
+            f"max_tokens lowered from {asked} to {run.params.max_tokens}: more would leave "
+            f"sources out of the {run.params.context_size}-token context"
+        )
+        return server
 
     def _stage_check(self, run: _Run) -> Iterator[Event]:
         """The answerability check, where it is on and the backend can score choices:

@@ -164,6 +164,25 @@ def test_generation_overrides_are_checked(make_api) -> None:  # type: ignore[no-
         assert r.json()["error"]["fields"][0]["field"] == next(iter(bad))
 
 
+def test_a_large_max_tokens_is_lowered_so_the_sources_fit(make_api) -> None:  # type: ignore[no-untyped-def]
+    # max_tokens may be 4096, the whole default context: the prompt then held no
+    # source and the model answered from nothing. The API lowers it and says so.
+    llm = ScriptedLLM(MARRIAGE_ANSWER, MARRIAGE_ANSWER)
+    api = make_api(llm)
+    context = api.services.settings.llm.context_size
+    body = api.post("/v1/ask", api.employee, json={"question": MARRIAGE, "max_tokens": 4096})
+    assert body.status_code == 200, body.text
+    answer = body.json()
+    assert answer["mode"] == "generative" and answer["citations"]
+    given = llm.params[0].max_tokens
+    assert given < 4096 and f"max_tokens lowered from 4096 to {given}" in answer["notices"][0]
+    assert "[1] Nordlys Conseil" in llm.calls[0][1]["content"]
+    chat = {"messages": [{"role": "user", "content": MARRIAGE}], "max_tokens": context}
+    r = api.post("/v1/chat/completions", api.employee, json=chat)
+    assert r.status_code == 200 and r.json()["citations"]
+    assert llm.params[1].max_tokens == given and "[1] Nordlys" in llm.calls[1][1]["content"]
+
+
 def test_web_search_off_says_so(make_api) -> None:  # type: ignore[no-untyped-def]
     api = make_api(ScriptedLLM(MARRIAGE_ANSWER))
     body = api.post("/v1/ask", api.employee, json={"question": MARRIAGE, "web": True}).json()
@@ -333,6 +352,108 @@ def test_full_generation_queue_gives_503_at_once(make_api) -> None:  # type: ign
     thread.join()
     assert first["r"].status_code == 200
     assert api.post("/v1/search", api.employee, json={"query": "congé"}).status_code == 200
+
+
+def _in_background(api, headers, question: str = MARRIAGE):  # type: ignore[no-untyped-def]
+    """POST /v1/ask in a thread; the response lands in the returned dict under "r"."""
+    result: dict = {}
+
+    def ask() -> None:
+        result["r"] = api.post("/v1/ask", headers, json={"question": question})
+
+    result["thread"] = thread = threading.Thread(target=ask, daemon=True)
+    thread.start()
+    return result
+
+
+def _until(what: str, ready, timeout_s: float = 10) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout_s:g} s"
+        time.sleep(0.02)
+
+
+def _queued(api, headers, n: int, question: str = MARRIAGE):  # type: ignore[no-untyped-def]
+    """A request that waits for the slot, once the queue holds `n` (it included)."""
+    pending = _in_background(api, headers, question)
+    _until(f"{n} requests waiting", lambda: api.services.gate.waiting == n)
+    return pending
+
+
+def _second_employee(api) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    from tests.api.conftest import bearer
+
+    return bearer(api.services.keys.create("employee2", "employee", ["public"])[0])
+
+
+def test_one_key_holds_at_most_its_share_of_the_queue(make_api) -> None:  # type: ignore[no-untyped-def]
+    hold = threading.Event()
+    llm = SlowLLM(MARRIAGE_ANSWER, delay_s=0.0, hold=hold)
+    api = make_api(llm, generation_concurrency=1, generation_queue=4)  # 2 places per key
+    other = _second_employee(api)
+    running = _in_background(api, api.employee)
+    try:
+        assert llm.started.wait(10)
+        waiting = [_queued(api, api.employee, 1), _queued(api, api.employee, 2)]
+        t0 = time.monotonic()
+        r = api.post("/v1/ask", api.employee, json={"question": MARRIAGE})
+        assert r.status_code == 429, r.text
+        assert time.monotonic() - t0 < 1.5, "refused at once, not after waiting"
+        error = r.json()["error"]
+        assert error["code"] == "queue_share" and error["max"] == 2
+        assert "RAG_API__QUEUE_PER_KEY" in error["message"]
+        assert int(r.headers["retry-after"]) > 0
+        waiting.append(_queued(api, other, 3))  # another key still gets a place
+    finally:
+        hold.set()
+    for pending in (running, *waiting):
+        pending["thread"].join(30)
+        assert pending["r"].status_code == 200, pending["r"].text
+    metrics = api.client.get("/metrics").text
+    assert 'rag_rejected_requests_total{reason="queue_share"} 1.0' in metrics
+
+
+def test_a_freed_slot_goes_to_the_waiting_keys_in_turn(make_api) -> None:  # type: ignore[no-untyped-def]
+    hold = threading.Event()
+    llm = SlowLLM(MARRIAGE_ANSWER, delay_s=0.0, hold=hold)
+    api = make_api(llm, generation_concurrency=1, generation_queue=8, queue_per_key=4)
+    other = _second_employee(api)
+    running = _in_background(api, api.employee, f"{MARRIAGE} (0)")
+    try:
+        assert llm.started.wait(10)
+        # One key floods the queue, then another key asks once.
+        waiting = [_queued(api, api.employee, n, f"{MARRIAGE} ({n})") for n in (1, 2, 3)]
+        waiting.append(_queued(api, other, 4, f"{MARRIAGE} (other)"))
+    finally:
+        hold.set()
+    for pending in (running, *waiting):
+        pending["thread"].join(30)
+        assert pending["r"].status_code == 200, pending["r"].text
+    order = [m[1]["content"].rsplit("(", 1)[1].rstrip(")") for m in llm.calls]
+    assert order == ["0", "1", "other", "2", "3"], "the other key waits one turn, not three"
+
+
+def test_a_request_that_waits_too_long_for_a_slot_gets_503(make_api) -> None:  # type: ignore[no-untyped-def]
+    hold = threading.Event()
+    llm = SlowLLM(MARRIAGE_ANSWER, delay_s=0.0, hold=hold)
+    api = make_api(llm, generation_concurrency=1, queue_timeout_s=0.5)
+    running = _in_background(api, api.employee)
+    try:
+        assert llm.started.wait(10)
+        t0 = time.monotonic()
+        r = api.post("/v1/ask", api.hr, json={"question": MARRIAGE})
+        waited = time.monotonic() - t0
+        assert api.services.gate.waiting == 0, "the request left the queue"
+    finally:
+        hold.set()
+    assert r.status_code == 503, r.text
+    assert 0.4 < waited < 3
+    error = r.json()["error"]
+    assert error["code"] == "queue_timeout" and "RAG_API__QUEUE_TIMEOUT_S" in error["message"]
+    assert int(r.headers["retry-after"]) > 0
+    running["thread"].join(30)
+    assert running["r"].status_code == 200
+    assert api.services.gate.running == 0 and api.services.gate.waiting == 0
 
 
 def test_stage_timeout_gives_504_with_json(make_api) -> None:  # type: ignore[no-untyped-def]

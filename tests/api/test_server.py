@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -75,6 +76,74 @@ def test_a_client_that_disconnects_mid_stream_stops_the_generation(make_api) -> 
         while api.services.gate.running and time.monotonic() < deadline:
             time.sleep(0.05)
         assert api.services.gate.running == 0, "the generation slot came back"
+
+
+def hang_up_once(url: str, path: str, body: Any, headers: dict[str, str], when: Any) -> None:
+    """POST `body` as JSON over a raw socket, wait until `when()` is true, then close
+    the connection without reading the response: a client gone mid-request."""
+    host, port = url.removeprefix("http://").split(":")
+    data = json.dumps(body).encode()
+    head = "".join(
+        f"{k}: {v}\r\n"
+        for k, v in {
+            "Host": host,
+            "Content-Type": "application/json",
+            "Content-Length": str(len(data)),
+            **headers,
+        }.items()
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\n{head}\r\n".encode() + data)
+        wait_for("the request got under way", when, 10)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/ask", {"question": MARRIAGE}),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": MARRIAGE}]}),
+    ],
+)
+def test_a_json_client_that_disconnects_stops_the_generation(make_api, path, body) -> None:  # type: ignore[no-untyped-def]
+    # A JSON answer is written only at the end: the route must notice the client gone
+    # on its own, or the generation runs to its end, holding the slot for nobody.
+    long_answer = " ".join(["Le mariage donne droit à 5 jours [1]."] * 40)
+    llm = SlowLLM(long_answer, delay_s=0.0, between_s=0.05)  # 16 s of tokens
+    api = make_api(llm)
+    with serving(api.client.app) as url:
+        hang_up_once(url, path, body, api.employee, lambda: llm.produced >= 2)
+        gone = time.monotonic()
+        wait_for("the generation stopped", lambda: llm.closed_early, 5)
+        wait_for("the slot came back", lambda: api.services.gate.running == 0, 5)
+        assert time.monotonic() - gone < 2, "stopped within about a second"
+        assert llm.produced < len(long_answer.split(" ")) / 2
+        # The freed slot serves the next request.
+        llm.between_s = 0.0
+        with httpx.Client(base_url=url, timeout=30) as client:
+            assert client.post(path, json=body, headers=api.employee).status_code == 200
+
+
+def test_a_json_client_that_leaves_the_queue_frees_its_place(make_api) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    hold = threading.Event()
+    llm = SlowLLM(ANSWER, delay_s=0.0, hold=hold)
+    api = make_api(llm, generation_concurrency=1)
+    gate = api.services.gate
+    with serving(api.client.app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        body = {"question": MARRIAGE}
+        first = threading.Thread(
+            target=lambda: client.post("/v1/ask", json=body, headers=api.employee), daemon=True
+        )
+        first.start()
+        try:
+            assert llm.started.wait(10)
+            hang_up_once(url, "/v1/ask", body, api.hr, lambda: gate.waiting == 1)
+            wait_for("the queued request left", lambda: gate.waiting == 0, 3)
+        finally:
+            hold.set()
+        first.join(30)
+        wait_for("the slot came back", lambda: gate.running == 0, 5)
 
 
 def test_openai_client_talks_to_chat_completions(make_api) -> None:  # type: ignore[no-untyped-def]
