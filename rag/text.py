@@ -9,6 +9,7 @@ the light morphology that FTS5's unicode61 tokenizer lacks.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from functools import lru_cache
 
@@ -56,11 +57,22 @@ def detect_language(text: str, default: str = "fr") -> str:
     return str(lang) if prob >= 0.6 else default
 
 
-@lru_cache(maxsize=4)
-def _stemmer(lang: str):  # type: ignore[no-untyped-def]
-    import snowballstemmer
+_per_thread = threading.local()
 
-    return snowballstemmer.stemmer("french" if lang == "fr" else "english")
+
+def _stemmer(lang: str):  # type: ignore[no-untyped-def]
+    """This thread's stemmer for `lang`. A snowballstemmer stemmer keeps the word it
+    is stemming in the object, so one shared by threads (the server's search thread
+    and each answer's) garbles stems or raises IndexError: each thread gets its own."""
+    stemmers = getattr(_per_thread, "stemmers", None)
+    if stemmers is None:
+        stemmers = _per_thread.stemmers = {}
+    stemmer = stemmers.get(lang)
+    if stemmer is None:
+        import snowballstemmer
+
+        stemmer = stemmers[lang] = snowballstemmer.stemmer("french" if lang == "fr" else "english")
+    return stemmer
 
 
 def fold(text: str) -> str:

@@ -271,3 +271,53 @@ class HashingEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._vector(text)
+
+
+class EchoLLM:
+    """Answers every call with its whole prompt (every message, system included), word
+    by word as a stream: whatever retrieval put into a prompt comes back in the answer
+    text, the streamed tokens and the removed sentences. The access tests use it so
+    that a forbidden passage reaching the LLM shows up in the response as well as in
+    `calls`. Also scores choices (p_yes), so the answerability check runs and passes."""
+
+    name = "echo"
+
+    def __init__(self, p_yes: float = 0.9) -> None:
+        import threading
+
+        self.p_yes = p_yes
+        self.calls: list[list[Message]] = []
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text) // 4)
+
+    def prompts(self) -> list[str]:
+        """Every message text the LLM has been given, in order."""
+        with self._lock:
+            return [m["content"] for call in self.calls for m in call]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+    def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
+        with self._lock:
+            self.calls.append(messages)
+        text = "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
+        words = text.split(" ")
+        usage = Usage(prompt_tokens=self.count_tokens(text))
+
+        def pieces() -> Iterator[str]:
+            for i, word in enumerate(words):
+                yield word if i == 0 else " " + word
+            usage.completion_tokens = len(words)
+
+        return Generation(pieces(), usage)
+
+    def choice_probabilities(
+        self, messages: list[Message], choices: Sequence[str], params: GenerationParams
+    ) -> dict[str, float]:
+        with self._lock:
+            self.calls.append(messages)
+        return {choices[0]: self.p_yes, choices[1]: 1.0 - self.p_yes}

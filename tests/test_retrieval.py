@@ -54,6 +54,46 @@ def test_language_detection() -> None:
     assert detect_language("How many days of leave for a wedding?") == "en"
 
 
+def test_stemming_is_safe_from_several_threads_at_once() -> None:
+    """The server stems on its search thread and in each answer's thread at the same
+    time (BM25 queries, citation support). snowballstemmer's stemmers keep the word
+    being stemmed in the object: one shared by threads raised IndexError (a 500) or
+    silently gave another word's stem (a wrong BM25 query)."""
+    import sys
+    import threading
+
+    from rag.text import content_stems
+
+    texts = {
+        "en": " ".join(["organisational responsibilities nationalization generously"] * 30),
+        "fr": " ".join(["fractionnement congés télétravail indemnités"] * 30),
+    }
+    want = {lang: content_stems(text, lang) for lang, text in texts.items()}
+    problems: list[str] = []
+
+    def work() -> None:
+        for i in range(20):
+            lang = ("en", "fr")[i % 2]
+            try:
+                if content_stems(texts[lang], lang) != want[lang]:
+                    problems.append("wrong stems")
+                fts_query(texts[lang], lang)
+            except Exception as exc:
+                problems.append(repr(exc))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often: a race shows in every run
+    try:
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not problems, f"{len(problems)} failures, e.g. {problems[:3]}"
+
+
 def test_titles_count_for_bm25(search: SearchService) -> None:
     result = search.search("FAQ support informatique", k=3, mode="bm25")
     assert names(result.hits)[0] == "faq-informatique.html"
