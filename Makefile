@@ -10,7 +10,7 @@ LLM_STAMP := $(VENV)/.installed-llm
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF
 
-.PHONY: compose-tool install demo serve browser test test-slow eval-ci calibrate lint typecheck bench-ingest bench-retrieval bench-api clean
+.PHONY: compose-tool install demo serve browser test test-slow test-soak eval-ci calibrate lint typecheck bench-ingest bench-retrieval bench-api clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -82,6 +82,10 @@ test: $(STAMP) compose-tool
 
 test-slow: $(LLM_STAMP)
 	$(PY) -m pytest -q -m slow
+
+# Crash and hostile-file soak runs (docs/reliability.md): a few minutes on 2 cores.
+test-soak: $(STAMP)
+	$(PY) -m pytest -q -s -m soak tests/test_crash_safety.py tests/test_hostile_files.py
 
 # The CI evaluation: 10 spf + 10 clapnq questions judged, 10 of each eval/sets/ set unjudged,
 # gated by eval/baselines/ci.json (reports in reports/ci/).
