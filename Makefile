@@ -83,9 +83,10 @@ test: $(STAMP) compose-tool
 test-slow: $(LLM_STAMP)
 	$(PY) -m pytest -q -m slow
 
-# The long access-matrix and concurrency runs (docs/reliability.md); no models needed.
+# The long attack runs (docs/reliability.md): access matrix, concurrency, crash trials,
+# hostile files, fuzzing; no models needed, minutes on 2 cores.
 test-soak: $(STAMP)
-	$(PY) -m pytest -q -m soak
+	$(PY) -m pytest -q -s -m soak
 
 # The CI evaluation: 10 spf + 10 clapnq questions judged, 10 of each eval/sets/ set unjudged,
 # gated by eval/baselines/ci.json (reports in reports/ci/).

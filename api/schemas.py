@@ -315,7 +315,10 @@ class JobError(BaseModel):
 
 class Job(BaseModel):
     id: int
-    status: str = Field(description="queued, running, succeeded, partial or failed")
+    status: str = Field(
+        description="queued, running, succeeded, partial or failed; a `rag ingest` run can "
+        "also be interrupted (stopped with Ctrl-C, or its process died: the next run says so)"
+    )
     source: str | None = Field(description="upload or path; null for `rag ingest` runs.")
     files: list[str] | None = Field(description="The uploaded files' names (uploads only).")
     groups: list[str] | None

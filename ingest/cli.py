@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -71,7 +72,7 @@ class RichProgress:
             )
 
     def notice(self, message: str) -> None:
-        console.print(f"[yellow]{message}")
+        console.print(f"[yellow]{escape(message)}")  # notices quote paths
 
 
 def _print_summary(summary: IngestSummary) -> None:
@@ -82,8 +83,8 @@ def _print_summary(summary: IngestSummary) -> None:
         f"{len(summary.failed)} failed  ({summary.files} files, {summary.pages} pages, "
         f"{summary.chunks} chunks in {summary.seconds:.1f} s, {rate:.1f} chunks/s)"
     )
-    for path, reason in summary.failed:
-        console.print(f"  [red]failed[/red] {path}: {reason}")
+    for path, reason in summary.failed:  # both may quote the file: not Rich markup
+        console.print(f"  [red]failed[/red] {escape(path)}: {escape(reason)}")
     if summary.missing:
         console.print(
             f"{summary.missing} stored documents under this folder no longer exist on disk; "
@@ -92,7 +93,7 @@ def _print_summary(summary: IngestSummary) -> None:
 
 
 def _fail(message: str, code: int = EXIT_JOB_FAILED) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(code)
 
 
@@ -141,13 +142,13 @@ def list_documents(
         return
     table = Table("id", "path", "title", "pages", "chunks", "groups", "sha256", "status")
     for d in docs:
-        table.add_row(
+        table.add_row(  # a path or a title may hold "[...]": text, not Rich markup
             str(d.id),
-            d.path,
-            d.title[:60],
+            escape(d.path),
+            escape(d.title[:60]),
             str(d.pages),
             str(d.chunks),
-            ",".join(d.groups),
+            escape(",".join(d.groups)),
             d.sha256[:12],
             d.status,
         )
@@ -206,7 +207,7 @@ def list_failures(
         out.print_json(json.dumps(failures))
         return
     for f in failures:
-        out.print(f"{f['path']}: {f['reason']}")
+        out.print(f"{f['path']}: {f['reason']}", markup=False)
 
 
 def demo_command(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+import resource
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,15 @@ MIME = {
 
 
 class LoaderError(Exception):
-    """A file that cannot be ingested; the message is shown to the admin as is."""
+    """A file that cannot be ingested; the message is shown to the admin as is.
+
+    Reasons often quote a parser's message, which may quote the file itself: they are
+    kept to one line of printable characters, so a hostile file cannot add lines to
+    the job's summary or send control sequences to a terminal."""
+
+    def __init__(self, reason: str) -> None:
+        printable = "".join(ch if ch.isprintable() else " " for ch in str(reason))
+        super().__init__(" ".join(printable.split()))
 
 
 @dataclass(frozen=True)
@@ -186,11 +195,33 @@ _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _HEADING_STYLE = re.compile(r"(?i)^(heading|titre|überschrift|título)\s*(\d)$")
 
 
+def _refuse_zip_bomb(data: bytes, what: str) -> None:
+    """Refuse an archive whose members would inflate past this process's memory limit
+    (the parser sandbox's address-space limit) before inflating any of them.
+    python-docx reads every part whole into memory, and zipfile never inflates a member
+    past the size it declares, so the declared sizes bound what parsing would take: a
+    3 GB bomb otherwise fills the parser's memory for seconds before failing."""
+    limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if limit == resource.RLIM_INFINITY:
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            inflated = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        return  # not a readable archive: the parser says so
+    if inflated > limit:
+        raise LoaderError(
+            f"decompression bomb: the {what} inflates to {inflated / 2**20:,.0f} MB, over "
+            f"the parser's {limit / 2**20:,.0f} MB memory limit"
+        )
+
+
 def load_docx(data: bytes, name: str) -> LoadedDocument:
     import docx
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
+    _refuse_zip_bomb(data, "DOCX")
     try:
         document = docx.Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:

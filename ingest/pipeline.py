@@ -28,7 +28,7 @@ from ingest.sandbox import ParseLimits, ParserPool, ParseTask
 from rag.embedding import Embedder, create_embedder, resolve_model_path
 from rag.errors import RagError
 from rag.settings import Settings
-from rag.store import DocumentStore, writer_lock
+from rag.store import DocumentStore, storage_errors, writer_lock
 from rag.types import ChunkDraft, DocumentRecord, NewDocument
 from rag.vectors.backend import VectorBackend
 from rag.vectors.factory import open_vector_store
@@ -39,6 +39,7 @@ EXIT_OK = 0
 EXIT_JOB_FAILED = 1
 EXIT_SOME_FILES_FAILED = 3
 SAVE_INDEX_EVERY_S = 120.0
+CLI_JOB_KIND = "ingest"  # jobs a run records itself (the API queues its own kind)
 
 
 class ProgressSink(Protocol):
@@ -151,7 +152,8 @@ class IngestService:
     ) -> None:
         self.settings = settings
         self.embedder = embedder or create_embedder(settings.embedding)
-        self.store = store or DocumentStore(settings.db_path)
+        with storage_errors(settings.data_dir):  # creating the store writes its schema
+            self.store = store or DocumentStore(settings.db_path)
         self.chunk_config = ChunkConfig(
             tokenizer_file=tokenizer_file(resolve_model_path(settings.embedding.model)),
             chunk_tokens=settings.chunking.chunk_tokens,
@@ -219,7 +221,10 @@ class IngestService:
                 f"No supported files under {root} (looked for "
                 f"{', '.join(self.settings.ingest.extensions)})."
             )
-        with writer_lock(self.settings.data_dir, timeout_s=lock_timeout_s):
+        with (
+            storage_errors(self.settings.data_dir),
+            writer_lock(self.settings.data_dir, timeout_s=lock_timeout_s),
+        ):
             return self._run_locked(root, files, groups, prune, progress, job_id, only is None)
 
     def _run_locked(
@@ -234,8 +239,12 @@ class IngestService:
     ) -> IngestSummary:
         started = time.perf_counter()
         summary = IngestSummary(files=len(files))
+        # The writer lock is ours, so a command-line job still `running` is one whose
+        # process died (the API's own jobs are resumed by its runner: api/jobs.py).
+        if dead := self.store.jobs.interrupt_running(CLI_JOB_KIND):
+            log.warning("%d earlier ingest job(s) had died mid-run: marked interrupted", dead)
         summary.job_id = job_id or self.store.jobs.create(
-            "ingest", {"root": str(root), "groups": groups, "prune": prune}
+            CLI_JOB_KIND, {"root": str(root), "groups": groups, "prune": prune}
         )
         previous = self.store.get_meta("fingerprint")
         if previous and previous != self.fingerprint and self.store.count_documents():
@@ -274,14 +283,19 @@ class IngestService:
             status = "interrupted"
             raise
         finally:
-            self._save_index()
-            summary.seconds = time.perf_counter() - started
-            self.store.jobs.finish(
-                summary.job_id,
-                status,
-                summary.counts(),
-                [{"path": p, "reason": r} for p, r in summary.failed],
-            )
+            try:
+                self._save_index()
+            except BaseException:
+                status = "failed"
+                raise
+            finally:  # the job is recorded as ended even when the index cannot be saved
+                summary.seconds = time.perf_counter() - started
+                self.store.jobs.finish(
+                    summary.job_id,
+                    status,
+                    summary.counts(),
+                    [{"path": p, "reason": r} for p, r in summary.failed],
+                )
         return summary
 
     def _write_window(

@@ -13,6 +13,11 @@ class StoreLockedError(RagError):
     """Another process holds the store's writer lock."""
 
 
+class StoreWriteError(RagError):
+    """The store could not be written: the disk is full, a file size limit was reached,
+    or the disk failed."""
+
+
 class StoreMismatchError(RagError):
     """The store was built with other embedding or chunking settings."""
 

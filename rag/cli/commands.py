@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rag.errors import RagError
 from rag.retrieval.hybrid import MODES
@@ -57,7 +58,7 @@ def search_command(
             mmr_lambda=mmr,
         )
     except RagError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     if as_json:
         out.print_json(
@@ -74,10 +75,12 @@ def search_command(
     if not result.hits:
         console.print("No matching passage.")
     for rank, hit in enumerate(result.hits, start=1):
+        # Titles, paths and text come from the documents: text, never Rich markup
+        # (a "[/x]" in a document made the command fail).
         out.print(
-            f"[bold]{rank}. {hit.document.title}[/bold] (p. {hit.chunk.page_start}, "
-            f"chunk {hit.chunk.id}, score {hit.score:.4f})\n   {hit.document.path}\n"
-            f"   {' '.join(hit.chunk.text.split())[:300]}"
+            f"[bold]{rank}. {escape(hit.document.title)}[/bold] (p. {hit.chunk.page_start}, "
+            f"chunk {hit.chunk.id}, score {hit.score:.4f})\n   {escape(hit.document.path)}\n"
+            f"   {escape(' '.join(hit.chunk.text.split())[:300])}"
         )
 
 
@@ -131,13 +134,13 @@ def ask_command(
             web=web,
         ):
             if event["type"] == "token" and stream and not as_json:
-                out.print(event["text"], end="")
+                out.print(event["text"], end="", markup=False)
             elif event["type"] == "reset" and stream and not as_json:
                 out.print("\n[yellow](generation interrupted)[/yellow]")
             elif event["type"] == "answer":
                 answer = event["answer"]
     except RagError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     assert answer is not None
     if as_json:
@@ -146,15 +149,17 @@ def ask_command(
     if stream and answer.mode == "generative":
         out.print()
     else:
-        out.print(answer.text)
+        out.print(answer.text, markup=False)
+    # Titles and quotes come from documents and web pages: text, never Rich markup.
     for c in answer.citations:
         flag = "" if c.supported else "  [red](not supported by this source)[/red]"
-        out.print(f"  [{c.n}] {c.title}, p. {c.page} — « {c.quote[:160]} »{flag}")
+        out.print(escape(f"  [{c.n}] {c.title}, p. {c.page} — « {c.quote[:160]} »") + flag)
     for w in answer.web_citations:
         flag = "" if w.supported else "  [red](not supported by this result)[/red]"
-        out.print(f"  [W{w.n}] (web) {w.title} — {w.url} — « {w.quote[:160]} »{flag}")
+        line = f"  [W{w.n}] (web) {w.title} — {w.url} — « {w.quote[:160]} »"
+        out.print(escape(line) + flag)
     for notice in answer.notices:
-        console.print(f"[yellow]note:[/yellow] {notice}")
+        console.print(f"[yellow]note:[/yellow] {escape(notice)}")
 
 
 def register(app: typer.Typer) -> None:

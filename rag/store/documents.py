@@ -7,6 +7,7 @@ A document is written in one transaction, so it becomes visible all at once.
 
 from __future__ import annotations
 
+import errno
 import json
 import sqlite3
 import threading
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock, Timeout
 
-from rag.errors import StoreLockedError
+from rag.errors import StoreLockedError, StoreWriteError
 from rag.store.jobs import JobStore
 from rag.store.schema import FTS, SCHEMA, SCHEMA_VERSION, migrate, now
 from rag.types import (
@@ -58,6 +59,32 @@ def filter_clause(filters: SearchFilters) -> tuple[str, list[object]]:
         clauses.append("d.updated_at < ?")
         params.append(filters.updated_before)
     return (" AND ".join(clauses) or "1"), params
+
+
+_NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+@contextmanager
+def storage_errors(data_dir: Path) -> Iterator[None]:
+    """Turn a write that failed for want of room (SQLite's SQLITE_FULL or an I/O error,
+    which is what a file size limit gives it; ENOSPC, EFBIG or EDQUOT from a plain
+    file) into a StoreWriteError that says so and what to do. What was committed
+    before stays: each document is written in one transaction."""
+    try:
+        yield
+    except (sqlite3.OperationalError, OSError) as exc:
+        if isinstance(exc, sqlite3.OperationalError):
+            name = getattr(exc, "sqlite_errorname", "")
+            if name != "SQLITE_FULL" and not name.startswith("SQLITE_IOERR"):
+                raise
+        elif exc.errno not in _NO_ROOM:
+            raise
+        raise StoreWriteError(
+            f"Could not write to the store in {data_dir} ({exc}): the disk is full or a file "
+            "size limit was reached, or the disk failed. Free some space (`df -h` shows it) "
+            "and run the ingest again: documents stored before the failure are kept, the "
+            "rest are done then."
+        ) from exc
 
 
 @contextmanager

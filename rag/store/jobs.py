@@ -18,7 +18,7 @@ from rag.store.schema import now
 class Job:
     id: int
     kind: str  # "ingest" (the command line), "api_ingest" (the API's queue)...
-    status: str  # receiving, queued, running, succeeded, partial, failed
+    status: str  # receiving, queued, running, succeeded, partial, failed, interrupted
     params: dict[str, Any]
     counts: dict[str, Any]
     errors: list[dict[str, str]]
@@ -104,6 +104,19 @@ class JobStore:
                 "UPDATE jobs SET status=?, counts=?, errors=?, finished_at=? WHERE id=?",
                 (status, json.dumps(counts), json.dumps(errors), now(), job_id),
             )
+
+    def interrupt_running(self, kind: str) -> int:
+        """Mark `kind` jobs still `running` as `interrupted`: their process died (killed,
+        out of memory, the machine lost power) before it could say so. Only a caller
+        holding the store's writer lock may call this: no live job of `kind` runs then.
+        Returns how many there were."""
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET status='interrupted', finished_at=? "
+                "WHERE kind=? AND status='running'",
+                (now(), kind),
+            )
+            return cur.rowcount
 
     def list(self, statuses: Sequence[str] | None = None, limit: int = 100) -> list[Job]:
         """Newest first, or oldest first when filtered by status (a queue's order)."""

@@ -52,6 +52,17 @@ def _atomic_write(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
+def _remove_dead_temporaries(directory: Path) -> None:
+    """Temporary files a save killed half-way left behind (`_atomic_write` names them
+    `.<file>.<random>.tmp`): each is as large as the index, so a process killed while
+    saving again and again would fill the disk. Saves run under the store's writer
+    lock (ingest, `rag documents delete`, `rag index migrate`), one at a time, so any
+    such file found by a save is a dead one's."""
+    for name in (INDEX_FILE, MANIFEST_FILE):
+        for tmp in directory.glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
 class VectorIndex:
     """Exact inner-product search over unit vectors, keyed by chunk id.
 
@@ -146,6 +157,7 @@ class VectorIndex:
             "index_bytes": len(data),
             "index_sha256": hashlib.sha256(data).hexdigest(),
         }
+        _remove_dead_temporaries(directory)
         # Index first, manifest second: a crash in between leaves a manifest whose
         # checksum does not match, which the next load treats as corrupt.
         _atomic_write(directory / INDEX_FILE, data)
