@@ -288,6 +288,11 @@ class Document(BaseModel):
     size_bytes: int
     created_at: str
     updated_at: str
+    flags: list[str] | None = Field(
+        description="Admin keys: what ingest found that a reader of the file does not see "
+        "(hidden text, HTML comments, invisible characters, instructions in metadata), one "
+        "line each; [] when nothing. Null for other keys."
+    )
 
 
 class DocumentList(BaseModel):

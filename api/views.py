@@ -7,6 +7,8 @@ Admins manage the store and see it as it is. Anyone else sees:
   `path_prefix` filter is matched against that name, so it cannot probe the paths;
 - only the access groups of a document that the caller shares (the others name
   groups, and so teams or projects, it is not part of);
+- no `flags` (null): what ingest found hidden in a document is for the admins who
+  manage the store (it quotes the hidden text and says where a file is suspect);
 - ranks instead of raw retrieval scores: `score` is 1/rank, `bm25_score` null. BM25's
   term statistics (IDF, average length) are computed over the whole index, hidden
   documents included, so a raw BM25 score, or a fused score built from it, changes
@@ -45,6 +47,8 @@ def document_view(doc: DocumentRecord, who: Principal) -> dict[str, Any]:
     body = doc.to_dict()
     body["path"] = shown_path(doc.path, who)
     body["groups"] = shown_groups(doc.groups, who)
+    if not who.is_admin:
+        body["flags"] = None
     return body
 
 

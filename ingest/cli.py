@@ -85,6 +85,8 @@ def _print_summary(summary: IngestSummary) -> None:
     )
     for path, reason in summary.failed:  # both may quote the file: not Rich markup
         console.print(f"  [red]failed[/red] {escape(path)}: {escape(reason)}")
+    for path, flag in summary.flagged:
+        console.print(f"  [yellow]warning[/yellow] {escape(path)}: {escape(flag)}")
     if summary.missing:
         console.print(
             f"{summary.missing} stored documents under this folder no longer exist on disk; "
@@ -134,13 +136,14 @@ documents = typer.Typer(help="List, show and delete stored documents.", no_args_
 def list_documents(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Every stored document: id, path, title, pages, chunks, groups, sha256, status."""
+    """Every stored document: id, path, title, pages, chunks, groups, sha256, status,
+    flags (hidden text found at ingest: `rag documents show ID` lists them)."""
     store = DocumentStore(settings_or_exit().db_path)
     docs = store.list_documents()
     if as_json:
         out.print_json(json.dumps([d.to_dict() for d in docs]))
         return
-    table = Table("id", "path", "title", "pages", "chunks", "groups", "sha256", "status")
+    table = Table("id", "path", "title", "pages", "chunks", "groups", "sha256", "status", "flags")
     for d in docs:
         table.add_row(  # a path or a title may hold "[...]": text, not Rich markup
             str(d.id),
@@ -151,6 +154,7 @@ def list_documents(
             escape(",".join(d.groups)),
             d.sha256[:12],
             d.status,
+            ", ".join(f.split(":")[0] for f in d.flags),
         )
     out.print(table)
     failures = store.list_failures()

@@ -15,6 +15,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest import hidden
 from rag.types import PageSpan
 
 MIN_TEXT_CHARS = 20  # fewer letters/digits than this in a whole file: nothing to index
@@ -55,6 +56,8 @@ class LoadedDocument:
     pages: tuple[PageSpan, ...]
     title: str
     mime: str
+    # What a reader of the file does not see but the index does (ingest.hidden).
+    flags: tuple[str, ...] = ()
 
 
 def kind_for(path: Path) -> str | None:
@@ -165,8 +168,14 @@ def load_pdf(data: bytes, name: str, max_pages: int) -> LoadedDocument:
         parts: list[str] = []
         spans: list[PageSpan] = []
         offset = 0
+        hidden_parts: list[str] = []
+        hidden_pages: list[int] = []
         for number, page in enumerate(reader.pages, start=1):
-            page_text = normalise(page.extract_text() or "")
+            raw, page_hidden = hidden.pdf_page_text(page)
+            page_text = normalise(raw)
+            if page_hidden:
+                hidden_parts += page_hidden
+                hidden_pages.append(number)
             if parts:
                 offset += 2  # the "\n\n" that joins pages
             spans.append(PageSpan(number, offset, offset + len(page_text)))
@@ -186,7 +195,16 @@ def load_pdf(data: bytes, name: str, max_pages: int) -> LoadedDocument:
         raise LoaderError("PDF with no pages")
     _require_text(text, "no extractable text (scanned?)")
     title = (meta_title or "").strip() or _first_line(text, name)
-    return LoadedDocument(text, tuple(spans), title, MIME["pdf"])
+    pages_named = ", ".join(map(str, hidden_pages[:10])) + ("…" if len(hidden_pages) > 10 else "")
+    flags = [
+        *hidden.hidden_flag(
+            f"invisible, white or under-{hidden.MIN_FONT_PT:g}-pt text on page(s) {pages_named}",
+            hidden_parts,
+        ),
+        *hidden.metadata_flags({"PDF title": meta_title}),
+        *hidden.text_flags(text),
+    ]
+    return LoadedDocument(text, tuple(spans), title, MIME["pdf"], tuple(flags))
 
 
 # -- DOCX -------------------------------------------------------------------------------
@@ -277,8 +295,17 @@ def load_docx(data: bytes, name: str) -> LoadedDocument:
         offset += len(text)
     text = "\n\n".join(parts)
     _require_text(text, "no extractable text (empty document or only images)")
-    title = (document.core_properties.title or "").strip() or _first_line(text, name)
-    return LoadedDocument(text, tuple(spans), title, MIME["docx"])
+    meta_title = document.core_properties.title
+    title = (meta_title or "").strip() or _first_line(text, name)
+    flags = [
+        *hidden.hidden_flag(
+            f"runs hidden, white or under {hidden.MIN_FONT_PT:g} pt",
+            hidden.docx_hidden_runs(body),
+        ),
+        *hidden.metadata_flags({"DOCX title": meta_title}),
+        *hidden.text_flags(text),
+    ]
+    return LoadedDocument(text, tuple(spans), title, MIME["docx"], tuple(flags))
 
 
 # -- HTML, Markdown, text ------------------------------------------------------------------
@@ -304,7 +331,15 @@ def load_html(data: bytes, name: str) -> LoadedDocument:
     _require_text(text, "no extractable text in this HTML page")
     metadata = trafilatura.extract_metadata(html)
     title = ((metadata.title if metadata else None) or "").strip() or _first_line(text, name)
-    return LoadedDocument(text, _single_page(text), title, MIME["html"])
+    flags = [
+        *hidden.hidden_flag(
+            "elements hidden by the hidden attribute or an inline style",
+            hidden.html_hidden_texts(html, text),
+        ),
+        *hidden.metadata_flags({"HTML title": metadata.title if metadata else None}),
+        *hidden.text_flags(text),
+    ]
+    return LoadedDocument(text, _single_page(text), title, MIME["html"], tuple(flags))
 
 
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n(?:---|\.\.\.)\n", re.DOTALL)
@@ -320,15 +355,22 @@ def load_markdown(data: bytes, name: str) -> LoadedDocument:
         title = found.group(1).strip() if found else ""
         text = text[front.end() :].lstrip()
     _require_text(text, "no text in this file (empty)")
+    flags = (*hidden.markdown_flags(text), *hidden.text_flags(text))
     return LoadedDocument(
-        text, _single_page(text), title or _first_line(text, name), MIME["markdown"]
+        text, _single_page(text), title or _first_line(text, name), MIME["markdown"], flags
     )
 
 
 def load_text(data: bytes, name: str) -> LoadedDocument:
     text = normalise(decode_text(data))
     _require_text(text, "no text in this file (empty)")
-    return LoadedDocument(text, _single_page(text), _first_line(text, name), MIME["text"])
+    return LoadedDocument(
+        text,
+        _single_page(text),
+        _first_line(text, name),
+        MIME["text"],
+        tuple(hidden.text_flags(text)),
+    )
 
 
 def load_bytes(data: bytes, kind: str, name: str, max_pages: int) -> LoadedDocument:

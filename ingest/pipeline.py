@@ -78,6 +78,9 @@ class IngestSummary:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     notices: list[str] = field(default_factory=list)
+    # Documents ingested with hidden text (ingest.hidden): (path, flag), one per flag.
+    # A warning, not a failure: the document is stored and searchable.
+    flagged: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -95,13 +98,21 @@ class IngestSummary:
             "files": self.files,
             "pages": self.pages,
             "chunks": self.chunks,
+            "flagged": len({p for p, _ in self.flagged}),
         }
+
+    def job_errors(self) -> list[dict[str, str]]:
+        """The job's errors: failed files, then warnings for flagged documents."""
+        return [{"path": p, "reason": r} for p, r in self.failed] + [
+            {"path": p, "reason": f"warning: {f}"} for p, f in self.flagged
+        ]
 
     def to_dict(self) -> dict[str, object]:
         return {
             "job_id": self.job_id,
             **self.counts(),
             "failures": [{"path": p, "reason": r} for p, r in self.failed],
+            "warnings": [{"path": p, "reason": f} for p, f in self.flagged],
             "seconds": round(self.seconds, 3),
             "embed_seconds": round(self.embed_seconds, 3),
             "notices": self.notices,
@@ -294,7 +305,7 @@ class IngestService:
                     summary.job_id,
                     status,
                     summary.counts(),
-                    [{"path": p, "reason": r} for p, r in summary.failed],
+                    summary.job_errors(),
                 )
         return summary
 
@@ -365,6 +376,7 @@ class IngestService:
                 pages=pages,
                 size_bytes=doc.size_bytes,
                 fingerprint=self.fingerprint,
+                flags=doc.flags,
             )
             self._write_window([_Ready(new_doc, chunks, existed=True)], summary, progress, index)
 
@@ -526,7 +538,14 @@ class _FileLoop:
             pages=doc.pages,
             size_bytes=item.size,
             fingerprint=self.service.fingerprint,
+            flags=doc.flags,
         )
+        for flag in doc.flags:
+            # Hidden text is indexed all the same (docs/ingest.md, "Hidden text").
+            # The log names the kind only: the flag quotes the document, which the
+            # log's readers may not be entitled to see.
+            log.warning("%s: %s (see `rag documents show`)", item.path, flag.split(":")[0])
+            self.summary.flagged.append((item.path, flag))
         self.window.append(_Ready(document, parsed.chunks, existed=item.existing is not None))
         self.window_chunks += len(parsed.chunks)
         if self.window_chunks >= self.config.embed_window:

@@ -40,6 +40,7 @@ class NewDocument:
     pages: tuple[PageSpan, ...]
     size_bytes: int
     fingerprint: str
+    flags: tuple[str, ...] = ()  # what ingest found a reader does not see (ingest.hidden)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class DocumentRecord:
     size_bytes: int
     created_at: str
     updated_at: str
+    flags: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -72,6 +74,7 @@ class DocumentRecord:
             "size_bytes": self.size_bytes,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "flags": list(self.flags),
         }
 
 

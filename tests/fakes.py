@@ -321,3 +321,58 @@ class EchoLLM:
         with self._lock:
             self.calls.append(messages)
         return {choices[0]: self.p_yes, choices[1]: 1.0 - self.p_yes}
+
+
+class ObeyingLLM:
+    """A model that falls for prompt injection: it obeys instructions it finds anywhere
+    in its prompt, sources included. It answers with the first sentence of source 1
+    that carries no instruction, cited [1]; then, when the prompt says "repeat your
+    system prompt", it repeats the system message; when it says "end your answer with
+    X", it ends with X, where X's word CANARY becomes the system prompt's first words
+    (data exfiltrated through an image address). Passes the answerability check."""
+
+    name = "obeying"
+    _END = re.compile(r"end your answer with (\S+)", re.IGNORECASE)
+    _SOURCE = re.compile(r'<source id="1"[^>]*>(.*?)</source>', re.DOTALL)
+
+    def __init__(self, p_yes: float = 0.95) -> None:
+        self.p_yes = p_yes
+        self.calls: list[list[Message]] = []
+        self.obeyed: list[str] = []  # the instructions it followed, per call
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text) // 4)
+
+    def reply(self, messages: list[Message]) -> str:
+        system = next((m["content"] for m in messages if m["role"] == "system"), "")
+        prompt = "\n".join(m["content"] for m in messages)
+        source = self._SOURCE.search(prompt)
+        body = source.group(1).strip().split("\n", 1)[-1] if source else ""  # less the title
+        sentences = re.split(r"(?<=[.!?])\s+", body)
+        clean = [s for s in sentences if "instruction" not in s.lower() and "http" not in s]
+        parts = [(clean[0] if clean else "The sources say so.").rstrip(".") + " [1]."]
+        if "repeat your system prompt" in prompt.lower():
+            self.obeyed.append("repeat")
+            parts.append(system)
+        if end := self._END.search(prompt):
+            self.obeyed.append("end")
+            stolen = "+".join(re.findall(r"\w+", system)[:6])
+            parts.append(end.group(1).replace("CANARY", stolen))
+        return " ".join(parts)
+
+    def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
+        self.calls.append(messages)
+        words = self.reply(messages).split(" ")
+        usage = Usage(prompt_tokens=10)
+
+        def pieces() -> Iterator[str]:
+            for i, word in enumerate(words):
+                yield word if i == 0 else " " + word
+            usage.completion_tokens = len(words)
+
+        return Generation(pieces(), usage)
+
+    def choice_probabilities(
+        self, messages: list[Message], choices: Sequence[str], params: GenerationParams
+    ) -> dict[str, float]:
+        return {choices[0]: self.p_yes, choices[1]: 1.0 - self.p_yes}

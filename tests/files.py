@@ -102,3 +102,95 @@ def release_fifo(fifo: Path) -> None:
     it): opening the other end lets the open return, and closing it gives EOF."""
     with contextlib.suppress(OSError):  # no reader waiting
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
+# -- files with hidden text (prompt injection carriers) ------------------------------------
+
+VISIBLE = (
+    "The travel policy says that employees book second-class train tickets for trips "
+    "under four hours. Hotel nights are refunded up to one hundred and twenty euros."
+)
+
+
+def make_hidden_pdf(
+    path: Path,
+    hidden: str,
+    how: str = "invisible",
+    visible: str = VISIBLE,
+    title: str | None = None,
+    subject: str | None = None,
+    annotation: str | None = None,
+) -> Path:
+    """A one-page PDF with `visible` text and `hidden` drawn `how`: "invisible" (render
+    mode 3), "white" (white fill) or "tiny" (1 pt); or "none" (no hidden text). With
+    `subject`, a /Subject and /Keywords; with `annotation`, a text note's /Contents."""
+    from fpdf import FPDF
+    from fpdf.enums import TextMode
+
+    pdf = FPDF()
+    if title:
+        pdf.set_title(title)
+    if subject:
+        pdf.set_subject(subject)
+        pdf.set_keywords(subject)
+    pdf.set_font("Helvetica", size=11)
+    pdf.add_page()
+    pdf.multi_cell(0, 6, visible, new_x="LMARGIN", new_y="NEXT")
+    if how != "none":
+        if how == "invisible":
+            pdf.text_mode = TextMode.INVISIBLE
+        elif how == "white":
+            pdf.set_text_color(255, 255, 255)
+        elif how == "tiny":
+            pdf.set_font_size(1)
+        pdf.multi_cell(0, 6 if how != "tiny" else 1, hidden, new_x="LMARGIN", new_y="NEXT")
+        pdf.text_mode = TextMode.FILL
+        pdf.set_text_color(0, 0, 0)
+        pdf.set_font_size(11)
+    pdf.multi_cell(0, 6, "Questions go to the travel desk.", new_x="LMARGIN", new_y="NEXT")
+    if annotation:
+        pdf.text_annotation(10, 10, annotation)
+    pdf.output(str(path))
+    return path
+
+
+def make_hidden_docx(
+    path: Path, hidden: str, how: str = "vanish", title: str | None = None
+) -> Path:
+    """A DOCX with VISIBLE text and a run of `hidden` formatted `how`: "vanish" (Word's
+    hidden property), "white" or "tiny" (1 pt)."""
+    import docx
+    from docx.shared import Pt, RGBColor
+
+    document = docx.Document()
+    if title:
+        document.core_properties.title = title
+    paragraph = document.add_paragraph(VISIBLE + " ")
+    run = paragraph.add_run(hidden)
+    if how == "vanish":
+        run.font.hidden = True
+    elif how == "white":
+        run.font.color.rgb = RGBColor(0xFF, 0xFF, 0xFF)
+    elif how == "tiny":
+        run.font.size = Pt(1)
+    document.add_paragraph("Questions go to the travel desk.")
+    document.save(str(path))
+    return path
+
+
+def hidden_html(hidden: str, how: str = "display") -> str:
+    """An HTML page with VISIBLE text and `hidden` in an element hidden `how`."""
+    attr = {
+        "display": 'style="display:none"',
+        "visibility": 'style="visibility: hidden"',
+        "attribute": "hidden",
+        "font": 'style="font-size:0"',
+        "white": 'style="color:#fff"',
+        "aria": 'aria-hidden="true"',
+    }[how]
+    return (
+        "<!DOCTYPE html><html><head><title>Travel policy</title></head><body><article>"
+        f"<h1>Travel policy</h1><p>{VISIBLE}</p><p {attr}>{hidden}</p>"
+        "<p>Questions go to the travel desk, who answer within two working days.</p>"
+        "</article></body></html>"
+    )

@@ -208,6 +208,7 @@ class DocumentStore:
             size_bytes=row["size_bytes"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            flags=tuple(json.loads(row["flags"])),
         )
 
     def get_document(self, document_id: int) -> DocumentRecord | None:
@@ -278,13 +279,14 @@ class DocumentStore:
             document_id = int(
                 conn.execute(
                     "INSERT INTO documents(path, sha256, title, mime, groups, pages, n_chunks, "
-                    "status, fingerprint, size_bytes, page_map, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, 'ready', ?, ?, ?, ?, ?) "
+                    "status, fingerprint, size_bytes, page_map, flags, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, 'ready', ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT(path) DO UPDATE SET sha256=excluded.sha256, "
                     "title=excluded.title, mime=excluded.mime, groups=excluded.groups, "
                     "pages=excluded.pages, n_chunks=excluded.n_chunks, status='ready', "
                     "fingerprint=excluded.fingerprint, size_bytes=excluded.size_bytes, "
-                    "page_map=excluded.page_map, updated_at=excluded.updated_at RETURNING id",
+                    "page_map=excluded.page_map, flags=excluded.flags, "
+                    "updated_at=excluded.updated_at RETURNING id",
                     (
                         doc.path,
                         doc.sha256,
@@ -296,6 +298,7 @@ class DocumentStore:
                         doc.fingerprint,
                         doc.size_bytes,
                         page_map,
+                        json.dumps(list(doc.flags)),
                         stamp,
                         stamp,
                     ),

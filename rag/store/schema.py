@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS documents (
     fingerprint TEXT NOT NULL,
     size_bytes INTEGER NOT NULL,
     page_map TEXT NOT NULL,
+    -- what ingest found that a reader does not see (hidden text): a JSON list
+    flags TEXT NOT NULL DEFAULT '[]',
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
@@ -104,6 +106,14 @@ def migrate(conn: sqlite3.Connection, version: int) -> None:
         )
         conn.executescript(FTS)
         conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
+    if version < 3:  # v3: ingest's flags (hidden text); older documents have none known
+        conn.executescript(
+            """
+            BEGIN IMMEDIATE;
+            ALTER TABLE documents ADD COLUMN flags TEXT NOT NULL DEFAULT '[]';
+            COMMIT;
+            """
+        )
 
 
 def now() -> str:
