@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -304,19 +305,19 @@ def test_a_200_mb_file_is_refused_before_it_is_read(
     (folder / "ok.md").write_text(f"# Congés\n\n{GOOD_TEXT}\n")
     import ingest.pipeline
 
-    hashed: list[str] = []
-    real_sha256 = ingest.pipeline._sha256
+    hashed: list[int] = []  # the size of each file hashed
+    real_hash = ingest.pipeline.hash_limited
 
-    def recording_sha256(path: Path) -> str:
-        hashed.append(path.name)
-        return real_sha256(path)
+    def recording_hash(fh: Any, max_bytes: int) -> tuple[int, str]:
+        hashed.append(os.fstat(fh.fileno()).st_size)
+        return real_hash(fh, max_bytes)
 
-    monkeypatch.setattr(ingest.pipeline, "_sha256", recording_sha256)
+    monkeypatch.setattr(ingest.pipeline, "hash_limited", recording_hash)
     settings = Settings(data_dir=tmp_path / "data", ingest=IngestSettings(parse_workers=1))
     summary = IngestService(settings, embedder=HashingEmbedder(32)).run(folder)
     assert summary.failed == [(str(folder / "huge.md"), "over the 50 MB limit (200.0 MB)")]
     assert summary.added == 1
-    assert hashed == ["ok.md"], "the big file was read"
+    assert len(hashed) == 1 and hashed[0] < 1024 * 1024, "the big file was read"
 
 
 def test_parser_chatter_does_not_reach_the_job_output(
