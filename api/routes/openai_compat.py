@@ -64,6 +64,19 @@ def _chunk(
     )
 
 
+def _pieces(text: str, size: int = 80) -> list[str]:
+    """The text in deltas of about `size` characters, cut after a space: clients show
+    it as it arrives, as they would a generated stream."""
+    pieces, start = [], 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        cut = text.rfind(" ", start, end) + 1 if end < len(text) else end
+        end = cut if cut > start else end
+        pieces.append(text[start:end])
+        start = end
+    return pieces
+
+
 def _usage(answer: Answer) -> dict[str, int]:
     u = answer.usage
     return {
@@ -153,30 +166,27 @@ async def chat_completions(
         raise
 
     async def chunks() -> Any:
-        streamed = False
+        # Only the verified answer is sent. An OpenAI stream cannot take text back, and
+        # clients render each delta as it comes: the draft's tokens would show sentences
+        # that verification then removes (an invented figure, an echoed system prompt).
+        # The role goes first, pings keep the connection while the answer is made.
         try:
             yield _chunk(cid, created, {"role": "assistant", "content": ""})
             async for event in run.events():
-                if event["type"] == "token":
-                    streamed = True
-                    yield _chunk(cid, created, {"content": event["text"]})
-                elif event["type"] == "reset":
-                    yield _chunk(cid, created, {"content": "\n\n(generation interrupted)\n\n"})
-                    streamed = False
-                elif event["type"] == "answer":
-                    answer = event["answer"]
-                    tail = (
-                        sources_block(answer) if streamed else answer.text + sources_block(answer)
-                    )
-                    yield _chunk(
-                        cid,
-                        created,
-                        {"content": tail},
-                        "stop",
-                        citations=citations_view([c.to_dict() for c in answer.citations], who),
-                        usage=_usage(answer),
-                        mode=answer.mode,
-                    )
+                if event["type"] != "answer":
+                    continue
+                answer = event["answer"]
+                for piece in _pieces(answer.text + sources_block(answer)):
+                    yield _chunk(cid, created, {"content": piece})
+                yield _chunk(
+                    cid,
+                    created,
+                    {"content": ""},
+                    "stop",
+                    citations=citations_view([c.to_dict() for c in answer.citations], who),
+                    usage=_usage(answer),
+                    mode=answer.mode,
+                )
         except ApiError as exc:
             yield json.dumps(error_body(exc.code, exc.message))
         except Exception:
