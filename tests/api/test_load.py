@@ -28,9 +28,10 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -226,6 +227,19 @@ async def polite(
         await asyncio.sleep(0.05)
 
 
+async def alongside(main: Awaitable[Any], background: list[Coroutine[Any, Any, None]]) -> None:
+    """Run `background` while `main` runs, then hang them up (their clients go away:
+    the server drops their places in the queue), rather than wait for the queue."""
+    tasks = [asyncio.ensure_future(c) for c in background]
+    await asyncio.sleep(0)
+    try:
+        await main
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def client_for(server: Server) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
     return httpx.AsyncClient(base_url=server.url, limits=limits, trust_env=False)
@@ -302,8 +316,12 @@ def test_a_greedy_key_cannot_starve_a_polite_one(server: Server) -> None:
         async with client_for(server) as client:
             until = time.monotonic() + 4
             greedy = [flood(client, server, "greedy", tally, until) for _ in range(16)]
-            await asyncio.sleep(0.3)  # the flood first: the queue is full of it
-            await asyncio.gather(polite(client, server, "polite", tally, until), *greedy)
+
+            async def after_the_flood() -> None:
+                await asyncio.sleep(0.3)  # the queue is full of the greedy key's requests
+                await polite(client, server, "polite", tally, until)
+
+            await alongside(after_the_flood(), greedy)
 
     asyncio.run(go())
     figures(tally, "greedy vs polite")
@@ -402,7 +420,9 @@ def soak(server: Server, warm_up_s: float, soak_s: float) -> None:
 
         async with client_for(server) as client:
             greedy = [flood(client, server, "greedy", tally, until) for _ in range(10)]
-            await asyncio.gather(polite(client, server, "polite", tally, until), leaver(), *greedy)
+            await alongside(
+                asyncio.gather(polite(client, server, "polite", tally, until), leaver()), greedy
+            )
 
     asyncio.run(traffic(time.monotonic() + warm_up_s))
     idle(server)
