@@ -83,7 +83,7 @@ test: $(STAMP) compose-tool
 test-slow: $(LLM_STAMP)
 	$(PY) -m pytest -q -m slow
 
-# The long access-matrix and concurrency runs (docs/reliability.md); no models needed.
+# The long access-matrix, concurrency and load runs (docs/reliability.md); no models needed.
 test-soak: $(STAMP)
 	$(PY) -m pytest -q -m soak
 
