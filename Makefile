@@ -83,8 +83,8 @@ test: $(STAMP) compose-tool
 test-slow: $(LLM_STAMP)
 	$(PY) -m pytest -q -m slow
 
-# The long attack runs (docs/reliability.md): access matrix, concurrency, crash trials,
-# hostile files, fuzzing; no models needed, minutes on 2 cores.
+# The long attack runs (docs/reliability.md): access matrix, concurrency, load, crash
+# trials, hostile files, fuzzing; no models needed, minutes on 2 cores.
 test-soak: $(STAMP)
 	$(PY) -m pytest -q -s -m soak
 

@@ -68,18 +68,30 @@ class CheckingLLM(ScriptedLLM):
 
 
 class SlowLLM(ScriptedLLM):
-    """Waits `delay_s` before the first piece and between pieces; records whether its
-    stream was closed early (the client went away) and how many pieces it produced.
-    With `hold`, each generation also waits (30 s at most) for that event to be set
-    before its first piece, so a test decides when a generation slot frees."""
+    """Waits `delay_s` before the first piece and `between_s` between pieces (or
+    streams `rate` pieces a second, as a model of that speed would); records whether
+    its stream was closed early (the client went away) and how many pieces it
+    produced. With `hold`, each generation also waits (30 s at most) for that event to
+    be set before its first piece, so a test decides when a generation slot frees.
+    `by_word` maps a word to another reply, given when the question contains it (one
+    server, answers of several lengths)."""
 
     name = "slow"
 
     def __init__(
-        self, reply: str, delay_s: float, between_s: float = 0.0, hold: Any = None
+        self,
+        reply: str,
+        delay_s: float,
+        between_s: float = 0.0,
+        hold: Any = None,
+        rate: float | None = None,
+        by_word: dict[str, str] | None = None,
     ) -> None:
         super().__init__(reply)
+        if rate is not None:
+            between_s = 1.0 / rate
         self.delay_s, self.between_s, self.hold = delay_s, between_s, hold
+        self.by_word = by_word or {}
         self.produced = 0
         self.closed_early = False
         import threading
@@ -91,7 +103,12 @@ class SlowLLM(ScriptedLLM):
 
         self.calls.append(messages)
         self.params.append(params)
-        words = self.replies[0].split(" ") if self.replies else ["Réponse", "[1]."]
+        reply = self.replies[0] if self.replies else "Réponse [1]."
+        question = messages[-1]["content"] if messages else ""
+        for word, other in self.by_word.items():
+            if word in question:
+                reply = other
+        words = reply.split(" ")
         usage = Usage(prompt_tokens=10)
 
         def pieces() -> Iterator[str]:

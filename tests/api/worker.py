@@ -2,6 +2,7 @@
 
     python -m tests.api.worker serve DATA_DIR PORT
     python -m tests.api.worker ingest DATA_DIR FOLDER GROUP HOLD_S WINDOW LOG
+    python -m tests.api.worker load DATA_DIR PORT CONFIG_JSON
 
 `serve` runs the API (uvicorn, one process) over DATA_DIR with the small hashing
 embedder and EchoLLM, as tests/api/conftest.py builds it in-process. `ingest`
@@ -9,7 +10,10 @@ ingests FOLDER for GROUP with the same embedder, WINDOW chunks per write
 transaction; each transaction is held open HOLD_S seconds longer before it commits
 (a slow writer: a big batch, a slow disk), and its begin and commit times (wall
 clock, so the test can line them up with its requests) go to LOG, one JSON line
-each. Run from the repository root (the test does) so `tests` imports.
+each. `load` runs the API for the load test (tests/api/test_load.py): one generation
+slot and SlowLLM streaming at a set rate; CONFIG_JSON holds the ApiSettings and the
+LLM's `reply`, `rate` and `by_word`. Run from the repository root (the test does)
+so `tests` imports.
 """
 
 from __future__ import annotations
@@ -63,6 +67,21 @@ def serve(data: Path, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+def load(data: Path, port: int, config: dict[str, Any]) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    from api.services import Services
+    from tests.fakes import SlowLLM
+
+    _test_doubles()
+    llm = SlowLLM(config["reply"], delay_s=0.0, rate=config["rate"], by_word=config["by_word"])
+    settings = Settings(data_dir=data, api=ApiSettings(warm_up=False, **config["api"]))
+    services = Services.build(settings, embedder=EMBEDDER, llm=llm)
+    app = create_app(settings, services)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
 def ingest(data: Path, folder: Path, group: str, hold_s: float, window: int, log: Path) -> None:
     from ingest.pipeline import IngestService
 
@@ -90,7 +109,9 @@ if __name__ == "__main__":
     command, *args = sys.argv[1:]
     if command == "serve":
         serve(Path(args[0]), int(args[1]))
+    elif command == "load":
+        load(Path(args[0]), int(args[1]), json.loads(args[2]))
     elif command == "ingest":
         ingest(Path(args[0]), Path(args[1]), args[2], float(args[3]), int(args[4]), Path(args[5]))
     else:
-        raise SystemExit(f"unknown command {command!r}: serve or ingest")
+        raise SystemExit(f"unknown command {command!r}: serve, load or ingest")
