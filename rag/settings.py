@@ -137,7 +137,9 @@ class RetrievalSettings(BaseModel):
         "convex", description="convex: weighted sum of scores; rrf: reciprocal rank fusion."
     )
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
-    # The default embedder is English-only: French leans on BM25, English on vectors.
+    # Weighed when MiniLM alone was the embedder (English-only): French leans on BM25,
+    # English on vectors. With the multilingual blend the fusion sweep found other
+    # weights better, not yet applied (docs/benchmarks.md).
     dense_weight: dict[str, float] = Field(
         default_factory=lambda: {"fr": 0.25, "en": 1.0},
         description="Weight of dense similarity in fusion, per question language.",
@@ -238,7 +240,8 @@ class AnswerSettings(BaseModel):
         "the model declines or nothing it wrote can be verified, the answer is the most "
         "relevant passages (extractive, labelled) instead of 'not found'.",
     )
-    # The default embedder is English-only: its similarities mean something in English.
+    # The check's similarity is MiniLM's alone (English-only): it means something in
+    # English only.
     answerable_dense_weight: dict[str, Fraction] = Field(
         default_factory=lambda: {"fr": 0.0, "en": 0.7},
         description="Per question language, the weight of the best source's vector "

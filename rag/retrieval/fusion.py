@@ -21,8 +21,8 @@ class FusionWeights:
       Retrieval", 2022). It keeps how confident each list is, which rank fusion
       throws away.
     rrf: weighted reciprocal rank fusion (Cormack et al., 2009).
-    The default embedder is English-only, so the weights differ by language; the
-    docs/benchmarks.md gives the measurements behind them.
+    The weights differ by language (they were set when the embedder was MiniLM alone,
+    English-only); docs/benchmarks.md gives the measurements behind them.
     """
 
     dense: dict[str, float]
