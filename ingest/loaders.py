@@ -20,7 +20,8 @@ from rag.types import PageSpan
 
 MIN_TEXT_CHARS = 20  # fewer letters/digits than this in a whole file: nothing to index
 
-_EXTENSION_KIND = {
+# The extensions ingest reads, and the loader each goes to.
+EXTENSION_KIND = {
     ".pdf": "pdf",
     ".docx": "docx",
     ".html": "html",
@@ -61,7 +62,7 @@ class LoadedDocument:
 
 
 def kind_for(path: Path) -> str | None:
-    return _EXTENSION_KIND.get(path.suffix.lower())
+    return EXTENSION_KIND.get(path.suffix.lower())
 
 
 def sniff(head: bytes) -> str:

@@ -13,6 +13,19 @@ import numpy as np
 from rag.llm import Generation, GenerationParams, LLMUnavailable, Message, Usage
 
 
+def word_stream(text: str, usage: Usage) -> Generation:
+    """`text` streamed word by word (each after the first with its space), counting
+    the words as completion tokens once streamed."""
+    words = text.split(" ")
+
+    def pieces() -> Iterator[str]:
+        for i, word in enumerate(words):
+            yield word if i == 0 else " " + word
+        usage.completion_tokens = len(words)
+
+    return Generation(pieces(), usage)
+
+
 class ScriptedLLM:
     """Answers each call with the next scripted reply (a string, or an exception)."""
 
@@ -322,15 +335,7 @@ class EchoLLM:
         with self._lock:
             self.calls.append(messages)
         text = "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
-        words = text.split(" ")
-        usage = Usage(prompt_tokens=self.count_tokens(text))
-
-        def pieces() -> Iterator[str]:
-            for i, word in enumerate(words):
-                yield word if i == 0 else " " + word
-            usage.completion_tokens = len(words)
-
-        return Generation(pieces(), usage)
+        return word_stream(text, Usage(prompt_tokens=self.count_tokens(text)))
 
     def choice_probabilities(
         self, messages: list[Message], choices: Sequence[str], params: GenerationParams
@@ -379,15 +384,7 @@ class ObeyingLLM:
 
     def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
         self.calls.append(messages)
-        words = self.reply(messages).split(" ")
-        usage = Usage(prompt_tokens=10)
-
-        def pieces() -> Iterator[str]:
-            for i, word in enumerate(words):
-                yield word if i == 0 else " " + word
-            usage.completion_tokens = len(words)
-
-        return Generation(pieces(), usage)
+        return word_stream(self.reply(messages), Usage(prompt_tokens=10))
 
     def choice_probabilities(
         self, messages: list[Message], choices: Sequence[str], params: GenerationParams

@@ -35,7 +35,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.chunking import ChunkConfig, tokenizer_file
-from ingest.loaders import LoadedDocument, LoaderError, load_bytes
+from ingest.loaders import EXTENSION_KIND, LoadedDocument, LoaderError, load_bytes
 from ingest.pipeline import IngestService
 from ingest.sandbox import ParsedFile, ParseLimits, ParserPool
 from rag.embedding import resolve_model_path
@@ -458,15 +458,7 @@ def _seeds() -> dict[str, bytes]:
 
 SEEDS = _seeds()
 KIND_OF_SEED = {"pdf": "pdf", "raw-pdf": "pdf", "docx": "docx", "html": "html", "text": "text"}
-EXTENSIONS = {
-    ".pdf": "pdf",
-    ".docx": "docx",
-    ".html": "html",
-    ".htm": "html",
-    ".md": "markdown",
-    ".markdown": "markdown",
-    ".txt": "text",
-}
+EXTENSIONS = EXTENSION_KIND  # every extension ingest reads, with its loader
 
 
 @st.composite
