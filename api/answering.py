@@ -5,6 +5,7 @@ use it."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
@@ -19,9 +20,14 @@ from api.schemas import Filters
 from api.services import Services
 from api.streaming import Event, EventStream
 from api.views import prefix_document_ids
+from rag.answer.service import Answer, new_answer_id
 from rag.llm import Message
+from rag.settings import answer_fingerprint
 from rag.store import DocumentStore
+from rag.store.questions import LoggedAnswer, logged_citations
 from rag.types import SearchFilters
+
+log = logging.getLogger(__name__)
 
 
 def scoped_filters(
@@ -60,6 +66,34 @@ def scoped_filters(
         updated_after=requested.updated_after,
         updated_before=requested.updated_before,
     )
+
+
+def log_answer(
+    services: Services, answer: Answer, who: Principal, overrides: dict[str, Any]
+) -> None:
+    """Put the answer in the question log (rag.store.questions; with the log off, in
+    memory for an hour so it can still be rated). A failure to log is logged, never
+    the answer's failure."""
+    try:
+        body = answer.to_dict()
+        services.questions.record(
+            LoggedAnswer(
+                id=answer.id,
+                asked_at=services.questions.now(),
+                question=answer.question,
+                answer=answer.text,
+                citations=logged_citations(body["citations"]),
+                mode=answer.mode,
+                model=str(getattr(services.answers.llm, "name", "unknown")),
+                settings_fingerprint=answer_fingerprint(services.settings, overrides),
+                first_token_s=answer.timings.get("first_token_s"),
+                total_s=answer.timings.get("total_s"),
+                key_id=who.key_id,
+                groups=who.groups,
+            )
+        )
+    except Exception as exc:  # the disk is full, the file is locked...
+        log.warning("answer %s not logged: %s", answer.id, exc)
 
 
 # How often a route that answers in one piece (JSON) asks whether its client is still
@@ -111,6 +145,7 @@ class AnswerRun:
     stream: EventStream
     deadline: float
     stage: str = "queue"
+    answer_id: str = ""
     prefetched: list[Event] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # from the API, put on the answer
     _released: bool = False
@@ -126,9 +161,11 @@ class AnswerRun:
         k: int | None,
         overrides: dict[str, Any],
         web: bool = False,
+        asker: Principal | None = None,
     ) -> AnswerRun:
         """Wait for a generation slot (`key`: the caller's API key, whose share of the
-        queue is bounded) and start the answer."""
+        queue is bounded) and start the answer. With `asker`, the answer is logged as
+        that key's (log_answer) before the client gets it, so it can be rated at once."""
         started = time.monotonic()
         gate = services.gate
         try:
@@ -137,13 +174,27 @@ class AnswerRun:
             services.metrics.rejected.labels(exc.code).inc()  # overloaded, queue_*
             raise
         services.metrics.generations_running.inc()
+        answer_id = new_answer_id()
 
         def events() -> Any:
             # The answer service adds web results, or says why not (RAG_WEB__ENABLED off,
             # SearXNG down or slow).
-            yield from services.answers.stream(
-                question, history=history, filters=filters, k=k, web=web, **overrides
+            answering = services.answers.stream(
+                question,
+                history=history,
+                filters=filters,
+                k=k,
+                web=web,
+                answer_id=answer_id,
+                **overrides,
             )
+            try:
+                for event in answering:
+                    if event["type"] == "answer" and asker is not None:
+                        log_answer(services, event["answer"], asker, overrides)
+                    yield event
+            finally:
+                answering.close()  # closed early: stops the generation at once
 
         try:
             stream = EventStream(events)
@@ -152,7 +203,7 @@ class AnswerRun:
             gate.release()
             raise
         timeout = services.settings.api.request_timeout_s
-        return cls(services, stream, started + timeout)
+        return cls(services, stream, started + timeout, answer_id=answer_id)
 
     def _remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())

@@ -20,7 +20,7 @@ from swagger_ui_bundle import swagger_ui_path
 from api import errors
 from api.headers import SecurityHeadersMiddleware
 from api.limits import BodyLimitMiddleware
-from api.routes import answers, documents, ingest, openai_compat, ops
+from api.routes import answers, documents, feedback, ingest, openai_compat, ops
 from api.schemas import add_event_schemas
 from api.services import Services
 from rag import logs
@@ -129,6 +129,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         openai_compat.router,
         documents.router,
         ingest.router,
+        feedback.router,
         ops.router,
     ):
         app.include_router(router)

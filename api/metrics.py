@@ -54,6 +54,15 @@ class Metrics:
         self.ingest_jobs = Counter(
             "rag_ingest_jobs", "Ingest jobs finished.", ["status"], registry=r
         )
+        self.feedback = Counter(
+            "rag_feedback",
+            "Ratings of answers received (POST /v1/answers/{id}/feedback), by rating; a "
+            "rating changed counts again.",
+            ["rating"],
+            registry=r,
+        )
+        for rating in ("up", "down"):
+            self.feedback.labels(rating)  # shown at 0 before the first rating
 
     def observe_answer(self, answer: Any) -> None:
         t = answer.timings

@@ -69,6 +69,36 @@ class IngestPathRequest(Strict):
     prune: bool = False
 
 
+# -- feedback -------------------------------------------------------------------------------
+
+ANSWER_ID_PATTERN = r"^(chatcmpl-)?[0-9a-f]{32}$"
+CHAT_ID_PREFIX = "chatcmpl-"  # /v1/chat/completions' ids: this, then the answer's id
+MAX_COMMENT = 2000
+MAX_CORRECTION = 10_000
+AnswerId = Annotated[
+    str,
+    Path(
+        pattern=ANSWER_ID_PATTERN,
+        max_length=41,
+        description="The answer's `id` (from /v1/ask), or the `id` of a /v1/chat/completions "
+        "response (chatcmpl-...).",
+    ),
+]
+
+
+class FeedbackRequest(Strict):
+    rating: Literal["up", "down"] = Field(description="up: right and useful; down: not.")
+    comment: str | None = Field(
+        None, max_length=MAX_COMMENT, description="What was wrong or missing (optional)."
+    )
+    correct_answer: str | None = Field(
+        None,
+        max_length=MAX_CORRECTION,
+        description="The right answer, if known (optional): the reference answer of the "
+        "eval case the rating becomes.",
+    )
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "user", "assistant", "tool", "developer"]
@@ -228,6 +258,7 @@ class AnswerResponse(BaseModel):
     """An answer with its citations, as `rag ask --json` prints it (also the `done`
     event of the streamed form)."""
 
+    id: str = Field(description="The answer's id: rate it with POST /v1/answers/{id}/feedback.")
     question: str
     standalone_question: str | None = Field(
         description="The follow-up question rewritten with its history (null without one)."
@@ -384,6 +415,99 @@ class ChatCompletion(BaseModel):
     usage: ChatUsage
     citations: list[DocumentCitation]
     mode: Mode
+
+
+class LoggedCitation(BaseModel):
+    document_id: int
+    title: str
+    page: int
+    quote: str
+
+
+class FeedbackItem(BaseModel):
+    """A rating, with the answer it rates as it was given."""
+
+    answer_id: str
+    key_id: int = Field(description="The rating key's id (never the key).")
+    rating: Literal["up", "down"]
+    comment: str | None
+    correct_answer: str | None
+    rated_at: str
+    asked_at: str
+    asked_by: int = Field(description="The id of the key that asked.")
+    question: str
+    answer: str
+    citations: list[LoggedCitation]
+    mode: Mode
+    model: str
+    settings_fingerprint: str = Field(
+        description="A hash of the settings the answer depends on "
+        "(rag.settings.answer_fingerprint)."
+    )
+
+
+class FeedbackList(BaseModel):
+    feedback: list[FeedbackItem]
+
+
+class DayCount(BaseModel):
+    day: str
+    questions: int
+
+
+class Figures(BaseModel):
+    questions: int = Field(description="Questions answered (from the question log).")
+    per_day: list[DayCount]
+    not_found: int
+    not_found_rate: float | None
+    rated: int = Field(description="Ratings (from the ratings, kept with the log off too).")
+    up: int
+    down: int
+    down_vote_rate: float | None = Field(description="down / rated.")
+    median_first_token_s: float | None = Field(
+        description="Median time from the start of the answer to its first token (answers "
+        "that generated)."
+    )
+
+
+class _Group(BaseModel):
+    group: str = Field(description="An access group of the asking keys; (no group) for none.")
+
+
+class GroupFigures(Figures, _Group):  # `group` first
+    pass
+
+
+class Stats(BaseModel):
+    question_log: bool = Field(
+        description="Whether questions are logged (RAG_FEEDBACK__LOG_QUESTIONS)."
+    )
+    since: str | None
+    overall: Figures
+    by_group: list[GroupFigures]
+
+
+class GapDocument(BaseModel):
+    document_id: int
+    title: str
+    count: int = Field(description="Down-rated answers of the topic that cited it.")
+
+
+class GapTopic(BaseModel):
+    count: int
+    not_found: int
+    down: int
+    examples: list[str]
+    answer_ids: list[str]
+    documents: list[GapDocument]
+    last_asked_at: str
+
+
+class GapReport(BaseModel):
+    question_log: bool
+    since: str | None
+    questions: int = Field(description="Questions grouped (not found or rated down).")
+    topics: list[GapTopic]
 
 
 class FieldProblem(BaseModel):

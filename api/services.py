@@ -21,6 +21,7 @@ from rag.llm import LLM
 from rag.retrieval.service import SearchService
 from rag.settings import Settings
 from rag.store import DocumentStore
+from rag.store.questions import QuestionLog
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Services:
     metrics: Metrics
     gate: GenerationGate
     rate_limiter: RateLimiter
+    questions: QuestionLog
     warm: dict[str, Any] = field(default_factory=dict)
     background: set[Any] = field(default_factory=set)  # tasks kept alive until done
     readiness: dict[str, str | None] = field(default_factory=dict)  # last reason per check
@@ -87,6 +89,11 @@ class Services:
                 timeout_s=settings.api.queue_timeout_s,
             ),
             RateLimiter(settings.api.rate_limit),
+            QuestionLog(
+                settings.questions_path,
+                enabled=settings.feedback.log_questions,
+                retention_days=settings.feedback.retention_days,
+            ),
         )
 
     _page_counter: Any = None

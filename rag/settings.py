@@ -7,6 +7,8 @@ optional TOML file named by `RAG_SETTINGS_FILE`, then the defaults below.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -340,6 +342,31 @@ class TracingSettings(BaseModel):
     service_name: str = Field("company-rag", description="service.name on every span.")
 
 
+class FeedbackSettings(BaseModel):
+    """The question log (stats, gap report) and employees' ratings (docs/feedback.md)."""
+
+    log_questions: bool = Field(
+        True,
+        description="Keep a log of answered questions (question, answer, citations, mode, "
+        "timings, the asking key's id and groups) for the admins' stats and gap report. "
+        "Off: nothing is logged; an answer can still be rated for an hour, from memory.",
+    )
+    retention_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="Logged questions and ratings older than this are deleted (on start "
+        "and hourly while answers are logged).",
+    )
+    gap_similarity: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Gap report: questions whose embeddings' cosine (average linkage) "
+        "is at least this are grouped as one topic.",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAG_",
@@ -364,6 +391,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -397,6 +425,34 @@ class Settings(BaseSettings):
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def questions_path(self) -> Path:
+        return self.data_dir / "questions.sqlite3"
+
+
+# The sections and fields that change what an answer says. Left out: where servers
+# are and how long to wait for them, thread counts, secrets and the API's limits.
+_ANSWER_SECTIONS = ("embedding", "chunking", "retrieval", "llm", "answer")
+_NOT_ANSWER_FIELDS = {
+    "embedding": {"batch_size", "threads", "device"},
+    "llm": {"ollama_url", "keep_alive", "timeout_s", "threads"},
+}
+
+
+def answer_fingerprint(settings: Settings, overrides: dict[str, Any] | None = None) -> str:
+    """A short hash of the settings an answer depends on, with a request's own
+    generation overrides: two answers with one fingerprint were made the same way, so
+    a rating can be read against the configuration that earned it."""
+    parts: dict[str, Any] = {}
+    for name in _ANSWER_SECTIONS:
+        section = getattr(settings, name).model_dump(mode="json")
+        for skip in _NOT_ANSWER_FIELDS.get(name, ()):
+            section.pop(skip, None)
+        parts[name] = section
+    parts["overrides"] = overrides or {}
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @lru_cache(maxsize=1)

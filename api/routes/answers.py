@@ -103,6 +103,7 @@ async def ask(
             body.k,
             overrides_of(body),
             web=body.web,
+            asker=who,
         ),
         request,
         abandon=AnswerRun.close,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -18,6 +17,7 @@ from api.deps import principal, services_of
 from api.errors import ApiError, error_body
 from api.keys import Principal
 from api.schemas import (
+    CHAT_ID_PREFIX,
     CHAT_STREAM,
     ERROR_RESPONSES,
     ChatCompletion,
@@ -130,12 +130,20 @@ async def chat_completions(
     generation_params(services.settings, **overrides)
     run = await unless_disconnected(
         AnswerRun.start(
-            services, who.key_id, question, history, scoped_filters(who, None), None, overrides
+            services,
+            who.key_id,
+            question,
+            history,
+            scoped_filters(who, None),
+            None,
+            overrides,
+            asker=who,
         ),
         request,
         abandon=AnswerRun.close,
     )
-    cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    # The answer's own id (POST /v1/answers/{id}/feedback takes it with this prefix).
+    cid = f"{CHAT_ID_PREFIX}{run.answer_id}"
     created = int(time.time())
     if not body.stream:
         answer = await run.answer_for(request)

@@ -31,6 +31,7 @@ async function login() {
     me = await (await api("/v1/me")).json();
     $("who").textContent = `${me.name} (${me.role})`;
     $("upload-tab").hidden = me.role !== "admin";
+    $("stats-tab").hidden = me.role !== "admin";
     // Web results only where the server offers them (RAG_WEB__ENABLED).
     const web = Boolean(me.features && me.features.web_search);
     $("web-option").hidden = !web;
@@ -49,6 +50,7 @@ document.querySelectorAll("nav button").forEach((button) => {
     document.querySelectorAll("nav button").forEach((b) => b.classList.toggle("active", b === button));
     document.querySelectorAll(".tab").forEach((t) => { t.hidden = t.id !== button.dataset.tab; });
     if (button.dataset.tab === "documents") loadDocuments();
+    if (button.dataset.tab === "stats") loadStats();
   });
 });
 
@@ -259,6 +261,70 @@ function renderAnswer(div, answer) {
   const note = removedNote(answer);
   if (note) div.appendChild(note);
   if (answer.web_sources && answer.web_sources.length) div.appendChild(webSourcesLine(answer));
+  if (answer.id) div.appendChild(ratingBar(answer));
+}
+
+// -- rating an answer: up at once; down at once, then an optional comment and correction
+const MAX_COMMENT = 2000;
+const MAX_CORRECTION = 10000;
+
+function ratingBar(answer) {
+  const bar = document.createElement("div");
+  bar.className = "rating";
+  const status = document.createElement("span");
+  status.setAttribute("aria-live", "polite");
+  const choice = (label, title) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = label;
+    b.title = title;
+    b.setAttribute("aria-label", title);
+    return b;
+  };
+  const up = choice("👍 Utile / useful", "Bonne réponse / good answer");
+  const down = choice("👎 Faux / wrong", "Mauvaise réponse / wrong answer");
+  const form = document.createElement("form");
+  form.hidden = true;
+  const comment = document.createElement("textarea");
+  comment.rows = 2;
+  comment.maxLength = MAX_COMMENT;
+  comment.placeholder = "Qu'est-ce qui ne va pas ? (facultatif) / What is wrong? (optional)";
+  const correction = document.createElement("textarea");
+  correction.rows = 2;
+  correction.maxLength = MAX_CORRECTION;
+  correction.placeholder = "La bonne réponse, si vous la connaissez (facultatif) / The right answer, if known (optional)";
+  const send = document.createElement("button");
+  send.type = "submit";
+  send.textContent = "Envoyer / Send";
+  form.append(comment, correction, send);
+
+  async function rate(rating, extra = {}) {
+    status.textContent = "…";
+    try {
+      await api(`/v1/answers/${encodeURIComponent(answer.id)}/feedback`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ rating, ...extra }),
+      });
+      up.classList.toggle("chosen", rating === "up");
+      down.classList.toggle("chosen", rating === "down");
+      status.textContent = "Merci / thank you";
+    } catch (err) {
+      status.textContent = `Note non enregistrée / rating not saved : ${err.message}`;
+    }
+  }
+  up.addEventListener("click", () => { form.hidden = true; rate("up"); });
+  down.addEventListener("click", () => { form.hidden = false; rate("down"); comment.focus(); });
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const extra = {};
+    if (comment.value.trim()) extra.comment = comment.value.trim();
+    if (correction.value.trim()) extra.correct_answer = correction.value.trim();
+    form.hidden = true;
+    rate("down", extra);
+  });
+  bar.append(up, down, status, form);
+  return bar;
 }
 
 // Server-Sent Events over fetch (EventSource cannot POST or send headers).
@@ -368,6 +434,60 @@ async function openDocument(id, page) {
 }
 $("prev-page").addEventListener("click", () => shown.page > 1 && openDocument(shown.id, shown.page - 1));
 $("next-page").addEventListener("click", () => shown.page < shown.pages.length && openDocument(shown.id, shown.page + 1));
+
+// -- stats and gaps (admins) -------------------------------------------------------
+const percent = (x) => (x === null || x === undefined ? "–" : `${Math.round(x * 1000) / 10} %`);
+const seconds = (x) => (x === null || x === undefined ? "–" : `${x.toFixed(2)} s`);
+
+async function loadStats() {
+  try {
+    const stats = await (await api("/v1/admin/stats")).json();
+    $("stats-note").textContent = stats.question_log
+      ? ""
+      : "Journal des questions désactivé : notes seulement / question log off: ratings only";
+    const body = $("stats-body");
+    body.textContent = "";
+    for (const row of [{ group: "Tous / all", ...stats.overall }, ...stats.by_group]) {
+      const tr = body.insertRow();
+      const cells = [
+        row.group, row.questions, `${row.not_found} (${percent(row.not_found_rate)})`,
+        `${row.down} / ${row.rated} (${percent(row.down_vote_rate)})`, seconds(row.median_first_token_s),
+      ];
+      for (const value of cells) tr.insertCell().textContent = value;
+    }
+    const days = $("per-day");
+    days.textContent = "";
+    for (const d of stats.overall.per_day) {
+      const tr = days.insertRow();
+      tr.insertCell().textContent = d.day;
+      tr.insertCell().textContent = d.questions;
+    }
+    const report = await (await api("/v1/admin/gaps")).json();
+    const list = $("gaps");
+    list.textContent = "";
+    for (const topic of report.topics) {
+      const li = document.createElement("li");
+      const head = document.createElement("strong");
+      head.textContent = `${topic.count} question(s) — ${topic.not_found} non trouvée(s) / not found, ${topic.down} notée(s) fausse(s) / rated down`;
+      const examples = document.createElement("ul");
+      for (const q of topic.examples) {
+        const item = document.createElement("li");
+        item.textContent = q; // questions are user text: text nodes only
+        examples.appendChild(item);
+      }
+      li.append(head, examples);
+      if (topic.documents.length) {
+        const cited = document.createElement("div");
+        cited.className = "answer-note";
+        cited.textContent = "Cités par les réponses notées fausses / cited by down-rated answers : "
+          + topic.documents.map((d) => `${d.title} (${d.count})`).join(", ");
+        li.appendChild(cited);
+      }
+      list.appendChild(li);
+    }
+    if (!report.topics.length) list.textContent = "Aucune / none";
+  } catch (err) { showError(err.message); }
+}
 
 // -- upload (admins) ---------------------------------------------------------------
 $("upload-form").addEventListener("submit", async (e) => {

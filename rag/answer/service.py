@@ -17,6 +17,7 @@ import logging
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -96,6 +97,12 @@ def web_query(question: str, history: Sequence[Message] | None, limit: int) -> s
     if not previous:
         return question
     return f"{previous[-1][: max(0, limit - len(question) - 1)]} {question}".strip()
+
+
+def new_answer_id() -> str:
+    """An answer's id: 32 random hex digits (a UUID4), unguessable, so an id seen in a
+    log or a URL says nothing about other answers."""
+    return uuid.uuid4().hex
 
 
 # How an answer was made (module docstring).
@@ -192,10 +199,13 @@ class Answer:
     in a sentence about the question) or `restates_question`; and, within kept
     sentences, `untrusted_url` (a link, image or address no cited source holds) or
     `html` (rag.answer.links). Never part of `text`; addresses in it are defanged."""
+    id: str = field(default_factory=new_answer_id)
+    """What a rating names (POST /v1/answers/{id}/feedback)."""
 
     def to_dict(self) -> dict[str, Any]:
         cited: list[Citation | WebCitation] = [*self.citations, *self.web_citations]
         return {
+            "id": self.id,
             "question": self.question,
             "standalone_question": self.standalone_question,
             "answer": self.text,
@@ -318,17 +328,20 @@ class AnswerService:
         filters: SearchFilters | None = None,
         k: int | None = None,
         web: bool = False,
+        answer_id: str | None = None,
         **overrides: Any,
-    ) -> Iterator[Event]:
+    ) -> Generator[Event, None, None]:
         """Events: {"type": "stage", "name"} as each stage starts (rewrite, retrieve,
         web, generate, verify), {"type": "token", "text"} while generating,
         {"type": "reset"} if streamed tokens were abandoned, then one {"type": "answer"}.
+        `answer_id`: the answer's id, when the caller has to name it before the
+        answer exists (an OpenAI-style stream sends its id first); else a new one.
 
         Closing the generator early stops the generation (the API does so when the
         client disconnects). Traced as an `answer` span with a child span per stage
         (rag.tracing); spans carry sizes and outcomes, never the question's text."""
         with span("answer", web=web, history_turns=len(history or [])) as root:
-            events = self._stream(root, question, history, filters, k, web, **overrides)
+            events = self._stream(root, question, history, filters, k, web, answer_id, **overrides)
             try:
                 for event in events:
                     if event["type"] == "answer":
@@ -353,6 +366,7 @@ class AnswerService:
         filters: SearchFilters | None,
         k: int | None,
         web: bool,
+        answer_id: str | None,
         **overrides: Any,
     ) -> Generator[Event, None, None]:
         """The stages in order; each may end the answer early by raising _Finish, and
@@ -363,7 +377,7 @@ class AnswerService:
             root=root,
             lang=lang,
             params=generation_params(self.settings, **overrides),
-            answer=Answer(question, "", "generative", lang),
+            answer=Answer(question, "", "generative", lang, id=answer_id or new_answer_id()),
             started=time.perf_counter(),
             standalone=question,
             web_query=web_query(question, history, self.settings.retrieval.max_question_chars),

@@ -18,7 +18,7 @@ from api.app import create_app
 from api.services import Services
 from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
-from rag.settings import ApiSettings, Settings, WebSettings
+from rag.settings import ApiSettings, FeedbackSettings, Settings, WebSettings
 from tests.fakes import HashingEmbedder
 
 EMBEDDER = HashingEmbedder(1024)
@@ -104,14 +104,16 @@ def bearer(key: str) -> dict[str, str]:
 def make_api(demo_data: Path, tmp_path: Path) -> Iterator[Any]:
     clients: list[TestClient] = []
 
-    def make(llm: Any = None, web: Any = None, **api: Any) -> Api:
-        """`web`: a SearxngClient (on a stand-in) turns web results on."""
+    def make(llm: Any = None, web: Any = None, feedback: Any = None, **api: Any) -> Api:
+        """`web`: a SearxngClient (on a stand-in) turns web results on; `feedback`:
+        FeedbackSettings (the question log's)."""
         data = tmp_path / f"data{len(clients)}"
         shutil.copytree(demo_data, data)
         settings = Settings(
             data_dir=data,
             api=ApiSettings(warm_up=False, **api),
             web=WebSettings(enabled=web is not None),
+            feedback=feedback or FeedbackSettings(),
         )
         from tests.fakes import ScriptedLLM
 

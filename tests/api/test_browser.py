@@ -331,3 +331,48 @@ def test_quote_placement_and_untrusted_text(make_api) -> None:  # type: ignore[n
             assert driver.find_element(By.ID, "citation-quote").is_displayed(), "quote above"
     finally:
         driver.quit()
+
+
+def test_rate_an_answer_in_the_page_and_read_the_admins_stats(make_api) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    question = "Combien de jours de congé pour un mariage ?"
+    api = make_api(SlowLLM("Le mariage donne droit à 5 jours de congé payé [1].", delay_s=0.0))
+    driver = chromium()
+    try:
+        with serving(api.client.app) as url:
+            wait = sign_in(driver, url, api.employee["Authorization"].removeprefix("Bearer "))
+            wait.until(ec.text_to_be_present_in_element((By.ID, "who"), "employee"))
+            assert not driver.find_element(By.ID, "stats-tab").is_displayed()
+            driver.find_element(By.ID, "question").send_keys(question)
+            driver.find_element(By.ID, "ask").click()
+            buttons = (By.CSS_SELECTOR, ".turn .rating button")
+            wait.until(ec.element_to_be_clickable(buttons))
+            driver.find_elements(*buttons)[1].click()  # 👎
+            comment = wait.until(
+                ec.visibility_of_element_located((By.CSS_SELECTOR, ".rating textarea"))
+            )
+            comment.send_keys("<b>il manque le PACS</b>")
+            driver.find_elements(By.CSS_SELECTOR, ".rating textarea")[1].send_keys("4 jours.")
+            driver.find_element(By.CSS_SELECTOR, ".rating form button").click()
+            wait.until(lambda _: any(f.comment for f in api.services.questions.feedback()))
+            [rated] = api.services.questions.feedback()
+            assert (rated.rating, rated.comment, rated.correct_answer) == (
+                "down",
+                "<b>il manque le PACS</b>",
+                "4 jours.",
+            )
+            assert csp_violations(driver) == []
+
+            driver.delete_all_cookies()
+            driver.execute_script("sessionStorage.clear()")
+            wait = sign_in(driver, url, api.admin["Authorization"].removeprefix("Bearer "))
+            wait.until(ec.visibility_of_element_located((By.ID, "stats-tab"))).click()
+            wait.until(ec.text_to_be_present_in_element((By.ID, "gaps"), question))
+            assert "Tous / all" in driver.find_element(By.ID, "stats-body").text
+            assert csp_violations(driver) == []
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "page-feedback.png"))
+        driver.quit()

@@ -23,12 +23,15 @@ EMPLOYEE_ROUTES = [
     ("post", "/v1/chat/completions", {"messages": [{"role": "user", "content": MARRIAGE}]}),
     ("get", "/v1/models", None),
     ("get", "/v1/me", None),
+    ("get", "/v1/feedback", None),
 ]
 ADMIN_ROUTES = [
     ("post", "/v1/ingest/jobs", {"path": "x"}),
     ("get", "/v1/ingest/jobs", None),
     ("get", "/v1/ingest/jobs/1", None),
     ("delete", "/v1/documents/1", None),
+    ("get", "/v1/admin/stats", None),
+    ("get", "/v1/admin/gaps", None),
 ]
 
 
