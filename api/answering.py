@@ -1,6 +1,6 @@
-"""The path every answer takes through the API: limits, a generation slot, a
-deadline, and the answer service's events. /v1/ask and /v1/chat/completions both
-use it."""
+"""The path every answer and search takes through the API: limits, a generation
+slot, a deadline, and the answer service's events. /v1/ask, /v1/chat/completions,
+/v1/search and the MCP tools (api/mcp_server.py) all use it."""
 
 from __future__ import annotations
 
@@ -10,16 +10,17 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from fastapi import Request
 
 from api.errors import ApiError
 from api.keys import Principal
-from api.schemas import Filters
+from api.schemas import AskRequest, Filters
 from api.services import Services
 from api.streaming import Event, EventStream
-from api.views import prefix_document_ids
+from api.views import hits_view, prefix_document_ids
 from rag.answer.service import Answer, new_answer_id
 from rag.llm import Message
 from rag.settings import answer_fingerprint
@@ -94,6 +95,68 @@ def log_answer(
         )
     except Exception as exc:  # the disk is full, the file is locked...
         log.warning("answer %s not logged: %s", answer.id, exc)
+
+
+async def search_for(
+    services: Services,
+    who: Principal,
+    query: str,
+    k: int | None,
+    filters: Filters | None,
+    mode: str = "hybrid",
+    mmr_lambda: float | None = None,
+) -> dict[str, Any]:
+    """A search as `who` may see it (the /v1/search body): the query checked against
+    the settings' limits, the filters inside the key's groups, the hits as the key is
+    shown them."""
+    query = services.search.validate_question(query)
+    scoped = scoped_filters(who, filters, services.store)
+    started = time.perf_counter()
+    result = await asyncio.get_running_loop().run_in_executor(
+        services.search_executor,
+        partial(services.search.search, query, k, scoped, mode, mmr_lambda),
+    )
+    elapsed = time.perf_counter() - started
+    services.metrics.retrieval.observe(elapsed)
+    return {
+        "query": query,
+        "language": result.language,
+        "results": hits_view(result.hits, who),
+        "timings": {
+            **{name: round(v, 4) for name, v in result.timings.items()},
+            "search_s": round(elapsed, 5),  # the service's time, for overhead measures
+        },
+    }
+
+
+def ask_overrides(body: Any) -> dict[str, Any]:
+    """A request's generation settings that it sets (the others keep the settings')."""
+    names = ("temperature", "top_p", "top_k", "max_tokens", "seed")
+    return {n: getattr(body, n, None) for n in names if getattr(body, n, None) is not None}
+
+
+def start_answer(services: Services, who: Principal, body: AskRequest) -> Awaitable[AnswerRun]:
+    """Check an /v1/ask request against the settings' limits (question length, k,
+    generation settings: errors now, before a slot is taken, not mid-stream), then
+    wait for a generation slot and start the answer inside the key's groups."""
+    question = services.search.validate_question(body.question)
+    if body.k is not None:
+        services.search.validate_k(body.k)
+    from rag.llm import generation_params
+
+    overrides = ask_overrides(body)
+    generation_params(services.settings, **overrides)
+    return AnswerRun.start(
+        services,
+        who.key_id,
+        question,
+        [t.model_dump() for t in body.history] if body.history else None,
+        scoped_filters(who, body.filters, services.store),
+        body.k,
+        overrides,
+        web=body.web,
+        asker=who,
+    )
 
 
 # How often a route that answers in one piece (JSON) asks whether its client is still

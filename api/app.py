@@ -15,11 +15,13 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_fastapi_instrumentator import Instrumentator
+from starlette.routing import Route
 from swagger_ui_bundle import swagger_ui_path
 
-from api import errors
+from api import errors, mcp_server
 from api.headers import SecurityHeadersMiddleware
 from api.limits import BodyLimitMiddleware
+from api.mcp_server import McpEndpoint
 from api.routes import answers, documents, feedback, ingest, openai_compat, ops
 from api.schemas import add_event_schemas
 from api.services import Services
@@ -97,6 +99,7 @@ class RequestIdMiddleware:
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     settings = settings or (services.settings if services else get_settings())
     services = services or Services.build(settings)
+    mcp = McpEndpoint(services)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -105,7 +108,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if settings.api.warm_up:
             services.warm_up()
         try:
-            yield
+            async with mcp.running():  # the MCP session manager, inside the app's lifespan
+                yield
         finally:
             services.close()
             if tracer_provider is not None:
@@ -133,6 +137,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         ops.router,
     ):
         app.include_router(router)
+    # MCP over streamable HTTP (api/mcp_server.py): the same keys, groups and limits.
+    app.router.routes.append(Route(mcp_server.PATH, endpoint=mcp, include_in_schema=False))
 
     Instrumentator(
         excluded_handlers=["/metrics", "/static/.*"], registry=services.metrics.registry

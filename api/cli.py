@@ -1,4 +1,5 @@
-"""`rag serve` and `rag keys`: run the web API, manage who may call it."""
+"""`rag serve`, `rag mcp` and `rag keys`: run the web API or the MCP server, manage
+who may call them."""
 
 from __future__ import annotations
 
@@ -174,6 +175,50 @@ def serve_command(
     )
 
 
+MCP_KEY_VARIABLE = "RAG_API_KEY"
+
+
+def mcp_key_or_exit(data_dir: Path) -> str:
+    """The API key in RAG_API_KEY, if it is an active key of the store in `data_dir`;
+    else a message on standard error and exit 2 (before any model is loaded)."""
+    key = os.environ.get(MCP_KEY_VARIABLE, "").strip()
+    if not key:
+        console.print(
+            f"[red]error:[/red] {MCP_KEY_VARIABLE} is not set: `rag mcp` answers as one API key. "
+            f"Put an employee's key (from `rag keys create`) in {MCP_KEY_VARIABLE} in the MCP "
+            "client's configuration (docs/mcp.md)."
+        )
+        raise typer.Exit(2)
+    path = data_dir / "keys.sqlite3"
+    who = KeyStore(path).authenticate(key) if path.exists() else None
+    if who is None:
+        console.print(
+            f"[red]error:[/red] the key in {MCP_KEY_VARIABLE} is unknown or revoked in "
+            f"{escape(str(data_dir))} (RAG_DATA_DIR): ask an admin for a key (`rag keys create`)."
+        )
+        raise typer.Exit(2)
+    log.info("MCP over stdio as key %s (%s, %s)", who.key_id, who.name, who.role)
+    return key
+
+
+def mcp_command() -> None:
+    """Serve the documents to a local MCP client (Claude Desktop, VS Code) on standard
+    input and output, as the API key in RAG_API_KEY (its access groups apply)."""
+    from api.mcp_server import run_stdio
+    from api.services import Services
+
+    settings = settings_or_exit()
+    key = mcp_key_or_exit(settings.data_dir)
+    services = Services.build(settings)
+    if settings.api.warm_up:
+        services.warm_up()
+    try:
+        run_stdio(services, key)
+    finally:
+        services.close()
+
+
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve_command)
+    app.command("mcp")(mcp_command)
     app.add_typer(keys, name="keys")

@@ -52,6 +52,37 @@ def document_view(doc: DocumentRecord, who: Principal) -> dict[str, Any]:
     return body
 
 
+def visible_document(store: DocumentStore, who: Principal, document_id: int) -> DocumentRecord:
+    """The document, if `who` may see it; else the same 404 as for one that does not
+    exist, so a document's existence does not leak."""
+    doc = store.get_document(document_id)
+    if doc is None or not who.may_see(doc.groups):
+        raise ApiError(404, "not_found", f"no document {document_id} among those you may see")
+    return doc
+
+
+def page_view(store: DocumentStore, who: Principal, document_id: int, page: int) -> dict[str, Any]:
+    """One page of a document `who` may see: its text, and where it sits in the
+    document's text (start/end: the frame of a citation's offsets; the page highlights
+    a quote at citation.start - start)."""
+    doc = visible_document(store, who, document_id)
+    spans = {p.number: p for p in store.page_map(document_id)}
+    if page not in spans:
+        raise ApiError(
+            404, "not_found", f"document {document_id} has no page {page} (pages: 1-{doc.pages})"
+        )
+    text = store.document_text(document_id) or ""
+    span = spans[page]
+    return {
+        "document_id": document_id,
+        "title": doc.title,
+        "page": page,
+        "text": text[span.start : span.end],
+        "start": span.start,
+        "end": span.end,
+    }
+
+
 def visible_documents(
     store: DocumentStore, who: Principal, path_prefix: str | None = None
 ) -> list[DocumentRecord]:

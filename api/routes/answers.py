@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.answering import AnswerRun, scoped_filters, unless_disconnected
+from api.answering import AnswerRun, search_for, start_answer, unless_disconnected
 from api.deps import principal, services_of
 from api.errors import ApiError, error_body
 from api.keys import Principal
@@ -24,14 +21,9 @@ from api.schemas import (
     SearchRequest,
     SearchResponse,
 )
-from api.views import answer_view, hits_view
+from api.views import answer_view
 
 router = APIRouter(prefix="/v1", tags=["answers"], responses=ERROR_RESPONSES)
-
-
-def overrides_of(body: Any) -> dict[str, Any]:
-    names = ("temperature", "top_p", "top_k", "max_tokens", "seed")
-    return {n: getattr(body, n, None) for n in names if getattr(body, n, None) is not None}
 
 
 def sse(event: str, data: Any) -> ServerSentEvent:
@@ -85,28 +77,8 @@ async def ask(
     request: Request,
     who: Principal = Depends(principal),  # noqa: B008
 ) -> Any:
-    services = services_of(request)
-    # Checked here too, before taking a generation slot.
-    question = services.search.validate_question(body.question)
-    if body.k is not None:
-        services.search.validate_k(body.k)
-    from rag.llm import generation_params
-
-    generation_params(services.settings, **overrides_of(body))  # 400 now, not mid-stream
     run = await unless_disconnected(
-        AnswerRun.start(
-            services,
-            who.key_id,
-            question,
-            [t.model_dump() for t in body.history] if body.history else None,
-            scoped_filters(who, body.filters, services.store),
-            body.k,
-            overrides_of(body),
-            web=body.web,
-            asker=who,
-        ),
-        request,
-        abandon=AnswerRun.close,
+        start_answer(services_of(request), who, body), request, abandon=AnswerRun.close
     )
     if not wants_stream(request, body.stream):
         answer = await run.answer_for(request)
@@ -125,25 +97,9 @@ async def search(
     request: Request,
     who: Principal = Depends(principal),  # noqa: B008
 ) -> dict[str, Any]:
-    services = services_of(request)
-    query = services.search.validate_question(body.query)
-    filters = scoped_filters(who, body.filters, services.store)
-    started = time.perf_counter()
-    result = await asyncio.get_running_loop().run_in_executor(
-        services.search_executor,
-        partial(services.search.search, query, body.k, filters, body.mode, body.mmr_lambda),
+    return await search_for(
+        services_of(request), who, body.query, body.k, body.filters, body.mode, body.mmr_lambda
     )
-    elapsed = time.perf_counter() - started
-    services.metrics.retrieval.observe(elapsed)
-    return {
-        "query": query,
-        "language": result.language,
-        "results": hits_view(result.hits, who),
-        "timings": {
-            **{k: round(v, 4) for k, v in result.timings.items()},
-            "search_s": round(elapsed, 5),  # the service's time, for overhead measures
-        },
-    }
 
 
 @router.get(

@@ -13,17 +13,9 @@ from api.deps import admin, principal, services_of
 from api.errors import ApiError
 from api.keys import Principal
 from api.schemas import ERROR_RESPONSES, DocumentDetail, DocumentList, Page, PathId
-from api.views import document_view, visible_documents
-from rag.types import DocumentRecord
+from api.views import document_view, page_view, visible_document, visible_documents
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"], responses=ERROR_RESPONSES)
-
-
-def _visible(request: Request, who: Principal, document_id: int) -> DocumentRecord:
-    doc = services_of(request).store.get_document(document_id)
-    if doc is None or not who.may_see(doc.groups):
-        raise ApiError(404, "not_found", f"no document {document_id} among those you may see")
-    return doc
 
 
 @router.get("", summary="Documents the caller may see", response_model=DocumentList)
@@ -52,8 +44,9 @@ async def get_document(
     request: Request,
     who: Principal = Depends(principal),  # noqa: B008
 ) -> dict[str, Any]:
-    doc = _visible(request, who, document_id)
-    pages = services_of(request).store.page_map(document_id)
+    store = services_of(request).store
+    doc = visible_document(store, who, document_id)
+    pages = store.page_map(document_id)
     return document_view(doc, who) | {"page_numbers": [p.number for p in pages]}
 
 
@@ -68,25 +61,7 @@ async def get_page(
     request: Request,
     who: Principal = Depends(principal),  # noqa: B008
 ) -> dict[str, Any]:
-    doc = _visible(request, who, document_id)
-    store = services_of(request).store
-    spans = {p.number: p for p in store.page_map(document_id)}
-    if page not in spans:
-        raise ApiError(
-            404, "not_found", f"document {document_id} has no page {page} (pages: 1-{doc.pages})"
-        )
-    text = store.document_text(document_id) or ""
-    span = spans[page]
-    # start/end: where the page sits in the document's text, the frame of a
-    # citation's offsets (the page highlights a quote at citation.start - start).
-    return {
-        "document_id": document_id,
-        "title": doc.title,
-        "page": page,
-        "text": text[span.start : span.end],
-        "start": span.start,
-        "end": span.end,
-    }
+    return page_view(services_of(request).store, who, document_id, page)
 
 
 @router.delete(

@@ -237,6 +237,12 @@ class DocumentStore:
             rows = self._conn.execute("SELECT * FROM documents ORDER BY path")
         return [self._document(r) for r in rows]
 
+    def document_ids_matching(self, filters: SearchFilters) -> set[int]:
+        """The ids of the documents a search with `filters` may draw from."""
+        where, params = filter_clause(filters)
+        rows = self._conn.execute(f"SELECT d.id FROM documents d WHERE {where}", params)
+        return {int(r[0]) for r in rows}
+
     def count_documents(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM documents").fetchone()[0])
 

@@ -3,6 +3,7 @@
     python -m tests.api.worker serve DATA_DIR PORT
     python -m tests.api.worker ingest DATA_DIR FOLDER GROUP HOLD_S WINDOW LOG
     python -m tests.api.worker load DATA_DIR PORT CONFIG_JSON
+    python -m tests.api.worker mcp DATA_DIR
 
 `serve` runs the API (uvicorn, one process) over DATA_DIR with the small hashing
 embedder and EchoLLM, as tests/api/conftest.py builds it in-process. `ingest`
@@ -12,8 +13,9 @@ transaction; each transaction is held open HOLD_S seconds longer before it commi
 clock, so the test can line them up with its requests) go to LOG, one JSON line
 each. `load` runs the API for the load test (tests/api/test_load.py): one generation
 slot and SlowLLM streaming at a set rate; CONFIG_JSON holds the ApiSettings and the
-LLM's `reply`, `rate` and `by_word`. Run from the repository root (the test does)
-so `tests` imports.
+LLM's `reply`, `rate` and `by_word`. `mcp` is `rag mcp` (MCP over stdio, as the
+key in RAG_API_KEY) with the same doubles and ScriptedLLM answering MCP_ANSWER. Run
+from the repository root (the test does) so `tests` imports.
 """
 
 from __future__ import annotations
@@ -82,6 +84,27 @@ def load(data: Path, port: int, config: dict[str, Any]) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+MCP_ANSWER = "Le mariage du salarié donne droit à 5 jours de congé payé [1]."
+
+
+def mcp(data: Path) -> None:
+    from api.cli import mcp_key_or_exit
+    from api.mcp_server import run_stdio
+    from api.services import Services
+    from rag.logs import configure_logging
+    from tests.fakes import ScriptedLLM
+
+    configure_logging()  # as `rag` does: to standard error
+    _test_doubles()
+    settings = worker_settings(data)
+    key = mcp_key_or_exit(settings.data_dir)
+    services = Services.build(settings, embedder=EMBEDDER, llm=ScriptedLLM(*[MCP_ANSWER] * 20))
+    try:
+        run_stdio(services, key)
+    finally:
+        services.close()
+
+
 def ingest(data: Path, folder: Path, group: str, hold_s: float, window: int, log: Path) -> None:
     from ingest.pipeline import IngestService
 
@@ -111,7 +134,9 @@ if __name__ == "__main__":
         serve(Path(args[0]), int(args[1]))
     elif command == "load":
         load(Path(args[0]), int(args[1]), json.loads(args[2]))
+    elif command == "mcp":
+        mcp(Path(args[0]))
     elif command == "ingest":
         ingest(Path(args[0]), Path(args[1]), args[2], float(args[3]), int(args[4]), Path(args[5]))
     else:
-        raise SystemExit(f"unknown command {command!r}: serve, load or ingest")
+        raise SystemExit(f"unknown command {command!r}: serve, load, mcp or ingest")
