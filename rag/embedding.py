@@ -204,8 +204,10 @@ class BlendedEmbedder:
 
         return float(self.weights.get(detect_language(text), 0.0))
 
-    def embed_query(self, text: str) -> np.ndarray:
-        w = self.weight(text)
+    def embed_query(self, text: str, weight: float | None = None) -> np.ndarray:
+        """The question's vector, with the multilingual share of its language, or
+        `weight` (a question searched across languages: rag.retrieval.hybrid)."""
+        w = self.weight(text) if weight is None else weight
         primary = self.primary.embed_query(text) * (1.0 - w)
         multilingual = self.multilingual.encode([text])[0] * w
         both = np.concatenate([primary, multilingual]) * np.sqrt(2.0)

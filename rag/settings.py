@@ -58,6 +58,12 @@ class EmbeddingSettings(BaseModel):
         description="Per question language, the multilingual encoder's share of a "
         "passage's vector similarity (the rest is the model's); query-side, no re-embedding.",
     )
+    cross_language_weight: Fraction = Field(
+        1.0,
+        description="The multilingual encoder's share of the similarity when most passages "
+        "found for a question are in the other language (the search runs again with it; "
+        "RAG_RETRIEVAL__CROSS_LANGUAGE).",
+    )
 
 
 class ChunkingSettings(BaseModel):
@@ -149,6 +155,16 @@ class RetrievalSettings(BaseModel):
     bm25_weight: dict[str, float] = Field(
         default_factory=lambda: {"fr": 1.0, "en": 0.25},
         description="Weight of the BM25 score in fusion, per question language.",
+    )
+    cross_language: bool = Field(
+        True,
+        description="When at least half the passages found for a question are in another "
+        "language, search again with the multilingual encoder's weight "
+        "(RAG_EMBEDDING__CROSS_LANGUAGE_WEIGHT) and BM25 nearly off: the question's words "
+        "are not in them. Needs the multilingual encoder.",
+    )
+    cross_language_bm25_weight: float = Field(
+        0.1, ge=0, description="Weight of the BM25 score in that second search."
     )
     bm25_title_weight: float = Field(
         3.0, ge=0, description="BM25 weight of the document title against the chunk text."

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from rag.embedding import Embedder
+from rag.embedding import BlendedEmbedder, Embedder
 from rag.errors import RagError
 from rag.retrieval.fusion import (
     FusionWeights,
@@ -65,6 +65,38 @@ class SearchResult:
     hits: list[SearchHit]
     language: str
     timings: dict[str, float] = field(default_factory=dict)
+    across_languages: bool = False  # searched again across languages (CrossLanguage)
+
+
+@dataclass(frozen=True)
+class CrossLanguage:
+    """How a question is searched when most passages found for it are in another
+    language: the multilingual encoder's share of the vector similarity, and BM25's
+    weight (its words are the question's, which those passages do not hold; names and
+    figures still match).
+
+    Measured on spf's questions asked in English over its French corpus (25): hit@10
+    0.72 with the question's own weights, 0.92 with the multilingual encoder alone and
+    BM25 at 0.1; clapnq's asked in French over its English corpus, 0.92 -> 0.96
+    (docs/benchmarks.md, bench/retrieval_quality.py --cross-language)."""
+
+    multilingual: float = 1.0
+    bm25: float = 0.1
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """One search request, as both of its rankings see it."""
+
+    query: str
+    k: int
+    filters: SearchFilters
+    mode: str
+    fingerprint: str
+    lang: str
+    mmr_lambda: float | None
+    match: str | None  # the FTS5 expression
+    lexical: list[tuple[int, float]]  # the BM25 candidates
 
 
 class Retriever:
@@ -76,6 +108,7 @@ class Retriever:
         weights: FusionWeights,
         candidates: int = 50,
         bm25_columns: tuple[float, float, float] = (1.0, 1.0, 1.0),
+        cross_language: CrossLanguage | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -86,6 +119,7 @@ class Retriever:
         self.weights = weights
         self.candidates = candidates
         self.bm25_columns = bm25_columns  # weights of the text, heading and title columns
+        self.cross_language = cross_language
 
     def index(self) -> VectorBackend:
         """The vector index, reloaded (caught up) when the store has changed."""
@@ -152,29 +186,63 @@ class Retriever:
         filters = filters or SearchFilters()
         lang = lang or detect_language(query)
         timings: dict[str, float] = {}
-        n = max(self.candidates, k)
-        dense: list[tuple[int, float]] = []
-        lexical: list[tuple[int, float]] = []
-        vector: np.ndarray | None = None
         match = fts_query(query, lang) if mode in ("hybrid", "bm25") else None
-        if mode in ("hybrid", "dense"):
-            t0 = time.perf_counter()
-            vector = self.embedder.embed_query(query)
-            dense = self.dense(query, n, filters, fingerprint, vector)
-            timings["dense_s"] = time.perf_counter() - t0
+        lexical: list[tuple[int, float]] = []
         if mode in ("hybrid", "bm25"):
             t0 = time.perf_counter()
-            lexical = self.bm25(match, n, filters)
+            lexical = self.bm25(match, max(self.candidates, k), filters)
             timings["bm25_s"] = time.perf_counter() - t0
+        asked = _Asked(query, k, filters, mode, fingerprint, lang, mmr_lambda, match, lexical)
+        hits = self._ranked(asked, self.weights, timings)
+        cross = self.cross_language
+        across = cross is not None and mode != "bm25" and self.mostly_other_language(lang, hits)
+        if cross is not None and across:
+            t0 = time.perf_counter()
+            weights = replace(self.weights, bm25={**self.weights.bm25, lang: cross.bm25})
+            hits = self._ranked(asked, weights, {}, multilingual=cross.multilingual)
+            timings["cross_language_s"] = time.perf_counter() - t0
+        return SearchResult(hits, lang, timings, across)
+
+    @staticmethod
+    def mostly_other_language(lang: str, hits: list[SearchHit]) -> bool:
+        """Are at least half of these passages in a language other than `lang`?"""
+        other = sum(1 for hit in hits if detect_language(hit.chunk.text, default=lang) != lang)
+        return bool(hits) and 2 * other >= len(hits)
+
+    def _ranked(
+        self,
+        asked: _Asked,
+        weights: FusionWeights,
+        timings: dict[str, float],
+        multilingual: float | None = None,
+    ) -> list[SearchHit]:
+        """Dense candidates, fused with the BM25 ones under `weights`, re-picked by
+        MMR when asked, checked and hydrated. `multilingual` overrides the blended
+        embedder's multilingual share of the question's vector."""
+        query, k, filters, mode, lang = asked.query, asked.k, asked.filters, asked.mode, asked.lang
+        dense: list[tuple[int, float]] = []
+        vector: np.ndarray | None = None
+        if mode in ("hybrid", "dense"):
+            t0 = time.perf_counter()
+            if multilingual is not None and isinstance(self.embedder, BlendedEmbedder):
+                vector = self.embedder.embed_query(query, weight=multilingual)
+            else:
+                vector = self.embedder.embed_query(query)
+            n = max(self.candidates, k)
+            dense = self.dense(query, n, filters, asked.fingerprint, vector)
+            timings["dense_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        if mode == "hybrid" and self.weights.method == "convex":
-            fused = self.fuse_scores(query, match, lang, dense, lexical, vector)
+        if mode == "hybrid" and weights.method == "convex":
+            fused = self.fuse_scores(
+                query, asked.match, lang, dense, asked.lexical, vector, weights
+            )
         else:
-            fused = reciprocal_rank_fusion(dense, lexical, self.weights, lang)
-        fused = fused[: k * 2] if mmr_lambda is None else self._mmr(fused, k * 2, mmr_lambda)
-        hits = self._hydrate(fused, dense, lexical, filters)[:k]
+            fused = reciprocal_rank_fusion(dense, asked.lexical, weights, lang)
+        mmr = asked.mmr_lambda
+        fused = fused[: k * 2] if mmr is None else self._mmr(fused, k * 2, mmr)
+        hits = self._hydrate(fused, dense, asked.lexical, filters)[:k]
         timings["fuse_s"] = time.perf_counter() - t0
-        return SearchResult(hits, lang, timings)
+        return hits
 
     def _mmr(self, ranked: list[tuple[int, float]], n: int, lam: float) -> list[tuple[int, float]]:
         """Re-pick `n` of the ranked candidates by maximal marginal relevance."""
@@ -191,6 +259,7 @@ class Retriever:
         dense: list[tuple[int, float]],
         lexical: list[tuple[int, float]],
         vector: np.ndarray | None = None,
+        weights: FusionWeights | None = None,
     ) -> list[tuple[int, float]]:
         """Convex fusion of both lists, each candidate scored by both: the cosines the
         dense list lacks come from the stored embeddings, the BM25 scores the lexical
@@ -210,7 +279,7 @@ class Retriever:
         missing = [cid for cid in union if cid not in bm25]
         if missing:
             bm25.update(self._bm25_of(match, missing))
-        return convex_fusion(union, cosine, bm25, self.weights.of(lang))
+        return convex_fusion(union, cosine, bm25, (weights or self.weights).of(lang))
 
     def _bm25_of(self, match: str | None, chunk_ids: list[int]) -> dict[int, float]:
         """BM25 scores of given chunks (0 for those matching no query term)."""

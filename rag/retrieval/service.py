@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from rag.embedding import Embedder, create_embedder
+from rag.embedding import BlendedEmbedder, Embedder, create_embedder
 from rag.errors import InvalidRequestError, StoreMismatchError
 from rag.retrieval.fusion import FusionWeights
-from rag.retrieval.hybrid import Retriever, SearchResult
+from rag.retrieval.hybrid import CrossLanguage, Retriever, SearchResult
 from rag.settings import Settings
 from rag.store import DocumentStore
 from rag.types import SearchFilters
@@ -31,6 +31,13 @@ class SearchService:
             FusionWeights(r.dense_weight, r.bm25_weight, r.rrf_k, r.fusion),
             candidates=r.candidates,
             bm25_columns=(1.0, 1.0, r.bm25_title_weight),
+            cross_language=(
+                CrossLanguage(
+                    settings.embedding.cross_language_weight, r.cross_language_bm25_weight
+                )
+                if r.cross_language and isinstance(self.embedder, BlendedEmbedder)
+                else None
+            ),
         )
 
     def fingerprint(self) -> str:
