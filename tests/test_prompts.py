@@ -103,3 +103,33 @@ def test_a_source_cannot_close_its_fence_or_open_a_turn() -> None:
         assert injected not in outside
     assert "<|im_start|>" not in text and "<|im_end|>" not in text
     assert as_data("5 < 7 et 3<4, x <= y") == "5 < 7 et 3<4, x <= y", "comparisons stay"
+
+
+def test_a_passage_in_the_other_language_is_cut_by_closeness_to_the_question() -> None:
+    """An English question shares no word with a French passage: ranked by its words,
+    the passage keeps its first sentences and the answer, last, is cut away. Ranked by
+    closeness in the multilingual space, the answer's sentence is kept."""
+    from tests.fakes import BilingualEncoder
+
+    passage = (
+        "Les mots de passe comptent au moins quatorze caractères et restent secrets. "
+        "Un courriel suspect se signale au support informatique dès sa réception. "
+        "Le télétravail est possible deux jours par semaine."
+    )
+    question = "How many days of remote work per week?"
+    encoder = BilingualEncoder()
+
+    def closeness(texts: list[str]) -> list[float]:
+        vectors = encoder.encode([question, *texts])
+        return [float(v @ vectors[0]) for v in vectors[1:]]
+
+    args = (question, [hit(1, passage)], "en", words, 4096, 384)
+    plain = build_prompt(*args, source_tokens=12)  # type: ignore[arg-type]
+    assert "télétravail" not in user(plain) and "mots de passe" in user(plain)
+    close = build_prompt(*args, source_tokens=12, closeness=closeness)  # type: ignore[arg-type]
+    assert "Le télétravail est possible deux jours par semaine." in user(close)
+    assert "mots de passe" not in user(close)
+    # A passage in the question's own language is still cut by its words.
+    same = build_prompt(QUESTION, [hit(1, f"{C} {A}")], "fr", words, 4096, 384, source_tokens=9,
+                        closeness=lambda texts: [0.0] * len(texts))  # type: ignore[arg-type]  # fmt: skip
+    assert A in user(same) and C not in user(same)

@@ -11,7 +11,7 @@ from rag.answer.evidence import term_weights, weighted_coverage
 from rag.answer.web import WebResult
 from rag.llm.base import Message
 from rag.retrieval.hybrid import SearchHit
-from rag.text import content_stems, fold, sentences
+from rag.text import content_stems, detect_language, fold, sentences
 
 NOT_FOUND = {
     "fr": "Je ne trouve pas la réponse dans les documents.",
@@ -119,6 +119,11 @@ def looks_not_found(answer: str) -> bool:
     return bool(_NOT_FOUND_PATTERNS.search(fold(answer))) and "[" not in answer
 
 
+# How close each of these sentences is to the question, in a space both languages
+# share (the multilingual encoder's cosines).
+Closeness = Callable[[list[str]], list[float]]
+
+
 def focus(
     passage: str,
     question: str,
@@ -127,6 +132,7 @@ def focus(
     count: Callable[[str], int],
     shown: str = "",
     weights: dict[str, float] | None = None,
+    closeness: Closeness | None = None,
 ) -> str:
     """The passage's sentences most related to the question, most related first,
     within about `budget` tokens, leaving out those already in `shown` (the text of
@@ -138,7 +144,9 @@ def focus(
     word counts for more than a common one, so "mariage" puts its sentence before the
     paid-leave one that shares only "jours" and "congé": in document order the model
     answered the demo's marriage question with the paid-leave figure, the sentence
-    before (docs/answers.md). A budget of 0 keeps the whole passage, in order."""
+    before (docs/answers.md). With `closeness` (a passage in another language than the
+    question: no word is shared) the sentences are ranked by it instead. A budget of 0
+    keeps the whole passage, in order."""
     parts = [
         piece
         for s, e in sentences(passage)
@@ -147,12 +155,16 @@ def focus(
     ]
     if budget <= 0:
         return " ".join(parts)
-    wanted = content_stems(question, lang)
-    weights = weights or dict.fromkeys(wanted, 1.0)
-    ranked = sorted(
-        range(len(parts)),
-        key=lambda i: (-weighted_coverage(weights, content_stems(parts[i], lang)), i),
-    )
+    if closeness is not None:
+        close = closeness(parts)
+        ranked = sorted(range(len(parts)), key=lambda i: (-close[i], i))
+    else:
+        wanted = content_stems(question, lang)
+        weights = weights or dict.fromkeys(wanted, 1.0)
+        ranked = sorted(
+            range(len(parts)),
+            key=lambda i: (-weighted_coverage(weights, content_stems(parts[i], lang)), i),
+        )
     keep: list[int] = []
     used = 0
     for i in ranked:
@@ -248,11 +260,15 @@ def build_prompt(
     source_tokens: int = 0,
     web: Sequence[WebResult] = (),
     limit: int | None = None,
+    closeness: Closeness | None = None,
 ) -> Prompt:
     """The chat messages, with up to `limit` sources, as many as fit the context (by
     token count): internal sources first, then web results in what is left, in a
     block of their own labelled as external. A hit whose sentences are all in the
-    sources before it is passed over for the next one, so `hits` may hold spares."""
+    sources before it is passed over for the next one, so `hits` may hold spares.
+    A source in another language than the question is cut by `closeness` when given:
+    ranked by the question's words, its sentences would keep their document order and
+    the answer could be cut away (the mutual-insurance rate after the password rules)."""
     sources_label, question_label, _ = _LABELS[lang]
     system = SYSTEM[lang] + (WEB_INSTRUCTIONS[lang] if web else "")
     tail = f"\n\n{question_label} : {question}"
@@ -273,7 +289,17 @@ def build_prompt(
     for i, hit in enumerate(hits):
         if len(used) >= limit:
             break
-        text = focus(hit.chunk.text, question, lang, source_tokens, count_tokens, shown, weights)
+        crossing = closeness is not None and detect_language(hit.chunk.text, default=lang) != lang
+        text = focus(
+            hit.chunk.text,
+            question,
+            lang,
+            source_tokens,
+            count_tokens,
+            shown,
+            weights,
+            closeness if crossing else None,
+        )
         if not text:
             repeats += 1
             continue

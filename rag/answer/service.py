@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import numpy as np
 from opentelemetry.trace import Span
 
 from rag.answer.citations import parse_citations
@@ -36,6 +37,7 @@ from rag.answer.prompts import (
     NOT_FOUND,
     UNVERIFIED_INTRO,
     YES_NO,
+    Closeness,
     Prompt,
     build_prompt,
     looks_not_found,
@@ -650,7 +652,30 @@ class AnswerService:
             self.settings.answer.source_tokens,
             web=web,
             limit=self.settings.answer.sources if limit is None else limit,
+            closeness=self._closeness(question),
         )
+
+    def _closeness(self, question: str) -> Closeness | None:
+        """Cosines of sentences to the question in the multilingual space (None
+        without the encoder), each sentence encoded once per question."""
+        encoder = self.multilingual
+        if encoder is None:
+            return None
+        cache: dict[str, float] = {}
+        asked: list[np.ndarray] = []  # encoded on first use: most prompts never cross
+
+        def closeness(texts: list[str]) -> list[float]:
+            missing = [t for t in dict.fromkeys(texts) if t not in cache]
+            if missing:
+                vectors = encoder.encode(([] if asked else [question]) + missing)
+                if not asked:
+                    asked.append(vectors[0])
+                    vectors = vectors[1:]
+                scores = (float(v @ asked[0]) for v in vectors)
+                cache.update(zip(missing, scores, strict=True))
+            return [cache[t] for t in texts]
+
+        return closeness
 
     def order_across_languages(
         self, question: str, lang: str, hits: list[SearchHit]
