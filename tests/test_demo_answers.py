@@ -59,3 +59,19 @@ def test_english_question_over_the_french_handbook(demo: AnswerService) -> None:
     ), body
     if answer.mode == "generative":
         assert "2" in answer.text and body["all_citations_supported"], body
+
+
+def test_english_question_finds_its_sentence_lower_on_a_french_page(demo: AnswerService) -> None:
+    """The insurance rate is the last sentence of page 4, after the password rules: a
+    French passage is cut for an English question by closeness in the multilingual
+    space, not by words it cannot share (the draft said 10 % without it)."""
+    answer = demo.ask("How much of the health insurance does the employer pay?")
+    body = answer.to_dict()
+    assert answer.mode in ("generative", "extractive"), body
+    assert "10" not in answer.text, body
+    assert any(
+        c.path.endswith("livret-accueil.pdf") and c.page == 4 and "60 %" in c.quote
+        for c in answer.citations
+    ), body
+    if answer.mode == "generative":
+        assert "60" in answer.text and body["all_citations_supported"], body
