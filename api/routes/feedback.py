@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal
 
@@ -33,7 +32,7 @@ from api.schemas import (
     Stats,
 )
 from rag.feedback import gap_report
-from rag.store.questions import stamp
+from rag.store.questions import since_stamp
 
 router = APIRouter(prefix="/v1", tags=["feedback"], responses=ERROR_RESPONSES)
 
@@ -49,16 +48,11 @@ def _since(value: str | None) -> str | None:
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value)
+        return since_stamp(value)
     except ValueError:
         raise ApiError(
             422, "invalid_request", "since must be an ISO 8601 date or time such as 2026-01-31"
         ) from None
-    return stamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-
-
-def _view(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in item.items() if k != "groups"}
 
 
 @router.post(
@@ -96,7 +90,7 @@ async def rate_answer(
             "hour when the log is off)",
         )
     services.metrics.feedback.labels(feedback.rating).inc()
-    return _view(feedback.to_dict())
+    return feedback.to_dict()
 
 
 @router.get(
@@ -118,7 +112,7 @@ async def list_feedback(
         since=_since(since),
         limit=limit,
     )
-    return {"feedback": [_view(f.to_dict()) for f in items]}
+    return {"feedback": [f.to_dict() for f in items]}
 
 
 @router.get(

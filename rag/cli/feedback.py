@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,10 +14,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from rag.cli.commands import settings_or_exit
 from rag.embedding import create_embedder
 from rag.feedback import eval_case, gap_report
-from rag.settings import Settings, get_settings
-from rag.store.questions import RATINGS, Feedback, QuestionLog, Rating, stamp
+from rag.settings import Settings
+from rag.store.questions import RATINGS, Feedback, QuestionLog, Rating, since_stamp
 
 feedback_app = typer.Typer(
     help="Ratings of answers: list them, export them (as an eval set), and the gap report.",
@@ -32,14 +32,6 @@ RatingOption = Annotated[str | None, typer.Option(help="Only this rating: up or 
 SinceOption = Annotated[
     str | None, typer.Option(help="Only from this ISO 8601 date or time on (UTC).")
 ]
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return get_settings()
-    except Exception as exc:  # pydantic's validation errors name the bad variable
-        console.print(f"[red]error:[/red] invalid settings: {exc}")
-        raise typer.Exit(1) from exc
 
 
 def _fail(message: str) -> typer.Exit:
@@ -74,12 +66,11 @@ def _since(value: str | None) -> str | None:
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value)
+        return since_stamp(value)
     except ValueError:
         raise _fail(
             f"--since must be an ISO 8601 date or time such as 2026-01-31, not {value!r}"
         ) from None
-    return stamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
 def _short(text: str | None, size: int = 70) -> str:

@@ -24,13 +24,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from statistics import median
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 Rating = Literal["up", "down"]
+R = TypeVar("R", "LoggedAnswer", "Feedback")
 RATINGS: tuple[Rating, ...] = ("up", "down")
 NO_GROUP = "(no group)"  # the stats' group for keys with no access group (admins)
 
@@ -85,6 +86,13 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
+def since_stamp(value: str) -> str:
+    """An ISO 8601 date or time (UTC unless it says otherwise) as the log's stamp, to
+    compare with; ValueError when it is not one."""
+    moment = datetime.fromisoformat(value)
+    return stamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
 @dataclass(frozen=True)
 class LoggedAnswer:
     """An answer as the log keeps it. `citations`: the document citations' document
@@ -105,20 +113,7 @@ class LoggedAnswer:
     groups: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "asked_at": self.asked_at,
-            "question": self.question,
-            "answer": self.answer,
-            "citations": self.citations,
-            "mode": self.mode,
-            "model": self.model,
-            "settings_fingerprint": self.settings_fingerprint,
-            "first_token_s": self.first_token_s,
-            "total_s": self.total_s,
-            "key_id": self.key_id,
-            "groups": list(self.groups),
-        }
+        return {**asdict(self), "groups": list(self.groups)}
 
 
 def logged_citations(citations: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -151,22 +146,8 @@ class Feedback:
     settings_fingerprint: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "answer_id": self.answer_id,
-            "key_id": self.key_id,
-            "rating": self.rating,
-            "comment": self.comment,
-            "correct_answer": self.correct_answer,
-            "rated_at": self.rated_at,
-            "asked_at": self.asked_at,
-            "asked_by": self.asked_by,
-            "question": self.question,
-            "answer": self.answer,
-            "citations": self.citations,
-            "mode": self.mode,
-            "model": self.model,
-            "settings_fingerprint": self.settings_fingerprint,
-        }
+        """Everything but the asking key's groups (for the stats, not for readers)."""
+        return {k: v for k, v in asdict(self).items() if k != "groups"}
 
 
 @dataclass(frozen=True)
@@ -475,38 +456,18 @@ class _Tally:
         }
 
 
+def _record(kind: type[R], row: sqlite3.Row) -> R:
+    """A row of `questions` or `feedback` as its record: columns are named as the
+    record's fields, and the lists are stored as JSON."""
+    values = {f.name: row[f.name] for f in fields(kind)}
+    values["citations"] = json.loads(values["citations"])
+    values["groups"] = tuple(json.loads(values["groups"]))
+    return kind(**values)
+
+
 def _logged(row: sqlite3.Row) -> LoggedAnswer:
-    return LoggedAnswer(
-        id=row["id"],
-        asked_at=row["asked_at"],
-        question=row["question"],
-        answer=row["answer"],
-        citations=json.loads(row["citations"]),
-        mode=row["mode"],
-        model=row["model"],
-        settings_fingerprint=row["settings_fingerprint"],
-        first_token_s=row["first_token_s"],
-        total_s=row["total_s"],
-        key_id=row["key_id"],
-        groups=tuple(json.loads(row["groups"])),
-    )
+    return _record(LoggedAnswer, row)
 
 
 def _feedback(row: sqlite3.Row) -> Feedback:
-    return Feedback(
-        answer_id=row["answer_id"],
-        key_id=row["key_id"],
-        rating=row["rating"],
-        comment=row["comment"],
-        correct_answer=row["correct_answer"],
-        rated_at=row["rated_at"],
-        asked_at=row["asked_at"],
-        asked_by=row["asked_by"],
-        groups=tuple(json.loads(row["groups"])),
-        question=row["question"],
-        answer=row["answer"],
-        citations=json.loads(row["citations"]),
-        mode=row["mode"],
-        model=row["model"],
-        settings_fingerprint=row["settings_fingerprint"],
-    )
+    return _record(Feedback, row)
