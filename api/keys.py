@@ -11,7 +11,6 @@ import hashlib
 import json
 import secrets
 import sqlite3
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from rag.errors import RagError
+from rag.store.connections import ThreadConnections
 
 Role = Literal["employee", "admin"]
 ROLES: tuple[Role, ...] = ("employee", "admin")
@@ -73,20 +73,13 @@ class KeyStore:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = path
-        self._local = threading.local()
+        self._connections = ThreadConnections(path)
         with self._conn as conn:
             conn.executescript(_SCHEMA)
 
     @property
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self._path, timeout=30)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-        return conn
+        return self._connections.get()
 
     def create(self, name: str, role: str, groups: list[str]) -> tuple[str, Principal]:
         """A new key; the plain key is returned here and never again."""

@@ -163,8 +163,5 @@ def ask_command(
 
 
 def register(app: typer.Typer) -> None:
-    from rag.cli.feedback import feedback_app
-
     app.command("search")(search_command)
     app.command("ask")(ask_command)
-    app.add_typer(feedback_app, name="feedback")

@@ -190,3 +190,7 @@ def gaps_command(
         if topic["documents"]:
             cited = ", ".join(f"{d['title']} ({d['count']})" for d in topic["documents"])
             out.print(f"   cited by the answers rated down: {escape(cited)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(feedback_app, name="feedback")

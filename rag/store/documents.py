@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import json
 import sqlite3
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from rag.errors import StoreLockedError, StoreWriteError
+from rag.store.connections import ThreadConnections
 from rag.store.jobs import JobStore
 from rag.store.schema import FTS, SCHEMA, SCHEMA_VERSION, migrate, now
 from rag.types import (
@@ -112,7 +112,9 @@ class DocumentStore:
         self.db_path = db_path
         self.jobs = JobStore(lambda: self._conn, self._write)  # same connection
         db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._connections = ThreadConnections(
+            db_path, autocommit=True, pragmas=("synchronous=NORMAL", "foreign_keys=ON")
+        )
         conn = self._conn
         conn.executescript(SCHEMA)  # idempotent; executescript manages its own commit
         version = self.get_meta("schema_version")
@@ -131,21 +133,10 @@ class DocumentStore:
 
     @property
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.db_path, isolation_level=None, timeout=30)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
-        return conn
+        return self._connections.get()
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._connections.close()
 
     @contextmanager
     def _write(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:

@@ -30,6 +30,8 @@ from pathlib import Path
 from statistics import median
 from typing import Any, Literal, TypeVar
 
+from rag.store.connections import ThreadConnections
+
 Rating = Literal["up", "down"]
 R = TypeVar("R", "LoggedAnswer", "Feedback")
 RATINGS: tuple[Rating, ...] = ("up", "down")
@@ -177,7 +179,7 @@ class QuestionLog:
         self.enabled = enabled
         self.retention_days = retention_days
         self.clock = clock
-        self._local = threading.local()
+        self._connections = ThreadConnections(path, pragmas=("synchronous=NORMAL",))
         self._lock = threading.Lock()
         self._pending: OrderedDict[str, tuple[float, LoggedAnswer]] = OrderedDict()
         self._purged_at = 0.0
@@ -186,20 +188,10 @@ class QuestionLog:
 
     @property
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
+        return self._connections.get()
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._connections.close()
 
     def now(self) -> str:
         return stamp(self.clock())
