@@ -78,7 +78,7 @@ class CrossLanguage:
     Measured on spf's questions asked in English over its French corpus (25): hit@10
     0.72 with the question's own weights, 0.92 with the multilingual encoder alone and
     BM25 at 0.1; clapnq's asked in French over its English corpus, 0.92 -> 0.96
-    (docs/benchmarks.md, bench/retrieval_quality.py --cross-language)."""
+    (docs/benchmarks.md, bench/cross_language.py)."""
 
     multilingual: float = 1.0
     bm25: float = 0.1
@@ -195,13 +195,13 @@ class Retriever:
         asked = _Asked(query, k, filters, mode, fingerprint, lang, mmr_lambda, match, lexical)
         hits = self._ranked(asked, self.weights, timings)
         cross = self.cross_language
-        across = cross is not None and mode != "bm25" and self.mostly_other_language(lang, hits)
-        if cross is not None and across:
-            t0 = time.perf_counter()
-            weights = replace(self.weights, bm25={**self.weights.bm25, lang: cross.bm25})
-            hits = self._ranked(asked, weights, {}, multilingual=cross.multilingual)
-            timings["cross_language_s"] = time.perf_counter() - t0
-        return SearchResult(hits, lang, timings, across)
+        if cross is None or mode == "bm25" or not self.mostly_other_language(lang, hits):
+            return SearchResult(hits, lang, timings)
+        t0 = time.perf_counter()
+        weights = replace(self.weights, bm25={**self.weights.bm25, lang: cross.bm25})
+        hits = self._ranked(asked, weights, {}, multilingual=cross.multilingual)
+        timings["cross_language_s"] = time.perf_counter() - t0
+        return SearchResult(hits, lang, timings, across_languages=True)
 
     @staticmethod
     def mostly_other_language(lang: str, hits: list[SearchHit]) -> bool:
