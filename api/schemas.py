@@ -251,6 +251,11 @@ class Answerability(BaseModel):
     score: float
     p_yes: float
     dense: float
+    coverage: float | None = Field(
+        None,
+        description="How much of the question the best source sentence holds, its words "
+        "weighed by rarity (null where it does not count: across languages, or a weight of 0).",
+    )
     threshold: float
 
 

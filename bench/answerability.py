@@ -13,17 +13,19 @@ the kinds, named by the id's prefix before its first '-' such as `excl` and `nea
 take turns so a small N keeps them all). Each question is asked with its
 `exclude_doc_ids` hidden from retrieval, as the eval runner asks it. For each, runs
 the service's own check on the answer's prompt (no answer is generated) and records
-the LLM's probability of "yes" and the best source's vector similarity.
+the LLM's probability of "yes", the best source's vector similarity, and the
+coverage: how much of the question the best source sentence holds, its words weighed
+by their rarity in the store (rag.answer.evidence.Evidence.coverage).
 
 Then, for each signal alone and for the blend, prints the AUC (how often an
 answerable question outscores an unanswerable one) and, at the threshold, the share
 of answerable questions that would be answered and of unanswerable ones that would
-get "not found" (also per kind: the near misses are the hard part). The weight and
-threshold are the configured ones for the set's language unless `--dense-weight` /
-`--threshold` say otherwise. Each kind is split in halves, the first half
+get "not found" (also per kind: the near misses are the hard part). The weights and
+threshold are the configured ones for the set's language unless `--dense-weight`,
+`--coverage-weight` or `--threshold` say otherwise. Each kind is split in halves, the first half
 (`calibration`) to choose settings on, the second (`check`) to see whether they hold
 on questions they were not chosen on. `--grid` searches the calibration half for
-the weight and threshold that answer the most answerable questions while giving
+the weights and threshold that answer the most answerable questions while giving
 "not found" to at least `--target-not-found` of the unanswerable ones, and reports
 them on both halves. Questions whose sources are not relevant at all never reach
 the check (the service answers "not found" without the LLM): they score 0 and count
@@ -57,6 +59,7 @@ from rag.settings import Settings
 from rag.text import detect_language
 
 Row = dict[str, Any]
+Weights = tuple[float, float]  # (dense, coverage); the LLM's P(yes) gets the rest
 WEIGHTS = [round(0.05 * i, 2) for i in range(21)]
 THRESHOLDS = [round(0.01 * i, 2) for i in range(1, 100)]
 
@@ -97,21 +100,26 @@ def auc(positives: list[float], negatives: list[float]) -> float:
     return sum(pairs) / max(len(pairs), 1)
 
 
-def blend(row: Row, weight: float) -> float:
+def blend(row: Row, weight: Weights) -> float:
     """The service's answerability score (rag.answer.AnswerService.answerability)."""
     if not row["checked"]:
         return 0.0
-    return weight * max(row["dense"], 0.0) + (1.0 - weight) * row["p_yes"]
+    dense, coverage = weight
+    return (
+        dense * max(row["dense"], 0.0)
+        + coverage * row.get("coverage", 0.0)
+        + max(1.0 - dense - coverage, 0.0) * row["p_yes"]
+    )
 
 
-def signal(row: Row, name: str, weight: float) -> float:
-    """p_yes, dense or blend; 0 for a question that never reached the check."""
+def signal(row: Row, name: str, weight: Weights) -> float:
+    """p_yes, dense, coverage or blend; 0 for a question that never reached the check."""
     if name == "blend":
         return blend(row, weight)
-    return float(row[name]) if row["checked"] else 0.0
+    return float(row.get(name, 0.0)) if row["checked"] else 0.0
 
 
-def outcome(rows: list[Row], name: str, weight: float, threshold: float) -> tuple[float, float]:
+def outcome(rows: list[Row], name: str, weight: Weights, threshold: float) -> tuple[float, float]:
     """At this threshold: the share of answerable questions answered, and of
     unanswerable ones given "not found"."""
     answerable = [
@@ -125,7 +133,7 @@ def outcome(rows: list[Row], name: str, weight: float, threshold: float) -> tupl
     return sum(answerable) / max(len(answerable), 1), sum(refused) / max(len(refused), 1)
 
 
-def rates(rows: list[Row], name: str, weight: float, threshold: float) -> dict[str, Any]:
+def rates(rows: list[Row], name: str, weight: Weights, threshold: float) -> dict[str, Any]:
     """AUC of a signal, and what the service would do at this threshold: the share of
     answerable questions answered, of unanswerable ones (all, and per kind) given
     "not found"."""
@@ -148,26 +156,33 @@ def rates(rows: list[Row], name: str, weight: float, threshold: float) -> dict[s
     }
 
 
-def summary(rows: list[Row], weight: float, threshold: float) -> dict[str, Any]:
+def summary(rows: list[Row], weight: Weights, threshold: float) -> dict[str, Any]:
     """Every signal at one threshold; the baseline is the LLM's probability alone."""
     return {
         "questions": len(rows),
         "baseline_llm_p_yes": rates(rows, "p_yes", weight, threshold),
         "dense_similarity": rates(rows, "dense", weight, threshold),
+        "coverage": rates(rows, "coverage", weight, threshold),
         "blend": rates(rows, "blend", weight, threshold),
     }
 
 
 def grid(rows: list[Row], target: float) -> dict[str, Any] | None:
-    """The (dense weight, threshold) that answers the most answerable questions of
-    `rows` while giving "not found" to at least `target` of the unanswerable ones.
+    """The (dense weight, coverage weight, threshold) that answers the most answerable
+    questions of `rows` while giving "not found" to at least `target` of the
+    unanswerable ones. Rows without a coverage (reports from before it was measured)
+    keep the coverage weight at 0.
 
     Ties (small sets have many): the weight whose blend ranks best (AUC), then the
     middle of that weight's run of equally good thresholds, so the choice does not
     sit on the edge of what these few questions happen to allow."""
     best: tuple[float, float] | None = None
-    tied: dict[float, list[float]] = defaultdict(list)
-    for weight in WEIGHTS:
+    tied: dict[Weights, list[float]] = defaultdict(list)
+    covered = any("coverage" in r for r in rows)
+    pairs = [
+        (d, c) for d in WEIGHTS for c in (WEIGHTS if covered else [0.0]) if d + c <= 1.0 + 1e-9
+    ]
+    for weight in pairs:
         for threshold in THRESHOLDS:
             answered, not_found = outcome(rows, "blend", weight, threshold)
             if not_found < target:
@@ -179,9 +194,13 @@ def grid(rows: list[Row], target: float) -> dict[str, Any] | None:
                 tied[weight].append(threshold)
     if best is None:
         return None
-    weight = max(tied, key=lambda w: (rates(rows, "blend", w, 0.5)["auc"], -w))
+    weight = max(tied, key=lambda w: (rates(rows, "blend", w, 0.5)["auc"], -w[0], -w[1]))
     thresholds = tied[weight]
-    return {"dense_weight": weight, "threshold": thresholds[len(thresholds) // 2]}
+    return {
+        "dense_weight": weight[0],
+        "coverage_weight": weight[1],
+        "threshold": thresholds[len(thresholds) // 2],
+    }
 
 
 def measure(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
@@ -209,6 +228,8 @@ def measure(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
             service.answerability(q.question, prompt, prompt.hits, lang, params, record)
             seconds.append(time.perf_counter() - t0)
         scores = record.answerability or {}
+        # Measured whatever its configured weight, to choose that weight on.
+        coverage = service.coverage(q.question, lang, prompt.hits) if checked else None
         row = {
             "id": q.id,
             "kind": kind(q.id),
@@ -217,6 +238,7 @@ def measure(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
             "checked": checked and bool(scores),
             "p_yes": round(scores.get("p_yes", 0.0), 4),
             "dense": round(scores.get("dense", 0.0), 4),
+            "coverage": round(coverage or 0.0, 4),
             "top": Path(prompt.hits[0].document.path).stem if prompt.hits else None,
         }
         rows.append(row)
@@ -248,6 +270,7 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=100)
     parser.add_argument("--rows", type=Path, help="reuse the rows of an earlier report")
     parser.add_argument("--dense-weight", type=float, help="default: the configured one")
+    parser.add_argument("--coverage-weight", type=float, help="default: the configured one")
     parser.add_argument("--threshold", type=float, help="default: the configured one")
     parser.add_argument("--grid", action="store_true", help="choose both on the calibration half")
     parser.add_argument("--target-not-found", type=float, default=0.80)
@@ -266,7 +289,10 @@ def main() -> None:
     weight = (
         args.dense_weight
         if args.dense_weight is not None
-        else answer.answerable_dense_weight.get(language, 0.0)
+        else answer.answerable_dense_weight.get(language, 0.0),
+        args.coverage_weight
+        if args.coverage_weight is not None
+        else answer.answerable_coverage_weight.get(language, 0.0),
     )
     threshold = (
         args.threshold
@@ -280,7 +306,8 @@ def main() -> None:
             "answerable": dict(Counter(r["kind"] for r in rows if r["answerable"])),
             "unanswerable": dict(Counter(r["kind"] for r in rows if not r["answerable"])),
         },
-        "dense_weight": weight,
+        "dense_weight": weight[0],
+        "coverage_weight": weight[1],
         "threshold": threshold,
     }
     parts = {
@@ -296,7 +323,10 @@ def main() -> None:
         if chosen is not None:
             for name in ("calibration", "check", "all"):
                 report["grid"][name] = rates(
-                    parts[name], "blend", chosen["dense_weight"], chosen["threshold"]
+                    parts[name],
+                    "blend",
+                    (chosen["dense_weight"], chosen["coverage_weight"]),
+                    chosen["threshold"],
                 )
     report["rows"] = rows
     print(json.dumps(report, indent=2))

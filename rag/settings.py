@@ -258,6 +258,12 @@ class AnswerSettings(BaseModel):
         "the model declines or nothing it wrote can be verified, the answer is the most "
         "relevant passages (extractive, labelled) instead of 'not found'.",
     )
+    answerable_coverage_weight: dict[str, Fraction] = Field(
+        default_factory=lambda: {"fr": 0.0, "en": 0.0},
+        description="Per question language, the weight in the answerability score of how "
+        "much of the question the best source sentence covers, its words weighed by their "
+        "rarity in the store (words no source holds count against it).",
+    )
     # The check's similarity is MiniLM's alone (English-only): it means something in
     # English only.
     answerable_dense_weight: dict[str, Fraction] = Field(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections.abc import Iterator
 from functools import lru_cache
 
 SUPPORTED_LANGUAGES = ("fr", "en")
@@ -94,21 +95,38 @@ def query_terms(question: str, lang: str) -> list[str]:
     return list(seen)
 
 
+def _query_words(question: str, lang: str, min_prefix: int) -> Iterator[tuple[str, str, bool]]:
+    """(folded word, folded stem, whether the stem is searched as a prefix) for each
+    content word of the question: as a prefix when the stem has at least `min_prefix`
+    letters and the word starts with it (shorter stems would match unrelated words)."""
+    for word in query_terms(question, lang):
+        folded = fold(word)
+        stem = folded if word.isdigit() else fold(_stemmer(lang).stemWord(word.lower()))
+        yield folded, stem, bool(min_prefix) and len(stem) >= min_prefix and folded.startswith(stem)
+
+
 def fts_query(question: str, lang: str, min_prefix: int = 5, max_terms: int = 32) -> str | None:
     """An FTS5 MATCH expression: each content word OR-ed, as a prefix query on its
-    stem when the stem has at least `min_prefix` letters (shorter stems would match
-    unrelated words), else as the word and its stem. None if no word is left."""
+    stem, else as the word and its stem. None if no word is left."""
     parts: list[str] = []
-    for word in query_terms(question, lang)[:max_terms]:
-        folded = fold(word)
-        stem = fold(_stemmer(lang).stemWord(word.lower()))
-        if min_prefix and len(stem) >= min_prefix and folded.startswith(stem):
+    for folded, stem, prefix in list(_query_words(question, lang, min_prefix))[:max_terms]:
+        if prefix:
             parts.append(f'"{stem}"*')
         else:
             parts.append(f'"{folded}"')
             if stem and stem != folded:
                 parts.append(f'"{stem}"')
     return " OR ".join(dict.fromkeys(parts)) or None
+
+
+def stem_terms(question: str, lang: str, min_prefix: int = 5) -> dict[str, tuple[str, bool]]:
+    """Each content word's folded stem (as `content_stems` gives it) with the FTS5 token
+    that finds it, as `fts_query` searches it: (the stem, True) for a prefix, else
+    (the folded word, False)."""
+    terms: dict[str, tuple[str, bool]] = {}
+    for folded, stem, prefix in _query_words(question, lang, min_prefix):
+        terms.setdefault(stem, (stem, True) if prefix else (folded, False))
+    return terms
 
 
 def content_stems(text: str, lang: str) -> set[str]:

@@ -277,6 +277,32 @@ def test_english_blends_the_llm_with_vector_similarity(demo_store: Settings) -> 
     assert ANSWERABLE["en"] in llm.checks[0][-1]["content"]
 
 
+def test_a_question_word_no_source_holds_counts_against_answering(demo_store: Settings) -> None:
+    """The handbook lists marriage, PACS and birth leave, not bereavement leave: its page
+    is on the topic and holds figures, yet does not answer. How much of the question its
+    best sentence covers, words weighed by their rarity in the store, says so."""
+    base = checked(demo_store)
+    answer_settings = base.answer.model_copy(
+        update={"answerable_coverage_weight": {"fr": 0.5, "en": 0.0}}
+    )
+    settings = base.model_copy(update={"answer": answer_settings})
+    near = service(settings, CheckingLLM("Le décès donne droit à 3 jours [1].", p_yes=0.4)).ask(
+        "Combien de jours de congé pour un décès ?"
+    )
+    assert near.mode == "not_found"
+    assert near.answerability is not None and near.answerability["coverage"] < 0.6
+    llm = CheckingLLM("Le mariage du salarié donne droit à 5 jours de congé payé [1].", p_yes=0.4)
+    answered = service(settings, llm).ask("Combien de jours de congé pour un mariage ?")
+    assert answered.mode == "generative" and answered.answerability is not None
+    scores = answered.answerability
+    assert scores["coverage"] > 0.9
+    assert scores["score"] == pytest.approx(0.5 * scores["coverage"] + 0.5 * 0.4)
+    unweighted = service(checked(demo_store), llm).ask(
+        "Combien de jours de congé pour un mariage ?"
+    )
+    assert unweighted.answerability is not None and "coverage" not in unweighted.answerability
+
+
 def test_the_llm_decides_alone_when_the_first_source_is_in_another_language(
     demo_store: Settings,
 ) -> None:

@@ -62,6 +62,25 @@ def test_put_replace_delete_keep_fts_in_step(store: DocumentStore) -> None:
     assert fts(store, "mutuelle") == [] and store.count_chunks() == 0
 
 
+def test_term_counts_follow_the_chunks(store: DocumentStore) -> None:
+    """How many chunks hold a token (exact) or a token with a prefix (the stem BM25
+    searches), kept in step with every change like the index BM25 reads."""
+    store.put_document(
+        *new_doc("/a.txt", ["Le mariage donne 5 jours.", "Les mariages civils.", "Le PACS."])
+    )
+    store.put_document(*new_doc("/b.txt", ["Congé de mariage"]))
+    counts = store.term_chunk_counts([("mariage", False), ("mariag", True), ("pacs", False)])
+    assert counts == {"mariage": 2, "mariag": 3, "pacs": 1}
+    assert store.term_chunk_counts([("presidentielle", False), ("zz", True)]) == {
+        "presidentielle": 0,
+        "zz": 0,
+    }
+    assert store.term_chunk_counts([("", True)])[""] <= store.count_chunks(), "capped"
+    [doc] = [d for d in store.list_documents() if d.path == "/b.txt"]
+    store.delete_document(doc.id)
+    assert store.term_chunk_counts([("mariage", False)]) == {"mariage": 1}
+
+
 def test_transaction_is_all_or_nothing(store: DocumentStore) -> None:
     before = store.generation
     with pytest.raises(RuntimeError), store.transaction():

@@ -4,6 +4,7 @@ re-attributed; the rest is removed with its reason."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -200,9 +201,10 @@ def test_mixed_languages_are_ordered_by_the_sentence_closest_to_the_question() -
     from rag.answer.service import AnswerService
     from rag.settings import Settings
 
-    class Hit:  # the two fields the ordering reads
+    class Hit:  # the fields the ordering reads
         def __init__(self, text: str) -> None:
             self.chunk = type("Chunk", (), {"text": text, "heading": ""})()
+            self.document = type("Document", (), {"title": ""})()
 
     service = AnswerService(Settings(), llm=object(), multilingual=BilingualEncoder())  # type: ignore[arg-type]
     english = Hit("Onboarding: the first days of work, the first week with the team.")
@@ -235,3 +237,47 @@ def test_an_extractive_quote_is_a_sentence_not_the_title_line() -> None:
     evidence = Evidence("what is the venus flytrap", "en", [Source("1", text)])
     window = evidence.best_for_question(0)
     assert window is not None and window.text.startswith("The Venus flytrap is a carnivorous")
+
+
+def test_a_sentence_is_about_what_its_document_is_about() -> None:
+    """A foreigner in France is the fiche's subject, in its title, not in each of its
+    sentences: the tobacconist sentence answers the question, and another document's
+    sentence that happens to hold "France" does not outrank it."""
+    question = "Étranger en France : comment acheter un timbre fiscal ?"
+    fiche = Source(
+        "1",
+        "Dans un bureau de tabac\nVous pouvez acheter un timbre fiscal auprès d'un bureau "
+        "de tabac équipé pour les éditer.",
+        title="Timbres fiscaux dus pour le séjour d'un étranger en France",
+    )
+    other = Source(
+        "2",
+        "Un Français à l'étranger qui a perdu ses papiers joint un timbre fiscal de 25 euros, "
+        "obtenu en France.",
+        title="Vol de papiers à l'étranger",
+    )
+    draft = "Vous pouvez acheter un timbre fiscal dans un bureau de tabac [1]."
+
+    def check(*sources: Source) -> Verification:
+        evidence = Evidence(question, "fr", list(sources), BilingualEncoder().encode)
+        parsed = parse_citations(draft, len(sources))
+        return Verifier(evidence, VerifySettings()).verify(parsed.statements, {"1": 0, "2": 1})
+
+    assert [k.checks[0].label for k in check(fiche, other).kept] == ["1"]
+    untitled = Source("1", fiche.text)
+    assert check(untitled, other).kept == [], "without its title the sentence seems off topic"
+
+
+def test_coverage_counts_the_question_words_no_source_holds() -> None:
+    """Absolute, unlike relevance: the best sentence's share of the question's rarity-
+    weighed stems, the stems no source holds included; its context counts."""
+    sources = [Source("1", LEAVE, title="Livret d'accueil")]
+    rarities = {"jour": 0.5, "cong": 1.0, "mariag": 3.0}
+    full = Evidence(MARRIAGE, "fr", sources, rarities=rarities).coverage()
+    assert full == 1.0, "the marriage sentence (with its heading) holds every stem"
+    pacs = {"jour": 0.5, "cong": 1.0, "deces": 3.0}
+    near = Evidence("Combien de jours de congé pour un décès ?", "fr", sources, rarities=pacs)
+    assert near.coverage() == pytest.approx(1.5 / 4.5)
+    assert Evidence(MARRIAGE, "fr", sources).coverage() is None, "no rarities, no coverage"
+    english = Evidence("How many days off for a wedding?", "en", sources, rarities=rarities)
+    assert english.coverage() is None, "no source in the question's language"

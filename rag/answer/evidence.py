@@ -48,6 +48,13 @@ def term_weights(question_stems: set[str], sentence_stems: Sequence[set[str]]) -
     return weights
 
 
+def rarity(counts: dict[str, int], chunks: int) -> dict[str, float]:
+    """Each term's weight from how many of the store's chunks hold it:
+    log((N + 1) / (n + 0.5)). A word no chunk holds ("présidentielle" in a store
+    that only speaks of legislative elections) weighs most."""
+    return {term: math.log((chunks + 1) / (n + 0.5)) for term, n in counts.items()}
+
+
 def weighted_coverage(weights: dict[str, float], stems: set[str]) -> float:
     """Share of the weighted question stems that `stems` holds, in [0, 1]."""
     total = sum(weights.values())
@@ -79,8 +86,10 @@ class Window:
 
     Claims are checked against one sentence at a time: over two, "Le PACS donne droit
     à 5 jours" found every word in "Le mariage donne droit à 5 jours. Le PACS donne
-    droit à 4 jours." The context (heading and sentence before) counts for relevance
-    only: "Il dure 5 jours." after "Le congé de mariage…" is about marriage."""
+    droit à 4 jours." The context (the document's title, the heading and the sentence
+    before) counts for relevance only: "Il dure 5 jours." after "Le congé de mariage…"
+    is about marriage, and every sentence of a fiche titled "Timbres fiscaux pour un
+    étranger en France" is about foreigners in France."""
 
     source: int  # index of the source in Evidence.sources
     start: int  # offsets in the source's text
@@ -96,6 +105,7 @@ class Source:
     label: str  # "1" or "W1", as cited
     text: str
     heading: str = ""
+    title: str = ""  # the document's: what every sentence of it is about
 
     @cached_property
     def lang(self) -> str:
@@ -116,6 +126,9 @@ class Evidence:
     lang: str
     sources: list[Source]
     encode: Encode | None = None
+    # The question's stems weighed by their rarity in the whole store (`rarity`), for
+    # `coverage`.
+    rarities: dict[str, float] | None = None
     windows: list[Window] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -129,7 +142,9 @@ class Evidence:
                 # the previous section.
                 opens_section = starts_with_heading(text)
                 before = "" if not j or opens_section else source.text[slice(*spans[j - 1])]
-                context = " ".join(p for p in (source.heading, before, text) if p)
+                context = " ".join(
+                    p for p in dict.fromkeys((source.title, source.heading, before, text)) if p
+                )
                 self.windows.append(Window(i, s, e, text, context))
         self._stems = {id(w): content_stems(w.context, self.lang) for w in self.windows}
         self.weights = term_weights(
@@ -141,6 +156,25 @@ class Evidence:
         self._best_lexical = max(self._lexical.values(), default=0.0)
         self._question_vector: np.ndarray | None = None
         self._encoded: dict[int, np.ndarray] = {}
+
+    def coverage(self) -> float | None:
+        """How much of the question the sentence of the sources that covers it best
+        (with its context) holds, each question stem weighed by its rarity in the
+        store, in [0, 1]. Unlike `relevance`, absolute, and the stems no source holds
+        count against it: a page about marriage and birth leave covers little of a
+        question about PACS leave, however well it covers "congé" and "jours".
+        None without rarities or without a source in the question's language."""
+        if not self.rarities:
+            return None
+        total = sum(self.rarities.values())
+        same = [w for w in self.windows if not self.crosses(self.sources[w.source])]
+        if total <= 0 or not same:
+            return None
+        return max(
+            sum(weight for stem, weight in self.rarities.items() if stem in self._stems[id(w)])
+            / total
+            for w in same
+        )
 
     def crosses(self, source: Source) -> bool:
         """Is this source in another language than the question (and the answer)?"""

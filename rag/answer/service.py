@@ -27,7 +27,7 @@ import numpy as np
 from opentelemetry.trace import Span
 
 from rag.answer.citations import parse_citations
-from rag.answer.evidence import Evidence, Source
+from rag.answer.evidence import Evidence, Source, rarity
 from rag.answer.links import HTML, UNTRUSTED_URL, DraftGuard, defang, strip_untrusted
 from rag.answer.prompts import (
     ANSWER_NOW,
@@ -62,7 +62,7 @@ from rag.multilingual import Usem3Encoder, create_multilingual
 from rag.retrieval.hybrid import SearchHit
 from rag.retrieval.service import SearchService
 from rag.settings import Settings
-from rag.text import detect_language
+from rag.text import detect_language, stem_terms
 from rag.tracing import span
 from rag.types import SearchFilters
 
@@ -734,6 +734,10 @@ class AnswerService:
         dense, closest = self._model_similarity(question, hits)
         a = self.settings.answer
         weight = a.answerable_dense_weight.get(lang, 0.0) if hits else 0.0
+        coverage_weight = a.answerable_coverage_weight.get(lang, 0.0)
+        coverage = self.coverage(question, lang, hits) if coverage_weight else None
+        if coverage is None:
+            coverage_weight = 0.0
         threshold = a.answerable_threshold.get(lang, 0.0)
         # The closest source by MiniLM, or the first one (ordered in the multilingual
         # space when languages mix): an English question whose answer is in a French
@@ -743,14 +747,17 @@ class AnswerService:
             # A similarity across languages is on another scale than the one the weight
             # was calibrated on: the LLM, which reads both, decides alone, as a screen
             # (verification after generation checks what it says).
-            weight, threshold = 0.0, min(threshold, a.cross_language_threshold)
-        score = weight * max(dense, 0.0) + (1.0 - weight) * p_yes
-        answer.answerability = {
-            "score": score,
-            "p_yes": p_yes,
-            "dense": dense,
-            "threshold": threshold,
-        }
+            weight, coverage_weight = 0.0, 0.0
+            threshold = min(threshold, a.cross_language_threshold)
+        score = (
+            weight * max(dense, 0.0)
+            + coverage_weight * (coverage or 0.0)
+            + max(1.0 - weight - coverage_weight, 0.0) * p_yes
+        )
+        answer.answerability = {"score": score, "p_yes": p_yes, "dense": dense}
+        if coverage_weight:
+            answer.answerability["coverage"] = coverage or 0.0
+        answer.answerability["threshold"] = threshold
         return score
 
     def _model_similarity(
@@ -814,19 +821,39 @@ class AnswerService:
         return f"{previous[-1]} {question}" if previous else question
 
     def evidence(
-        self, question: str, lang: str, hits: list[SearchHit], web: Sequence[WebResult] = ()
+        self,
+        question: str,
+        lang: str,
+        hits: list[SearchHit],
+        web: Sequence[WebResult] = (),
+        rarities: dict[str, float] | None = None,
     ) -> Evidence:
         """The sentences of these sources, scored for the question (rag.answer.evidence):
         internal sources are cited as "1".."n", web results as "W1".."Wm"."""
         sources = [
-            Source(str(n), hit.chunk.text, hit.chunk.heading or "")
+            Source(str(n), hit.chunk.text, hit.chunk.heading or "", hit.document.title or "")
             for n, hit in enumerate(hits, start=1)
         ]
         sources += [
             Source(f"W{n}", result.snippet or result.title) for n, result in enumerate(web, 1)
         ]
         encoder = self.multilingual
-        return Evidence(question, lang, sources, encoder.encode if encoder else None)
+        return Evidence(question, lang, sources, encoder.encode if encoder else None, rarities)
+
+    def coverage(self, question: str, lang: str, hits: list[SearchHit]) -> float | None:
+        """How much of the question, its words weighed by their rarity in the store,
+        the best sentence of these sources covers (rag.answer.evidence.Evidence.coverage).
+        The counts are the full-text index's, over every chunk: the same statistics
+        BM25 already ranks with, so they tell a user nothing BM25's order does not."""
+        terms = stem_terms(question, lang)
+        if not terms or not hits:
+            return None
+        store = self.search.store
+        counts = store.term_chunk_counts(terms.values())
+        weights = rarity(
+            {stem: counts[token] for stem, (token, _) in terms.items()}, store.count_chunks()
+        )
+        return self.evidence(question, lang, hits, rarities=weights).coverage()
 
     def _verify(
         self, answer: Answer, raw: str, question: str, hits: list[SearchHit], lang: str

@@ -431,6 +431,29 @@ class DocumentStore:
             ).fetchone()[0]
         )
 
+    def term_chunk_counts(self, terms: Iterable[tuple[str, bool]]) -> dict[str, int]:
+        """How many chunks hold each full-text token (folded as BM25 indexes it), or,
+        for a prefix (`(token, True)`), a token starting with it: summed over those
+        tokens, so an upper bound, capped at the number of chunks."""
+        counts: dict[str, int] = {}
+        total: int | None = None
+        for term, prefix in terms:
+            if prefix:
+                row = self._conn.execute(
+                    "SELECT sum(doc) FROM chunks_vocab WHERE term >= ? AND term < ?",
+                    (term, term + "\uffff"),
+                ).fetchone()
+            else:
+                row = self._conn.execute(
+                    "SELECT doc FROM chunks_vocab WHERE term = ?", (term,)
+                ).fetchone()
+            count = int(row[0] or 0) if row else 0
+            if prefix and count:
+                total = self.count_chunks() if total is None else total
+                count = min(count, total)
+            counts[term] = count
+        return counts
+
     def chunk_ids(self, fingerprint: str, max_id: int | None = None) -> np.ndarray:
         sql = (
             "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id "

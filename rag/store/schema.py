@@ -78,6 +78,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     text, heading, title, content='chunks', content_rowid='id',
     tokenize='unicode61 remove_diacritics 2'
 );
+-- How many chunks hold each token: how rare a question's word is in this store.
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, row);
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
     INSERT INTO chunks_fts(rowid, text, heading, title)
     VALUES (new.id, new.text, new.heading, new.title);
