@@ -232,10 +232,16 @@ def test_generation_overrides_are_bounded(demo_store: Settings) -> None:
 
 def checked(settings: Settings, **thresholds: float) -> Settings:
     """The store's settings with the check's thresholds per language; a passed check
-    is also a sure one (the extractive threshold is the same)."""
+    is also a sure one (the extractive threshold is the same). French scores are the
+    LLM's P(oui) alone, so a test sets them exactly (the blend is tested apart)."""
     levels = {"fr": 0.5, "en": 0.58, **thresholds}
     answer = settings.answer.model_copy(
-        update={"answerable_threshold": levels, "extractive_threshold": levels}
+        update={
+            "answerable_threshold": levels,
+            "extractive_threshold": levels,
+            "answerable_dense_weight": {"fr": 0.0, "en": 0.7},
+            "answerable_coverage_weight": {"fr": 0.0, "en": 0.0},
+        }
     )
     return settings.model_copy(update={"answer": answer})
 
@@ -262,8 +268,7 @@ def test_check_shares_the_answer_prompt_and_asks_in_its_language(demo_store: Set
     assert check[:-1] == generated[:-1], "same system prompt: its KV cache is reused"
     question_part = check[-1]["content"].removesuffix("\n\n" + ANSWERABLE["fr"])
     assert generated[-1]["content"] == question_part + "\n\n" + ANSWER_NOW["fr"]
-    # French: the English-only embedder's similarity is not trusted, the LLM decides.
-    assert answer.answerability["score"] == pytest.approx(0.9)
+    assert answer.answerability["score"] == pytest.approx(0.9), "P(oui) alone (`checked`)"
 
 
 def test_english_blends_the_llm_with_vector_similarity(demo_store: Settings) -> None:
@@ -286,6 +291,7 @@ def test_a_question_word_no_source_holds_counts_against_answering(demo_store: Se
         update={"answerable_coverage_weight": {"fr": 0.5, "en": 0.0}}
     )
     settings = base.model_copy(update={"answer": answer_settings})
+    assert demo_store.answer.answerable_coverage_weight["fr"] > 0, "on by default in French"
     near = service(settings, CheckingLLM("Le décès donne droit à 3 jours [1].", p_yes=0.4)).ask(
         "Combien de jours de congé pour un décès ?"
     )
