@@ -309,6 +309,28 @@ def test_a_question_word_no_source_holds_counts_against_answering(demo_store: Se
     assert unweighted.answerability is not None and "coverage" not in unweighted.answerability
 
 
+def test_coverage_counts_only_what_the_caller_may_see(demo_store: Settings) -> None:
+    """The words' rarity is counted over the caller's groups: "prime" and "objectifs"
+    are only in the HR pay policy, and a public key's coverage must not show it."""
+    base = checked(demo_store)
+    answer_settings = base.answer.model_copy(
+        update={"answerable_coverage_weight": {"fr": 0.5, "en": 0.0}}
+    )
+    settings = base.model_copy(update={"answer": answer_settings})
+    llm = CheckingLLM("Chaque salarié acquiert 25 jours ouvrés de congés payés par an [1].", 0.9)
+    svc = service(settings, llm)
+    question = "Combien de jours de congés payés donne la prime d'objectifs ?"
+    public = SearchFilters(groups=("public",))
+    hits = svc.search.search(question, 5, public).hits
+    seen = svc.coverage(question, "fr", hits, ("public",))
+    everything = svc.coverage(question, "fr", hits)
+    assert seen is not None and everything is not None
+    assert seen < everything, "over the whole store, the HR words would seem less rare"
+    answer = svc.ask(question, filters=public)
+    assert answer.answerability is not None
+    assert answer.answerability["coverage"] == pytest.approx(seen)
+
+
 def test_the_llm_decides_alone_when_the_first_source_is_in_another_language(
     demo_store: Settings,
 ) -> None:

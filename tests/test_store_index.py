@@ -69,16 +69,29 @@ def test_term_counts_follow_the_chunks(store: DocumentStore) -> None:
         *new_doc("/a.txt", ["Le mariage donne 5 jours.", "Les mariages civils.", "Le PACS."])
     )
     store.put_document(*new_doc("/b.txt", ["Congé de mariage"]))
-    counts = store.term_chunk_counts([("mariage", False), ("mariag", True), ("pacs", False)])
-    assert counts == {"mariage": 2, "mariag": 3, "pacs": 1}
-    assert store.term_chunk_counts([("presidentielle", False), ("zz", True)]) == {
+    counts, total = store.term_chunk_counts([("mariage", False), ("mariag", True), ("pacs", False)])
+    assert counts == {"mariage": 2, "mariag": 3, "pacs": 1} and total == 4
+    assert store.term_chunk_counts([("presidentielle", False), ("zz", True)])[0] == {
         "presidentielle": 0,
         "zz": 0,
     }
-    assert store.term_chunk_counts([("", True)])[""] <= store.count_chunks(), "capped"
+    assert store.term_chunk_counts([("", True)])[0][""] <= total, "capped"
     [doc] = [d for d in store.list_documents() if d.path == "/b.txt"]
     store.delete_document(doc.id)
-    assert store.term_chunk_counts([("mariage", False)]) == {"mariage": 1}
+    assert store.term_chunk_counts([("mariage", False)]) == ({"mariage": 1}, 3)
+
+
+def test_term_counts_for_some_groups_say_nothing_of_the_others(store: DocumentStore) -> None:
+    """Counted for a caller's groups, a word found only in a document of another group
+    is found nowhere: its rarity, and the answerability coverage shown from it, cannot
+    tell the caller that such a document exists."""
+    store.put_document(*new_doc("/public.txt", ["Le mariage donne 5 jours."]))
+    store.put_document(*new_doc("/hr.txt", ["Projet Zeus : plan social.", "Zeus."], groups=["hr"]))
+    terms = [("zeus", False), ("mariag", True)]
+    assert store.term_chunk_counts(terms) == ({"zeus": 2, "mariag": 1}, 3)
+    assert store.term_chunk_counts(terms, ["public"]) == ({"zeus": 0, "mariag": 1}, 1)
+    assert store.term_chunk_counts(terms, ["hr"]) == ({"zeus": 2, "mariag": 0}, 2)
+    assert store.term_chunk_counts(terms, []) == ({"zeus": 0, "mariag": 0}, 0), "no group: none"
 
 
 def test_transaction_is_all_or_nothing(store: DocumentStore) -> None:

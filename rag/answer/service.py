@@ -219,7 +219,11 @@ class Answer:
             "removed": [r.to_dict() for r in self.removed],
             "notices": self.notices,
             "answerability": (
-                {k: round(v, 4) for k, v in self.answerability.items()}
+                {
+                    # coverage: null where it did not count (no weight, across languages)
+                    k: round(self.answerability[k], 4) if k in self.answerability else None
+                    for k in ("score", "p_yes", "dense", "coverage", "threshold")
+                }
                 if self.answerability
                 else None
             ),
@@ -249,6 +253,7 @@ class _Run:
     prompt: Prompt | None = None
     messages: list[Message] = field(default_factory=list)
     draft: str = ""  # the generated answer, before verification
+    groups: tuple[str, ...] | None = None  # the caller's, when not every one (filters)
 
 
 class _Finish(Exception):
@@ -383,6 +388,7 @@ class AnswerService:
             started=time.perf_counter(),
             standalone=question,
             web_query=web_query(question, history, self.settings.retrieval.max_question_chars),
+            groups=filters.groups if filters is not None else None,
         )
         try:
             if history:
@@ -511,7 +517,13 @@ class AnswerService:
         try:
             with self._timed(run, "check") as check:
                 score = self.answerability(
-                    run.standalone, run.prompt, run.hits, run.lang, run.params, run.answer
+                    run.standalone,
+                    run.prompt,
+                    run.hits,
+                    run.lang,
+                    run.params,
+                    run.answer,
+                    run.groups,
                 )
                 if score is not None:
                     check.set_attribute("score", score)
@@ -714,13 +726,16 @@ class AnswerService:
         lang: str,
         params: GenerationParams,
         answer: Answer,
+        groups: Sequence[str] | None = None,
     ) -> float | None:
         """How sure we are that the sources answer the question, in [0, 1]: the LLM's
-        probability of "yes" to ANSWERABLE, blended (for languages the embedder knows)
-        with the best source's vector similarity. A 1.5B model asked to answer or
-        refuse in one go refused half the answerable clapnq questions; its yes/no
-        probability ranks them better, and the similarity better still
-        (bench/answerability.py). None when the backend cannot tell probabilities."""
+        probability of "yes" to ANSWERABLE, blended, with per-language weights, with
+        the best source's vector similarity and with the question's coverage (how much
+        of it, words weighed by rarity, the best source sentence holds). A 1.5B model
+        asked to answer or refuse in one go refused half the answerable clapnq
+        questions; its yes/no probability ranks them better, and the blends better
+        still (bench/answerability.py). `groups`: the caller's, when it may not see every
+        document. None when the backend cannot tell probabilities."""
         yes, no = YES_NO[lang]
         assert isinstance(self.llm, ScoresChoices)
         try:
@@ -735,7 +750,7 @@ class AnswerService:
         a = self.settings.answer
         weight = a.answerable_dense_weight.get(lang, 0.0) if hits else 0.0
         coverage_weight = a.answerable_coverage_weight.get(lang, 0.0)
-        coverage = self.coverage(question, lang, hits) if coverage_weight else None
+        coverage = self.coverage(question, lang, hits, groups) if coverage_weight else None
         if coverage is None:
             coverage_weight = 0.0
         threshold = a.answerable_threshold.get(lang, 0.0)
@@ -840,19 +855,24 @@ class AnswerService:
         encoder = self.multilingual
         return Evidence(question, lang, sources, encoder.encode if encoder else None, rarities)
 
-    def coverage(self, question: str, lang: str, hits: list[SearchHit]) -> float | None:
+    def coverage(
+        self,
+        question: str,
+        lang: str,
+        hits: list[SearchHit],
+        groups: Sequence[str] | None = None,
+    ) -> float | None:
         """How much of the question, its words weighed by their rarity in the store,
         the best sentence of these sources covers (rag.answer.evidence.Evidence.coverage).
-        The counts are the full-text index's, over every chunk: the same statistics
-        BM25 already ranks with, so they tell a user nothing BM25's order does not."""
+        With `groups` (the caller's), rarity is counted over those groups' chunks only:
+        over the whole store, a word found only in a document the caller cannot see
+        would weigh less than one found nowhere, and the coverage the response shows
+        would tell the caller that such a document exists."""
         terms = stem_terms(question, lang)
         if not terms or not hits:
             return None
-        store = self.search.store
-        counts = store.term_chunk_counts(terms.values())
-        weights = rarity(
-            {stem: counts[token] for stem, (token, _) in terms.items()}, store.count_chunks()
-        )
+        counts, chunks = self.search.store.term_chunk_counts(terms.values(), groups)
+        weights = rarity({stem: counts[token] for stem, (token, _) in terms.items()}, chunks)
         return self.evidence(question, lang, hits, rarities=weights).coverage()
 
     def _verify(

@@ -431,12 +431,34 @@ class DocumentStore:
             ).fetchone()[0]
         )
 
-    def term_chunk_counts(self, terms: Iterable[tuple[str, bool]]) -> dict[str, int]:
+    def term_chunk_counts(
+        self, terms: Iterable[tuple[str, bool]], groups: Sequence[str] | None = None
+    ) -> tuple[dict[str, int], int]:
         """How many chunks hold each full-text token (folded as BM25 indexes it), or,
-        for a prefix (`(token, True)`), a token starting with it: summed over those
-        tokens, so an upper bound, capped at the number of chunks."""
-        counts: dict[str, int] = {}
-        total: int | None = None
+        for a prefix (`(token, True)`), a token starting with it; and how many chunks
+        there are. With `groups`, only the chunks of documents in those groups count:
+        the counts then say nothing of what the caller cannot see. Without, the
+        index's own vocabulary answers (a prefix's count is summed over its tokens,
+        so an upper bound, capped at the number of chunks)."""
+        terms = list(terms)
+        if groups is not None:
+            where, params = filter_clause(SearchFilters(groups=tuple(groups)))
+            visible = f"JOIN documents d ON d.id = c.document_id WHERE {where}"
+            total = int(
+                self._conn.execute(f"SELECT count(*) FROM chunks c {visible}", params).fetchone()[0]
+            )
+            counts = {}
+            for term, prefix in terms:
+                match = f'"{term}"*' if prefix else f'"{term}"'
+                row = self._conn.execute(
+                    "SELECT count(*) FROM chunks_fts f JOIN chunks c ON c.id = f.rowid "
+                    f"{visible} AND chunks_fts MATCH ?",
+                    [*params, match],
+                ).fetchone()
+                counts[term] = int(row[0])
+            return counts, total
+        total = self.count_chunks()
+        counts = {}
         for term, prefix in terms:
             if prefix:
                 row = self._conn.execute(
@@ -447,12 +469,8 @@ class DocumentStore:
                 row = self._conn.execute(
                     "SELECT doc FROM chunks_vocab WHERE term = ?", (term,)
                 ).fetchone()
-            count = int(row[0] or 0) if row else 0
-            if prefix and count:
-                total = self.count_chunks() if total is None else total
-                count = min(count, total)
-            counts[term] = count
-        return counts
+            counts[term] = min(int(row[0] or 0) if row else 0, total)
+        return counts, total
 
     def chunk_ids(self, fingerprint: str, max_id: int | None = None) -> np.ndarray:
         sql = (
