@@ -215,3 +215,30 @@ def test_mmr_diversifies_near_duplicates(tmp_path: Path) -> None:
     assert "autre.md" in diverse
     with pytest.raises(RagError, match="mmr_lambda"):
         search.search("télétravail", mmr_lambda=2.0)
+
+
+def test_a_document_replaced_during_a_search_does_not_vanish_from_it(tmp_path: Path) -> None:
+    """A search reads BM25 hits, then embeddings, then chunk records. A re-ingest that
+    commits between two of those reads must not make the document disappear from the
+    results: the whole search sees one committed state (its old revision here)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    page = docs / "note.md"
+    page.write_text("# Note\n\nLe code canari est zebulon, version un.\n", encoding="utf-8")
+    settings = Settings(data_dir=tmp_path / "data")
+    IngestService(settings, embedder=HashingEmbedder(1024)).run(docs, ["public"])
+    search = SearchService(settings, embedder=HashingEmbedder(1024))
+    writer = IngestService(settings, embedder=HashingEmbedder(1024))
+    bm25 = search.retriever.bm25
+
+    def bm25_then_a_commit(*args, **kwargs):  # type: ignore[no-untyped-def]
+        found = bm25(*args, **kwargs)
+        page.write_text("# Note\n\nLe code canari est zebulon, version deux.\n", encoding="utf-8")
+        writer.run(docs, ["public"])  # another connection commits the new revision
+        return found
+
+    search.retriever.bm25 = bm25_then_a_commit  # type: ignore[method-assign]
+    hits = search.search("zebulon", k=3, mode="hybrid").hits
+    assert hits and "version un" in hits[0].chunk.text
+    search.retriever.bm25 = bm25  # type: ignore[method-assign]
+    assert "version deux" in search.search("zebulon", k=3, mode="hybrid").hits[0].chunk.text

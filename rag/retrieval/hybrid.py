@@ -185,6 +185,19 @@ class Retriever:
             raise RagError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
         filters = filters or SearchFilters()
         lang = lang or detect_language(query)
+        with self.store.snapshot():  # every read below sees the same commit
+            return self._search(query, k, filters, mode, fingerprint, lang, mmr_lambda)
+
+    def _search(
+        self,
+        query: str,
+        k: int,
+        filters: SearchFilters,
+        mode: str,
+        fingerprint: str,
+        lang: str,
+        mmr_lambda: float | None,
+    ) -> SearchResult:
         timings: dict[str, float] = {}
         match = fts_query(query, lang) if mode in ("hybrid", "bm25") else None
         lexical: list[tuple[int, float]] = []

@@ -158,6 +158,25 @@ class DocumentStore:
         with self._write():
             yield
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads that all see one committed state: every statement inside sees the store
+        as the first one found it, whatever a writer commits meanwhile (WAL keeps that
+        state for its readers, and the writer is not blocked). A search reads BM25
+        hits, then embeddings, then chunk records, each a statement of its own: without
+        one snapshot, a document replaced between two of them vanished from the results
+        (its old chunks found, then gone). Inside a transaction already, that one."""
+        conn = self._conn
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
     @staticmethod
     def _bump_generation(conn: sqlite3.Connection) -> None:
         conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
