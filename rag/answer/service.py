@@ -750,9 +750,6 @@ class AnswerService:
         a = self.settings.answer
         weight = a.answerable_dense_weight.get(lang, 0.0) if hits else 0.0
         coverage_weight = a.answerable_coverage_weight.get(lang, 0.0)
-        coverage = self.coverage(question, lang, hits, groups) if coverage_weight else None
-        if coverage is None:
-            coverage_weight = 0.0
         threshold = a.answerable_threshold.get(lang, 0.0)
         # The closest source by MiniLM, or the first one (ordered in the multilingual
         # space when languages mix): an English question whose answer is in a French
@@ -760,18 +757,22 @@ class AnswerService:
         leads = [h for h in (closest, hits[0] if hits else None) if h is not None]
         if any(detect_language(h.chunk.text) != lang for h in leads):
             # A similarity across languages is on another scale than the one the weight
-            # was calibrated on: the LLM, which reads both, decides alone, as a screen
-            # (verification after generation checks what it says).
+            # was calibrated on, and the question's words are not the sources': the LLM,
+            # which reads both, decides alone, as a screen (verification after
+            # generation checks what it says).
             weight, coverage_weight = 0.0, 0.0
             threshold = min(threshold, a.cross_language_threshold)
+        coverage = self.coverage(question, lang, hits, groups) if coverage_weight else None
+        if coverage is None:
+            coverage_weight = 0.0
         score = (
             weight * max(dense, 0.0)
             + coverage_weight * (coverage or 0.0)
             + max(1.0 - weight - coverage_weight, 0.0) * p_yes
         )
         answer.answerability = {"score": score, "p_yes": p_yes, "dense": dense}
-        if coverage_weight:
-            answer.answerability["coverage"] = coverage or 0.0
+        if coverage is not None:
+            answer.answerability["coverage"] = coverage
         answer.answerability["threshold"] = threshold
         return score
 
