@@ -4,7 +4,9 @@
 
 For a few questions of the set (5 sources each): the service's time to first
 token, warm (model loaded, the previous question's prompt in the KV cache as in
-service), then, both from an empty KV cache, the service's total time and
+service), its total time warm, with and without the LLM judge of cited sentences
+(RAG_ANSWER__JUDGE_VETO: one more prompt per kept sentence, after the answer has
+streamed), then, both from an empty KV cache, the service's total time and
 llama.cpp's own streaming chat completion on exactly the same messages (the
 baseline). The overhead is the service's total time over the baseline's.
 Prints one JSON object.
@@ -39,6 +41,13 @@ def main() -> None:
 
     settings = Settings(data_dir=args.data_dir)
     service = AnswerService(settings)
+    unjudged = settings.answer.model_copy(update={"judge_veto": {"fr": 0.0, "en": 0.0}})
+    without_judge = AnswerService(
+        settings.model_copy(update={"answer": unjudged}),
+        search=service.search,
+        llm=service.llm,
+        multilingual=service.multilingual,
+    )
     questions = [q for q in load_questions(args.dataset) if q.answerable][: args.questions + 1]
     service.ask(questions[0].question)  # warm: embedder, index, model loaded
     llama = service.llm._load()  # type: ignore[attr-defined]
@@ -47,7 +56,12 @@ def main() -> None:
     for q in questions[1:]:
         # Warm as in service: the KV cache holds the previous question's prompt, so
         # only the shared system prompt is reused.
+        t0 = time.perf_counter()
         warm = service.ask(q.question)
+        warm_total = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        unjudged_answer = without_judge.ask(q.question)
+        warm_total_unjudged = time.perf_counter() - t0
         # Overhead: both calls start from an empty KV cache, else the second one
         # would reuse the first one's evaluated prompt and skip its prefill.
         llama.reset()
@@ -85,6 +99,10 @@ def main() -> None:
                     answer.timings.get("first_token_s", 0.0), 2
                 ),
                 "service_total_s": round(service_total, 2),
+                "service_total_warm_s": round(warm_total, 2),
+                "judge_s": round(warm.timings.get("judge_s", 0.0), 2),
+                "service_total_warm_without_judge_s": round(warm_total_unjudged, 2),
+                "mode_without_judge": unjudged_answer.mode,
                 "llamacpp_first_token_s": round(first or 0.0, 2),
                 "llamacpp_total_s": round(baseline_total, 2),
             }
@@ -102,6 +120,12 @@ def main() -> None:
                 ),
                 "median_llamacpp_first_token_s": statistics.median(
                     r["llamacpp_first_token_s"] for r in rows
+                ),
+                "median_service_total_warm_s": statistics.median(
+                    r["service_total_warm_s"] for r in rows
+                ),
+                "median_service_total_warm_without_judge_s": statistics.median(
+                    r["service_total_warm_without_judge_s"] for r in rows
                 ),
                 "service_overhead_over_llamacpp": round(service_total / baseline_total - 1, 3),
                 "questions": rows,

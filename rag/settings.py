@@ -235,6 +235,15 @@ class AnswerSettings(BaseModel):
         "sentence in another language for the citation to count as supported (halved when "
         "a number of the sentence is missing from the source).",
     )
+    # bench/citation_support.py --judge: the embedded model asked whether the cited
+    # sentence says what the claim says, as an answer to the question.
+    judge_veto: dict[str, Fraction] = Field(
+        default_factory=lambda: {"fr": 0.5, "en": 0.5},
+        description="Per question language: after the word-level check passes a cited "
+        "sentence, the LLM is asked whether it says what the answer's sentence says, as an "
+        "answer to the question; under this probability of yes the citation fails. 0 "
+        "turns the judge off.",
+    )
     # bench/answerability.py. English: chosen on clapnq's first 50 + 50 questions,
     # checked on the other 100. French: spf's 50 questions and the 75 of
     # eval/sets/spf-unanswerable; the blend of 0.6 x P("oui"), 0.25 x coverage and

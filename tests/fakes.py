@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.answer.prompts import SUPPORTS
 from rag.llm import Generation, GenerationParams, LLMUnavailable, Message, Usage
 
 
@@ -60,20 +61,40 @@ class ScriptedLLM:
 
 class CheckingLLM(ScriptedLLM):
     """A ScriptedLLM that also answers the answerability check: P(first choice) is
-    `p_yes`, or the check raises `check_error`. Records the check's messages."""
+    `p_yes`, or the check raises `check_error`. Records the check's messages.
+
+    The verifier's support judge (rag.answer.prompts.SUPPORTS) is answered apart:
+    `judge` maps a word of the judged claim to its P(yes) (the first match; `judge_p`
+    otherwise), or `judge_error` is raised; its prompts go to `judged`."""
 
     name = "checking"
 
     def __init__(
-        self, *replies: str | Exception, p_yes: float = 0.9, check_error: Exception | None = None
+        self,
+        *replies: str | Exception,
+        p_yes: float = 0.9,
+        check_error: Exception | None = None,
+        judge: dict[str, float] | None = None,
+        judge_p: float = 0.9,
+        judge_error: Exception | None = None,
     ) -> None:
         super().__init__(*replies)
         self.p_yes, self.check_error = p_yes, check_error
+        self.judge, self.judge_p, self.judge_error = judge or {}, judge_p, judge_error
         self.checks: list[list[Message]] = []
+        self.judged: list[str] = []
 
     def choice_probabilities(
         self, messages: list[Message], choices: Sequence[str], params: GenerationParams
     ) -> dict[str, float]:
+        prompt = str(messages[-1]["content"])
+        if any(prompt.endswith(question) for question in SUPPORTS.values()):
+            self.judged.append(prompt)
+            if self.judge_error is not None:
+                raise self.judge_error
+            claim = prompt.rsplit("\n\n", 1)[0].rsplit("\n", 1)[-1]
+            p = next((p for word, p in self.judge.items() if word in claim), self.judge_p)
+            return {choices[0]: p, choices[1]: 1.0 - p}
         self.checks.append(messages)
         if self.check_error is not None:
             raise self.check_error

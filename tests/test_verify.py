@@ -39,12 +39,80 @@ HOTEL = (
 MARRIAGE = "Combien de jours de congé pour un mariage ?"
 
 
-def verify(question: str, draft: str, *texts: str, lang: str = "fr") -> Verification:
+def verify(
+    question: str,
+    draft: str,
+    *texts: str,
+    lang: str = "fr",
+    judge: Judge | None = None,
+    veto: float = 0.0,
+) -> Verification:
     sources = [Source(str(n), text) for n, text in enumerate(texts, start=1)]
     evidence = Evidence(question, lang, sources, BilingualEncoder().encode)
     parsed = parse_citations(draft, len(sources))
     labels = {s.label: i for i, s in enumerate(sources)}
-    return Verifier(evidence, VerifySettings()).verify(parsed.statements, labels)
+    settings = VerifySettings(judge_veto=veto)
+    return Verifier(evidence, settings, judge).verify(parsed.statements, labels)
+
+
+class Judge:
+    """The LLM judge's stand-in: P(yes) by a word of the judged sentence (`default`
+    otherwise, or None: the LLM cannot tell); records each (sentence, claim)."""
+
+    def __init__(self, by_word: dict[str, float], default: float | None = 0.9) -> None:
+        self.by_word, self.default = by_word, default
+        self.asked: list[tuple[str, str]] = []
+
+    def __call__(self, sentence: str, claim: str) -> float | None:
+        self.asked.append((sentence, claim))
+        return next((p for w, p in self.by_word.items() if w in sentence), self.default)
+
+
+def test_a_citation_the_judge_doubts_is_removed() -> None:
+    """The words are all in the sentence; the judge says it does not say that."""
+    judge = Judge({"mariage": 0.2})
+    draft = "Le mariage du salarié donne droit à 5 jours de congé [1]."
+    result = verify(MARRIAGE, draft, LEAVE, judge=judge, veto=0.5)
+    assert result.kept == [] and [r.reason for r in result.removed] == [OFF_TOPIC]
+    # Asked about the cited sentence, with its context, about this claim; and the
+    # sentence is not asked about twice (the post-hoc attribution reuses the verdict).
+    assert judge.asked and all("mariage du salarié" in s for s, _ in judge.asked)
+    assert len(judge.asked) == len(set(judge.asked))
+
+
+def test_a_citation_the_judge_accepts_is_kept_as_without_it() -> None:
+    draft = "Le mariage du salarié donne droit à 5 jours de congé [1]."
+    without = verify(MARRIAGE, draft, LEAVE)
+    judge = Judge({}, default=0.7)
+    result = verify(MARRIAGE, draft, LEAVE, judge=judge, veto=0.5)
+    assert result.text() == without.text() == draft
+    assert [c.judged for c in result.kept[0].checks] == [0.7]
+    assert len(judge.asked) == 1  # one sentence, one call
+
+
+def test_the_judge_never_keeps_what_the_words_do_not_support() -> None:
+    """It only vetoes: an invented figure stays removed however sure it is."""
+    judge = Judge({}, default=1.0)
+    result = verify(MARRIAGE, "Le mariage donne droit à 8 jours [1].", LEAVE, judge=judge, veto=0.5)
+    assert result.kept == [] and [r.reason for r in result.removed] == [UNSUPPORTED]
+    assert judge.asked == []  # nothing passed the word-level check: nothing to ask
+
+
+def test_a_judge_that_cannot_tell_leaves_the_word_level_check_alone() -> None:
+    draft = "Le mariage du salarié donne droit à 5 jours de congé [1]."
+    result = verify(MARRIAGE, draft, LEAVE, judge=Judge({}, default=None), veto=0.5)
+    assert result.text() == draft and result.kept[0].checks[0].judged is None
+
+
+def test_a_vetoed_claim_can_be_reattributed_to_a_sentence_the_judge_accepts() -> None:
+    """Cited to the wrong passage, the judge doubting it there: the sentence that says
+    it, in the other source, takes the citation."""
+    judge = Judge({"événements": 0.1})  # the first source's sentence, under its heading
+    other = "Congés familiaux : le mariage du salarié donne droit à 5 jours de congé payé."
+    draft = "Le mariage du salarié donne droit à 5 jours de congé payé [1]."
+    result = verify(MARRIAGE, draft, LEAVE, other, judge=judge, veto=0.5)
+    [kept] = result.kept
+    assert kept.reattributed and [c.label for c in kept.checks] == ["2"]
 
 
 def test_the_sentence_that_answers_the_question_is_the_one_quoted() -> None:

@@ -42,10 +42,19 @@ from rag.answer.prompts import (
     build_prompt,
     looks_not_found,
     rewrite_messages,
+    supports_messages,
     with_line,
     without_echo,
 )
-from rag.answer.verify import OFF_TOPIC, RESTATES, Removal, Verification, Verifier, VerifySettings
+from rag.answer.verify import (
+    OFF_TOPIC,
+    RESTATES,
+    Judge,
+    Removal,
+    Verification,
+    Verifier,
+    VerifySettings,
+)
 from rag.answer.web import PendingWebSearch, SearxngClient, WebResult, WebSearchUnavailable
 from rag.embedding import BlendedEmbedder
 from rag.llm import (
@@ -589,7 +598,10 @@ class AnswerService:
         passages when the check was sure, else `not_found`."""
         yield {"type": "stage", "name": "verify"}
         with self._timed(run, "verify") as verify:
-            verified = self._verify(run.answer, run.draft, run.standalone, run.hits, run.lang)
+            judge = self._support_judge(run.standalone, run.lang, run.params, run.answer)
+            verified = self._verify(
+                run.answer, run.draft, run.standalone, run.hits, run.lang, judge
+            )
             verify.set_attribute("removed", len(run.answer.removed))
         if not verified:
             if run.hits and self._confident(run.answer):
@@ -876,8 +888,46 @@ class AnswerService:
         weights = rarity({stem: counts[token] for stem, (token, _) in terms.items()}, chunks)
         return self.evidence(question, lang, hits, rarities=weights).coverage()
 
+    def _support_judge(
+        self, question: str, lang: str, params: GenerationParams, answer: Answer
+    ) -> Judge | None:
+        """The LLM as the verifier's judge of one cited sentence (RAG_ANSWER__JUDGE_VETO,
+        bench/citation_support.py), or None where it is off or the backend cannot score
+        choices. A failure turns it off for the rest of the answer: the word-level check
+        then stands alone, as it does without a judge."""
+        if self.settings.answer.judge_veto.get(lang, 0.0) <= 0:
+            return None
+        if not isinstance(self.llm, ScoresChoices):
+            return None
+        llm, (yes, no) = self.llm, YES_NO[lang]
+        failed: list[str] = []
+
+        def judge(sentence: str, claim: str) -> float | None:
+            if failed:
+                return None
+            t0 = time.perf_counter()
+            try:
+                messages = supports_messages(sentence, question, claim, lang)
+                return llm.choice_probabilities(messages, [yes, no], params)[yes]
+            except (LLMUnavailable, NoTokenProbabilities) as exc:
+                log.warning("citations checked without the LLM judge: %s", exc)
+                failed.append(str(exc))
+                return None
+            finally:
+                answer.timings["judge_s"] = answer.timings.get("judge_s", 0.0) + (
+                    time.perf_counter() - t0
+                )
+
+        return judge
+
     def _verify(
-        self, answer: Answer, raw: str, question: str, hits: list[SearchHit], lang: str
+        self,
+        answer: Answer,
+        raw: str,
+        question: str,
+        hits: list[SearchHit],
+        lang: str,
+        judge: Judge | None = None,
     ) -> bool:
         """Keep the draft's sentences that a source sentence about the question
         supports, re-cited where the model cited the wrong source or none (rag.answer.verify).
@@ -894,8 +944,13 @@ class AnswerService:
         evidence = self.evidence(question, lang, hits, web)
         labels = {source.label: i for i, source in enumerate(evidence.sources)}
         a = self.settings.answer
-        settings = VerifySettings(a.support_threshold, a.relevance_ratio, a.cross_language_support)
-        verification = Verifier(evidence, settings).verify(parsed.statements, labels)
+        settings = VerifySettings(
+            a.support_threshold,
+            a.relevance_ratio,
+            a.cross_language_support,
+            a.judge_veto.get(lang, 0.0),
+        )
+        verification = Verifier(evidence, settings, judge).verify(parsed.statements, labels)
         self._strip_links(verification, hits, web)
         answer.removed = verification.removed
         self._removal_notices(answer, verification)

@@ -18,11 +18,15 @@ hard anchor: one that is neither in the source sentence nor in the question make
 the claim unsupported ("4 jours" against "5 jours" is the typical invention).
 Bearing on the question is rag.answer.evidence's relevance, relative to the best sentence of
 the sources: a claim that repeats the paid-leave sentence does not answer a question
-about marriage leave.
+about marriage leave. Where the service gives it a judge (the LLM, asked whether the
+sentence says what the claim says as an answer to the question), a citation that
+passes both is vetoed under the judge's threshold; the judge never passes one they
+fail (bench/citation_support.py measured both ways).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,11 +42,25 @@ OFF_TOPIC = "off_topic"  # a source says it, but not in a sentence about the que
 RESTATES = "restates_question"  # it says nothing the question did not already say
 
 
+# The LLM's probability that a source sentence (with its context) says what a claim
+# says, as an answer to the question; None when the LLM cannot tell (it is not
+# answering, or gives no token probabilities): the word-level check then stands alone.
+Judge = Callable[[str, str], float | None]
+
+# Judge calls per claim and source, and for a post-hoc attribution, at most: each
+# costs a prompt evaluation (about a second on two cores).
+JUDGED_PER_CHECK = 2
+
+
 @dataclass(frozen=True)
 class VerifySettings:
     support_threshold: float = 0.5
     relevance_ratio: float = 0.75
     cross_language_support: float = 0.45
+    judge_veto: float = 0.0
+    """With a judge: a citation the word-level check passes fails under this P(yes).
+    (The judge only vetoes: letting it pass claims the word-level check fails added
+    invented claims and no right one, bench/citation_support.py.)"""
 
 
 @dataclass
@@ -52,7 +70,8 @@ class Check:
     window: Window
     support: float
     relevance: float
-    supported: bool  # support and relevance both pass
+    supported: bool  # support and relevance both pass (and the judge, where asked)
+    judged: float | None = None  # the judge's P(yes), where it was asked
     label: str = ""  # how the answer cites its source: "1", "W2"
 
 
@@ -94,11 +113,15 @@ class Verification:
 class Verifier:
     """Checks the sentences of one answer against its sources (rag.answer.evidence)."""
 
-    def __init__(self, evidence: Evidence, settings: VerifySettings) -> None:
+    def __init__(
+        self, evidence: Evidence, settings: VerifySettings, judge: Judge | None = None
+    ) -> None:
         self.evidence = evidence
         self.settings = settings
+        self.judge = judge
         self._claim_vectors: dict[str, np.ndarray] = {}
         self._question_numbers = numbers(evidence.question)
+        self._judged: dict[tuple[int, str], float | None] = {}
 
     def verify(self, statements: list[Statement], labels: dict[str, int]) -> Verification:
         """`labels` maps what a statement cites ("1", "W2") to the source's index."""
@@ -131,20 +154,45 @@ class Verifier:
     def check(self, claim: str, source: int) -> Check | None:
         """The source's window that best supports the claim among those bearing on
         the question (or, failing that, its best-supporting window, flagged)."""
-        best: Check | None = None
-        for window in self.evidence.windows_of(source):
-            check = self._score(claim, window)
-            if best is None or (check.supported, check.support) > (best.supported, best.support):
-                best = check
-        return best
+        return self._pick(claim, [self._score(claim, w) for w in self.evidence.windows_of(source)])
 
     def attribute(self, claim: str) -> Check | None:
         """Post-hoc attribution: the best supported window of any source, or None."""
-        checks = [
-            c for i in range(len(self.evidence.sources)) if (c := self.check(claim, i)) is not None
-        ]
-        supported = [c for c in checks if c.supported]
-        return max(supported, key=lambda c: (c.support, c.relevance), default=None)
+        best = self._pick(claim, [self._score(claim, w) for w in self.evidence.windows])
+        return best if best is not None and best.supported else None
+
+    def _pick(self, claim: str, checks: list[Check]) -> Check | None:
+        """The best of these checks of one claim. With a judge, the word-level winners
+        are put to it in turn (at most JUDGED_PER_CHECK), and one it doubts is vetoed:
+        "25 jours ouvrés de congés payés" is close to "the remote work allowance is 25
+        days" across languages, and is not about that allowance."""
+        if not checks:
+            return None
+        ordered = sorted(checks, key=lambda c: (c.supported, c.support, c.relevance), reverse=True)
+        if self.judge is None:
+            return ordered[0]
+        s = self.settings
+        asked = 0  # fresh judge calls for this pick (repeated ones are cached)
+        for check in (c for c in ordered if c.supported):
+            if asked == JUDGED_PER_CHECK:
+                break
+            asked += self._cached(claim, check.window)
+            check.judged = self._judge(claim, check.window)
+            if check.judged is None or check.judged >= s.judge_veto:
+                return check
+            check.supported = False
+        return ordered[0]
+
+    def _cached(self, claim: str, window: Window) -> int:
+        """0 when the judge has already been asked about this claim and window, else 1."""
+        return int((id(window), claim) not in self._judged)
+
+    def _judge(self, claim: str, window: Window) -> float | None:
+        assert self.judge is not None
+        key = (id(window), claim)
+        if key not in self._judged:
+            self._judged[key] = self.judge(window.context, claim)
+        return self._judged[key]
 
     def _said_off_topic(self, claim: str) -> bool:
         """Does some source support the claim, only not in a sentence about the
