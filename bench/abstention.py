@@ -64,6 +64,11 @@ def main() -> None:
                 "cited": bool(answer.citations),
                 "all_supported": bool(answer.citations)
                 and all(c.supported for c in answer.citations),
+                # what decides the mode: the check's score (and threshold), and what
+                # verification removed (an `extractive` answer with removals is the
+                # passages shown after the draft was wiped out)
+                "answerability": answer.answerability,
+                "removed": [r.reason for r in answer.removed],
                 "answer": answer.text[:300],
             }
         )
