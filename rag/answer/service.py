@@ -945,10 +945,10 @@ class AnswerService:
         labels = {source.label: i for i, source in enumerate(evidence.sources)}
         a = self.settings.answer
         settings = VerifySettings(
-            a.support_threshold,
-            a.relevance_ratio,
-            a.cross_language_support,
-            a.judge_veto.get(lang, 0.0),
+            support_threshold=a.support_threshold,
+            relevance_ratio=a.relevance_ratio,
+            cross_language_support=a.cross_language_support,
+            judge_veto=a.judge_veto.get(lang, 0.0),
         )
         verification = Verifier(evidence, settings, judge).verify(parsed.statements, labels)
         self._strip_links(verification, hits, web)
