@@ -193,8 +193,8 @@ def main() -> None:
     else:
         rows = claims()
         if args.limit:
-            keep = {r["pair"] for r in rows if r["set"] == "halueval"}
-            keep = set(sorted(keep, key=[r.get("pair") for r in rows].index)[: args.limit])
+            pairs = dict.fromkeys(r["pair"] for r in rows if r["set"] == "halueval")
+            keep = set(list(pairs)[: args.limit])
             rows = [r for r in rows if r["set"] != "halueval" or r["pair"] in keep]
         if args.judge:
             judge_scores(rows)

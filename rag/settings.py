@@ -236,7 +236,10 @@ class AnswerSettings(BaseModel):
         "a number of the sentence is missing from the source).",
     )
     # bench/citation_support.py --judge: the embedded model asked whether the cited
-    # sentence says what the claim says, as an answer to the question.
+    # sentence says what the claim says, as an answer to the question. Vetoing under
+    # 0.5 the citations the word-level check passes: HaluEval's hallucinated answers
+    # supported 0.672 -> 0.612, its right ones 0.960 -> 0.956; RAGChecker's unentailed
+    # pairs 0.133 -> 0.089, entailed ones unchanged (0.786).
     judge_veto: dict[str, Fraction] = Field(
         default_factory=lambda: {"fr": 0.5, "en": 0.5},
         description="Per question language: after the word-level check passes a cited "

@@ -164,8 +164,9 @@ class Verifier:
     def _pick(self, claim: str, checks: list[Check]) -> Check | None:
         """The best of these checks of one claim. With a judge, the word-level winners
         are put to it in turn (at most JUDGED_PER_CHECK), and one it doubts is vetoed:
-        "25 jours ouvrés de congés payés" is close to "the remote work allowance is 25
-        days" across languages, and is not about that allowance."""
+        enough of a hallucinated answer's words are often in the passage (HaluEval's
+        "The Bunkhouse Stampede Finals was held in New York City.", which the judge
+        gives 0.36)."""
         if not checks:
             return None
         ordered = sorted(checks, key=lambda c: (c.supported, c.support, c.relevance), reverse=True)
