@@ -117,6 +117,38 @@ def test_unreachable_llm_gives_an_extractive_answer(demo_store: Settings) -> Non
     assert LLM_UNAVAILABLE in answer.notices
 
 
+def test_extractive_passages_do_not_repeat_a_quote(tmp_path: Path) -> None:
+    """Overlapping chunks of one document hold the same best sentence: it is quoted
+    once, and the next passage takes the freed place, with its own source number."""
+    settings = Settings(
+        data_dir=tmp_path / "data", chunking={"chunk_tokens": 48, "overlap_tokens": 32}
+    )
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "timbres.txt").write_text(
+        "Timbres fiscaux\n\nChaque démarche administrative a son propre tarif. Le timbre "
+        "fiscal électronique s'achète en ligne ou dans un bureau de tabac agréé. Son "
+        "montant dépend de la démarche. Il est valable six mois à partir de son achat. Il "
+        "se reçoit par courriel ou par SMS. Il n'est pas remboursable après usage.",
+        encoding="utf-8",
+    )
+    (docs / "passeport.txt").write_text(
+        "Passeport\n\nLe passeport se demande en mairie. Un timbre fiscal de 86 euros est "
+        "demandé pour un adulte.",
+        encoding="utf-8",
+    )
+    IngestService(settings, embedder=HashingEmbedder(1024)).run(docs, ["all"])
+    llm = ScriptedLLM(LLMUnavailable("Ollama is unreachable"))
+    answer = service(settings, llm).ask("Où acheter un timbre fiscal électronique ?")
+    assert answer.mode == "extractive"
+    quoted = [(c.document_id, c.quote) for c in answer.citations]
+    assert len(quoted) == len(set(quoted)) == 3
+    assert answer.text.count("s'achète en ligne") == 1
+    for citation in answer.citations:  # each keeps the number of the source it quotes
+        assert answer.sources[citation.n - 1].document.id == citation.document_id
+        assert f"[{citation.n}] " in answer.text
+
+
 def test_llm_failing_mid_stream_resets_then_extracts(demo_store: Settings) -> None:
     # Three pieces: the stream holds back its last word (rag.answer.links.DraftGuard).
     llm = ScriptedLLM("Le télétravail est possible deux jours [1].", fail_after=3)

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from rag.answer.citations import parse_citations
 from rag.answer.evidence import Evidence, Source
+from rag.answer.evidence import periods as evidence_periods
+from rag.answer.evidence import rates as evidence_rates
 from rag.answer.verify import (
     OFF_TOPIC,
     RESTATES,
@@ -150,6 +152,63 @@ def test_a_neighbouring_figure_is_not_an_answer() -> None:
         "Combien de jours de congé pour un PACS ?", "Le PACS donne droit à 4 jours [1].", LEAVE
     )
     assert "PACS donne droit à 4 jours" in right.kept[0].checks[0].window.text
+
+
+def test_a_figure_per_period_the_source_does_not_count_by_is_unsupported() -> None:
+    """The telework allowance is capped at 50 euros a month: "50 euros par an" is a
+    yearly ceiling the handbook never states, every word of it in the sentence."""
+    question = "Quel est le plafond annuel de l'indemnité de télétravail ?"
+    wrong = verify(question, "L'indemnité est plafonnée à 50 euros par an [1].", TELEWORK)
+    assert wrong.kept == [] and [r.reason for r in wrong.removed] == [UNSUPPORTED]
+    right = verify(question, "L'indemnité est plafonnée à 50 euros par mois [1].", TELEWORK)
+    assert right.kept and right.removed == []
+    # The same across languages: the periods are named in both.
+    english = "How many days can I work remotely?"
+    weekly = verify(english, "You can work remotely 2 days per week [1].", TELEWORK, lang="en")
+    monthly = verify(english, "You can work remotely 2 days a month [1].", TELEWORK, lang="en")
+    assert weekly.kept and monthly.kept == []
+
+
+def test_the_period_is_read_in_the_figure_s_sentence_or_what_it_is_under() -> None:
+    """The sentence before may name a year for something else; a heading names what
+    the whole section counts."""
+    before = (
+        "L'autorisation est délivrée pour 1 an maximum. La personne concernée ne peut pas "
+        "acheter plus de 50 cartouches pendant la durée de l'autorisation."
+    )
+    question = "Combien de cartouches peut-on acheter par an ?"
+    claim = "On peut acheter au maximum 50 cartouches par an [1]."
+    assert verify(question, claim, before).kept == []
+    question = "Quel est le montant de la prime ?"
+    sources = [
+        Source("1", "Elle s'élève à 500 euros, versés en février.", heading="Prime annuelle")
+    ]
+    evidence = Evidence(question, "fr", sources)
+    statements = parse_citations("La prime est de 500 euros par an [1].", 1).statements
+    result = Verifier(evidence, VerifySettings()).verify(statements, {"1": 0})
+    assert result.kept and result.removed == []
+
+
+@pytest.mark.parametrize(
+    ("text", "rates", "periods"),
+    [
+        ("50 cartouches par an", {"year"}, {"year"}),
+        ("50 cartouches pendant la durée de l'autorisation", set(), set()),
+        ("2,50 euros par jour, au plus 50 euros par mois", {"day", "month"}, {"day", "month"}),
+        ("un plafond annuel de 600 euros", {"year"}, {"year"}),
+        ("3 fois tous les ans", {"year"}, {"year"}),
+        ("une aide pour la vie quotidienne", set(), {"day"}),
+        ("25 euros a day", {"day"}, {"day"}),
+        ("10 euros/mois", {"month"}, {"month"}),
+        # A duration is not a rate; the English article "an" is not a year.
+        ("Le contrat dure un an", set(), {"year"}),
+        ("for a year", set(), {"year"}),
+        ("an hour", set(), {"hour"}),
+        ("up to 25 euros per meal", set(), set()),
+    ],
+)
+def test_rates_and_periods(text: str, rates: set[str], periods: set[str]) -> None:
+    assert evidence_rates(text) == rates and evidence_periods(text) == periods
 
 
 def test_a_sentence_opening_a_section_is_not_about_the_section_before() -> None:
@@ -293,6 +352,28 @@ def test_a_sentence_that_only_repeats_the_question_is_not_an_answer() -> None:
     assert result.kept == [] and [r.reason for r in result.removed] == [RESTATES]
     answer = verify(question, "Le contractuel inapte est reclassé [1].", source)
     assert answer.kept, "a sentence that adds something is checked as usual"
+
+
+def test_a_circular_definition_is_not_an_answer() -> None:
+    """Asked what something is, a sentence adding one word to the question's defines
+    nothing; a figure, or a real definition, is checked as usual."""
+    source = (
+        "Un logement soumis à la loi de 1948 est un logement réglementé par la loi de 1948. "
+        "Il a été construit avant le 1er septembre 1948."
+    )
+    question = "Qu'est-ce qu'un logement soumis au régime de la loi de 1948 ?"
+    circular = (
+        "Un logement soumis à la loi de 1948 est un logement réglementé par la loi de 1948 [1]."
+    )
+    result = verify(question, circular, source)
+    assert result.kept == [] and [r.reason for r in result.removed] == [RESTATES]
+    defined = "C'est un logement construit avant le 1er septembre 1948 [1]."
+    assert verify(question, defined, source).kept
+    # Not a definition asked for: one word may be the whole answer.
+    capital = verify(
+        "Dans quelle ville est le siège ?", "Le siège est à Caen [1].", "Le siège est à Caen."
+    )
+    assert capital.kept
 
 
 def test_an_extractive_quote_is_a_sentence_not_the_title_line() -> None:

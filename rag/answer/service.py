@@ -1095,25 +1095,32 @@ class AnswerService:
         lang: str,
         intro: dict[str, str] = EXTRACTIVE_INTRO,
     ) -> None:
-        """The most relevant passages, each quoted by its sentence that bears most
-        on the question (rag.answer.evidence), under a label saying what they are."""
+        """The most relevant passages (three at most), each quoted by its sentence that
+        bears most on the question (rag.answer.evidence), under a label saying what
+        they are. Each keeps its source's number; a passage whose quote an earlier one
+        already shows (overlapping chunks of one document) gives way to the next."""
         answer.mode = "extractive"
         answer.citations, answer.web_citations = [], []
         lines = [intro[lang]]
-        shown = hits[:3]
         web = [] if hits else answer.web_sources[:3]
-        evidence = self.evidence(question, lang, shown, web)
-        for i, hit in enumerate(shown):
+        evidence = self.evidence(question, lang, hits, web)
+        quoted: set[tuple[int, str]] = set()
+        for i, hit in enumerate(hits):
+            if len(answer.citations) == 3:
+                break
             window = evidence.best_for_question(i)
             quote, qs, qe = (
                 (window.text, window.start, window.end)
                 if window
                 else (hit.chunk.text[:300], 0, min(len(hit.chunk.text), 300))
             )
+            if (hit.document.id, " ".join(quote.split())) in quoted:
+                continue
+            quoted.add((hit.document.id, " ".join(quote.split())))
             lines.append(f"[{i + 1}] {hit.document.title}, p. {hit.chunk.page_start} : « {quote} »")
             answer.citations.append(self._citation(i + 1, hit, quote, qs, qe, True, 1.0))
         for j, result in enumerate(web):  # answering from the web only: labelled as web
-            window = evidence.best_for_question(len(shown) + j)
+            window = evidence.best_for_question(len(hits) + j)
             passage = result.snippet or result.title
             quote, qs, qe = (
                 (window.text, window.start, window.end) if window else (passage, 0, len(passage))

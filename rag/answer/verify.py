@@ -15,7 +15,10 @@ Support within the question's language is lexical (rag.answer.citations.support_
 stems, numbers weigh double). Across languages no word is shared, so it is the
 multilingual cosine of claim and sentence. In both, a number the claim states is a
 hard anchor: one that is neither in the source sentence nor in the question makes
-the claim unsupported ("4 jours" against "5 jours" is the typical invention).
+the claim unsupported ("4 jours" against "5 jours" is the typical invention). So is
+the period a figure is counted per: a claim "par an" (per year, monthly...) whose
+source sentence, its heading and its document's title never name that period is
+unsupported ("50 euros par an" against "50 euros par mois").
 Bearing on the question is rag.answer.evidence's relevance, relative to the best sentence of
 the sources: a claim that repeats the paid-leave sentence does not answer a question
 about marriage leave. Where the service gives it a judge (the LLM, asked whether the
@@ -26,6 +29,7 @@ fail (bench/citation_support.py measured both ways).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from rag.answer.citations import Statement, support_score
-from rag.answer.evidence import Evidence, Window, numbers
+from rag.answer.evidence import Evidence, Window, numbers, periods, rates
 from rag.text import content_stems
 
 # Reasons a sentence is removed, as the API reports them.
@@ -41,6 +45,14 @@ UNSUPPORTED = "unsupported"  # no source sentence says it
 OFF_TOPIC = "off_topic"  # a source says it, but not in a sentence about the question
 RESTATES = "restates_question"  # it says nothing the question did not already say
 
+
+# A question asking what something is ("Qu'est-ce qu'un récépissé ?", "What is a
+# morpheme?"; not "What is the capital of France?", which one word answers).
+_DEFINITION = re.compile(
+    r"qu'est[- ]ce qu|que (?:signifie|veut dire)|^\s*what (?:is|are) (?:a|an)\b"
+    r"|^\s*what does .+ mean\b",
+    re.I,
+)
 
 # The LLM's probability that a source sentence (with its context) says what a claim
 # says, as an answer to the question; None when the LLM cannot tell (it is not
@@ -126,11 +138,8 @@ class Verifier:
     def verify(self, statements: list[Statement], labels: dict[str, int]) -> Verification:
         """`labels` maps what a statement cites ("1", "W2") to the source's index."""
         result = Verification()
-        question = content_stems(self.evidence.question, self.evidence.lang)
         for statement in statements:
-            if not content_stems(statement.text, self.evidence.lang) - question:
-                # "Les conséquences de l'inaptitude physique sont [1]." finds every word
-                # in its source because every word is the question's: no answer.
+            if self._restates(statement.text):
                 result.removed.append(Removal(statement.text, RESTATES))
                 continue
             cited = [str(n) for n in statement.sources] + [f"W{n}" for n in statement.web]
@@ -150,6 +159,19 @@ class Verifier:
                 reason = OFF_TOPIC if self._said_off_topic(statement.text) else UNSUPPORTED
                 result.removed.append(Removal(statement.text, reason))
         return result
+
+    def _restates(self, claim: str) -> bool:
+        """Does the claim say nothing the question did not? "Les conséquences de
+        l'inaptitude physique sont [1]." finds every word in its source because every
+        word is the question's. A definition asked for is not given by one new word:
+        "Un logement soumis à la loi de 1948 est un logement réglementé par la loi de
+        1948." (A figure is an answer: "Le PACS donne droit à 4 jours.")"""
+        lang = self.evidence.lang
+        new = content_stems(claim, lang) - content_stems(self.evidence.question, lang)
+        if not new:
+            return True
+        circular = len(new) == 1 and not numbers(claim) - self._question_numbers
+        return circular and bool(_DEFINITION.search(self.evidence.question))
 
     def check(self, claim: str, source: int) -> Check | None:
         """The source's window that best supports the claim among those bearing on
@@ -212,6 +234,12 @@ class Verifier:
         if not numbers(claim) <= numbers(window.text) | self._question_numbers:
             return 0.0
         source = self.evidence.sources[window.source]
+        if not rates(claim) <= periods(" ".join((source.title, source.heading, window.text))):
+            # "50 cartouches par an" where the source says "pendant la durée de
+            # l'autorisation": a figure per year the sentence never counts by the year.
+            # Its heading or title may say it ("Prime annuelle"), not the sentence
+            # before, which speaks of something else ("délivrée pour 1 an").
+            return 0.0
         if not self.evidence.crosses(source):
             return support_score(claim, window.text, self.evidence.lang)
         vector = self.evidence.vector(window)
