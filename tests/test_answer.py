@@ -118,8 +118,9 @@ def test_unreachable_llm_gives_an_extractive_answer(demo_store: Settings) -> Non
 
 
 def test_extractive_passages_do_not_repeat_a_quote(tmp_path: Path) -> None:
-    """Overlapping chunks of one document hold the same best sentence: it is quoted
-    once, and the next passage takes the freed place, with its own source number."""
+    """Overlapping chunks of one document, and another document, hold the same best
+    sentence: it is quoted once, and the next passage takes the freed place, with its
+    own source number."""
     settings = Settings(
         data_dir=tmp_path / "data", chunking={"chunk_tokens": 48, "overlap_tokens": 32}
     )
@@ -137,11 +138,16 @@ def test_extractive_passages_do_not_repeat_a_quote(tmp_path: Path) -> None:
         "demandé pour un adulte.",
         encoding="utf-8",
     )
+    (docs / "timbres-entreprises.txt").write_text(  # another fiche, the same sentence
+        "Timbres fiscaux des entreprises\n\nLe timbre fiscal électronique s'achète en ligne "
+        "ou dans un bureau de tabac agréé.",
+        encoding="utf-8",
+    )
     IngestService(settings, embedder=HashingEmbedder(1024)).run(docs, ["all"])
     llm = ScriptedLLM(LLMUnavailable("Ollama is unreachable"))
     answer = service(settings, llm).ask("Où acheter un timbre fiscal électronique ?")
     assert answer.mode == "extractive"
-    quoted = [(c.document_id, c.quote) for c in answer.citations]
+    quoted = [c.quote for c in answer.citations]
     assert len(quoted) == len(set(quoted)) == 3
     assert answer.text.count("s'achète en ligne") == 1
     for citation in answer.citations:  # each keeps the number of the source it quotes

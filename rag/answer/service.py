@@ -1098,13 +1098,14 @@ class AnswerService:
         """The most relevant passages (three at most), each quoted by its sentence that
         bears most on the question (rag.answer.evidence), under a label saying what
         they are. Each keeps its source's number; a passage whose quote an earlier one
-        already shows (overlapping chunks of one document) gives way to the next."""
+        already shows (overlapping chunks of one document, or two versions of one
+        fiche) gives way to the next."""
         answer.mode = "extractive"
         answer.citations, answer.web_citations = [], []
         lines = [intro[lang]]
         web = [] if hits else answer.web_sources[:3]
         evidence = self.evidence(question, lang, hits, web)
-        quoted: set[tuple[int, str]] = set()
+        quoted: set[str] = set()
         for i, hit in enumerate(hits):
             if len(answer.citations) == 3:
                 break
@@ -1114,9 +1115,9 @@ class AnswerService:
                 if window
                 else (hit.chunk.text[:300], 0, min(len(hit.chunk.text), 300))
             )
-            if (hit.document.id, " ".join(quote.split())) in quoted:
+            if " ".join(quote.split()) in quoted:
                 continue
-            quoted.add((hit.document.id, " ".join(quote.split())))
+            quoted.add(" ".join(quote.split()))
             lines.append(f"[{i + 1}] {hit.document.title}, p. {hit.chunk.page_start} : « {quote} »")
             answer.citations.append(self._citation(i + 1, hit, quote, qs, qe, True, 1.0))
         for j, result in enumerate(web):  # answering from the web only: labelled as web
