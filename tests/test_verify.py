@@ -170,8 +170,8 @@ def test_a_figure_per_period_the_source_does_not_count_by_is_unsupported() -> No
 
 
 def test_the_period_is_read_in_the_figure_s_sentence_or_what_it_is_under() -> None:
-    """The sentence before may name a year for something else; a heading names what
-    the whole section counts."""
+    """The sentence before may name a year for something else, and a count of days
+    is no rate per day; a heading names what the whole section counts."""
     before = (
         "L'autorisation est délivrée pour 1 an maximum. La personne concernée ne peut pas "
         "acheter plus de 50 cartouches pendant la durée de l'autorisation."
@@ -179,6 +179,12 @@ def test_the_period_is_read_in_the_figure_s_sentence_or_what_it_is_under() -> No
     question = "Combien de cartouches peut-on acheter par an ?"
     claim = "On peut acheter au maximum 50 cartouches par an [1]."
     assert verify(question, claim, before).kept == []
+    # A count of days is not a rate per day.
+    source = "Le télétravail donne droit à une indemnité de 25 jours de congé par an."
+    question = "Quelle est l'indemnité journalière de télétravail ?"
+    claim = "L'indemnité journalière de télétravail est de 25 jours par an [1]."
+    assert verify(question, claim, source).kept == []
+    assert verify(question, "L'indemnité de télétravail est de 25 jours par an [1].", source).kept
     question = "Quel est le montant de la prime ?"
     sources = [
         Source("1", "Elle s'élève à 500 euros, versés en février.", heading="Prime annuelle")
@@ -196,6 +202,8 @@ def test_the_period_is_read_in_the_figure_s_sentence_or_what_it_is_under() -> No
         ("50 cartouches pendant la durée de l'autorisation", set(), set()),
         ("2,50 euros par jour, au plus 50 euros par mois", {"day", "month"}, {"day", "month"}),
         ("un plafond annuel de 600 euros", {"year"}, {"year"}),
+        ("une indemnité journalière de 3 euros", {"day"}, {"day"}),
+        ("25 jours de congés", set(), {"day"}),
         ("3 fois tous les ans", {"year"}, {"year"}),
         ("une aide pour la vie quotidienne", set(), {"day"}),
         ("25 euros a day", {"day"}, {"day"}),

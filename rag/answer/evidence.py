@@ -44,7 +44,7 @@ _PERIODS = {
     "year": (r"ans?|ann[ée]es?", r"years?", r"annuel\w*|annual\w*|yearly"),
     "month": (r"mois", r"months?", r"mensuel\w*|monthly"),
     "week": (r"semaines?", r"weeks?", r"hebdomadaire\w*|weekly"),
-    "day": (r"jours?|journ[ée]es?", r"days?", r"quotidien\w*|journalier\w*|daily"),
+    "day": (r"jours?|journ[ée]es?", r"days?", r"quotidien\w*|journali[eè]r\w*|daily"),
     "hour": (r"heures?", r"hours?", r"hourly"),
 }
 # The claim's side: a rate ("par an", "per year", "25 euros a day", "/mois", "annuel"),

@@ -17,8 +17,9 @@ multilingual cosine of claim and sentence. In both, a number the claim states is
 hard anchor: one that is neither in the source sentence nor in the question makes
 the claim unsupported ("4 jours" against "5 jours" is the typical invention). So is
 the period a figure is counted per: a claim "par an" (per year, monthly...) whose
-source sentence, its heading and its document's title never name that period is
-unsupported ("50 euros par an" against "50 euros par mois").
+source sentence does not count by that period (nor its heading or document's title
+name it) is unsupported ("50 euros par an" against "50 euros par mois"; "a daily
+allowance of 25 days" against "25 jours de congés par an").
 Bearing on the question is rag.answer.evidence's relevance, relative to the best sentence of
 the sources: a claim that repeats the paid-leave sentence does not answer a question
 about marriage leave. Where the service gives it a judge (the LLM, asked whether the
@@ -234,11 +235,13 @@ class Verifier:
         if not numbers(claim) <= numbers(window.text) | self._question_numbers:
             return 0.0
         source = self.evidence.sources[window.source]
-        if not rates(claim) <= periods(" ".join((source.title, source.heading, window.text))):
-            # "50 cartouches par an" where the source says "pendant la durée de
-            # l'autorisation": a figure per year the sentence never counts by the year.
-            # Its heading or title may say it ("Prime annuelle"), not the sentence
-            # before, which speaks of something else ("délivrée pour 1 an").
+        if not rates(claim) <= rates(window.text) | periods(f"{source.title} {source.heading}"):
+            # "50 cartouches par an" where the sentence says "pendant la durée de
+            # l'autorisation", "25 days a day" where it says "25 jours par an": a rate
+            # the sentence does not count by. A count is no rate ("25 jours" is not
+            # "par jour"). Its heading or title may name the period ("Prime annuelle");
+            # the sentence before does not count ("délivrée pour 1 an" is about
+            # something else).
             return 0.0
         if not self.evidence.crosses(source):
             return support_score(claim, window.text, self.evidence.lang)

@@ -1,0 +1,136 @@
+"""The demo store as a newcomer tries it: questions whose answer is known, each scored
+right, passages, not found or wrong.
+
+    python bench/demo_questions.py [--data-dir STORE]
+
+Asks each question of QUESTIONS on the demo store (`rag demo` documents; built in a
+temporary folder unless `--data-dir` names a store that holds them) with the
+configured LLM, twice: with the LLM judge of cited sentences (the product) and, as
+the baseline in the same run, without it (`RAG_ANSWER__JUDGE_VETO` 0: word-level
+verification alone). An answer is
+
+- `right`: a generated answer stating the expected figure (or "not found" where the
+  documents do not say it);
+- `passages`: the labelled passages, one of them quoting the expected figure;
+- `not_found`: "not found" where the documents do say it;
+- `wrong`: an answer without the expected figure, or any answer where the documents
+  do not say it (a neighbouring figure served as the answer).
+
+The questions are those the issue and the docs name, and neighbours of the kinds a
+check from outside asks (a figure beside other figures on one page, a near miss, a
+question in the other language). Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ingest.demo import write_demo_corpus
+from ingest.pipeline import IngestService
+from rag.answer.service import AnswerService
+from rag.settings import Settings
+
+# (question, the figure the answer must state, or None: the documents do not say it)
+QUESTIONS: list[tuple[str, str | None]] = [
+    ("Combien de jours de congé pour un mariage ?", "5"),
+    ("Quel est le budget marketing 2031 ?", None),
+    ("How many days can I work remotely per week?", "2"),
+    ("Combien de jours de congé pour un PACS ?", "4"),
+    ("Combien de jours de congé pour un décès ?", None),
+    ("Quel est le plafond mensuel de l'indemnité de télétravail ?", "50"),
+    ("Quel est le plafond annuel de l'indemnité de télétravail ?", None),
+    ("What is the daily allowance for remote work?", "2.50"),
+    ("Quel est le montant de l'indemnité de repas ?", "25"),
+    ("What is the hotel cap in Paris?", "120"),
+    ("Quelle est la longueur minimale d'un mot de passe ?", "14"),
+    ("How much of the health insurance does the employer pay?", "60"),
+]
+
+
+def states(text: str, figure: str) -> bool:
+    """Does the text state this figure as a number of its own ("2,50" is "2.50"; the
+    "5" of "25" is not "5")?"""
+    normal = text.replace(",", ".")
+    return re.search(rf"(?<![\d.]){re.escape(figure)}(?![\d]|\.\d)", normal) is not None
+
+
+def outcome(mode: str, text: str, quotes: list[str], figure: str | None) -> str:
+    if figure is None:
+        return "right" if mode == "not_found" else "wrong"
+    if mode == "not_found":
+        return "not_found"
+    if mode == "extractive":
+        return "passages" if any(states(q, figure) for q in quotes) else "wrong"
+    return "right" if states(text, figure) else "wrong"
+
+
+def build_store(root: Path) -> Settings:
+    settings = Settings(data_dir=root / "data")
+    ingest = IngestService(settings)
+    for group, paths in write_demo_corpus(root / "docs").items():
+        ingest.run(paths[0].parent, [group])
+    return settings
+
+
+def run(settings: Settings) -> dict[str, object]:
+    service = AnswerService(settings)
+    rows = []
+    started = time.perf_counter()
+    try:
+        for question, figure in QUESTIONS:
+            answer = service.ask(question)
+            quotes = [c.quote for c in answer.citations]
+            rows.append(
+                {
+                    "question": question,
+                    "expected": figure,
+                    "outcome": outcome(answer.mode, answer.text, quotes, figure),
+                    "mode": answer.mode,
+                    "answer": answer.text[:240],
+                    "cited": [
+                        f"{c.title[:40]} p.{c.page}: {c.quote[:80]}" for c in answer.citations
+                    ],
+                    "removed": [r.reason for r in answer.removed],
+                    "answerability": answer.answerability,
+                }
+            )
+    finally:
+        service.close()
+    counts = {
+        k: sum(r["outcome"] == k for r in rows) for k in ("right", "passages", "not_found", "wrong")
+    }
+    return {"outcomes": counts, "seconds": round(time.perf_counter() - started, 1), "rows": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, help="a store holding the demo documents")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=args.data_dir) if args.data_dir else build_store(Path(tmp))
+        report = {
+            "questions": len(QUESTIONS),
+            "product (word-level + LLM judge)": run(settings),
+            "baseline: word-level only (judge off)": run(without_judge(settings)),
+        }
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+def without_judge(settings: Settings) -> Settings:
+    off = {lang: 0.0 for lang in settings.answer.judge_veto}
+    answer = settings.answer.model_copy(update={"judge_veto": off})
+    return settings.model_copy(update={"answer": answer})
+
+
+if __name__ == "__main__":
+    main()
