@@ -75,3 +75,21 @@ def test_english_question_finds_its_sentence_lower_on_a_french_page(demo: Answer
     ), body
     if answer.mode == "generative":
         assert "60" in answer.text and body["all_citations_supported"], body
+
+
+def test_a_count_of_days_is_not_served_as_a_daily_allowance(demo: AnswerService) -> None:
+    """The paid-leave sentence says "25 jours ... par an": a count of days, no daily
+    figure. It was served as "The daily allowance for remote work is 25 days per year"."""
+    answer = demo.ask("What is the daily allowance for remote work?")
+    body = answer.to_dict()
+    if answer.mode == "generative":
+        assert "25" not in answer.text, body
+        assert "2.50" in answer.text.replace(",", "."), body
+
+
+def test_a_monthly_ceiling_is_not_a_yearly_one(demo: AnswerService) -> None:
+    """The handbook caps the telework allowance at 50 euros a month; asked for a yearly
+    ceiling, the answer is not "50 euros par an"."""
+    answer = demo.ask("Quel est le plafond annuel de l'indemnité de télétravail ?")
+    body = answer.to_dict()
+    assert not (answer.mode == "generative" and "par an" in answer.text), body
