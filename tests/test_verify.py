@@ -10,8 +10,6 @@ from hypothesis import strategies as st
 
 from rag.answer.citations import parse_citations
 from rag.answer.evidence import Evidence, Source
-from rag.answer.evidence import periods as evidence_periods
-from rag.answer.evidence import rates as evidence_rates
 from rag.answer.verify import (
     OFF_TOPIC,
     RESTATES,
@@ -195,30 +193,6 @@ def test_the_period_is_read_in_the_figure_s_sentence_or_what_it_is_under() -> No
     assert result.kept and result.removed == []
 
 
-@pytest.mark.parametrize(
-    ("text", "rates", "periods"),
-    [
-        ("50 cartouches par an", {"year"}, {"year"}),
-        ("50 cartouches pendant la durée de l'autorisation", set(), set()),
-        ("2,50 euros par jour, au plus 50 euros par mois", {"day", "month"}, {"day", "month"}),
-        ("un plafond annuel de 600 euros", {"year"}, {"year"}),
-        ("une indemnité journalière de 3 euros", {"day"}, {"day"}),
-        ("25 jours de congés", set(), {"day"}),
-        ("3 fois tous les ans", {"year"}, {"year"}),
-        ("une aide pour la vie quotidienne", set(), {"day"}),
-        ("25 euros a day", {"day"}, {"day"}),
-        ("10 euros/mois", {"month"}, {"month"}),
-        # A duration is not a rate; the English article "an" is not a year.
-        ("Le contrat dure un an", set(), {"year"}),
-        ("for a year", set(), {"year"}),
-        ("an hour", set(), {"hour"}),
-        ("up to 25 euros per meal", set(), set()),
-    ],
-)
-def test_rates_and_periods(text: str, rates: set[str], periods: set[str]) -> None:
-    assert evidence_rates(text) == rates and evidence_periods(text) == periods
-
-
 def test_a_sentence_opening_a_section_is_not_about_the_section_before() -> None:
     """PDF text has its headings as short lines: "Matériel" opens a new section, so the
     laptop sentence under it does not borrow "indemnité" from the telework section."""
@@ -363,25 +337,40 @@ def test_a_sentence_that_only_repeats_the_question_is_not_an_answer() -> None:
 
 
 def test_a_circular_definition_is_not_an_answer() -> None:
-    """Asked what something is, a sentence adding one word to the question's defines
-    nothing; a figure, or a real definition, is checked as usual."""
+    """Asked what something is, a sentence repeating the question with one word more
+    defines nothing; a figure, a real definition, a sentence after the definition and
+    an answer to a question that only starts like a definition are checked as usual."""
     source = (
         "Un logement soumis à la loi de 1948 est un logement réglementé par la loi de 1948. "
-        "Il a été construit avant le 1er septembre 1948."
+        "Il a été construit avant le 1er septembre 1948. Il est loué à prix plafonné."
     )
-    question = "Qu'est-ce qu'un logement soumis au régime de la loi de 1948 ?"
+    question = "Qu’est-ce qu’un logement soumis au régime de la loi de 1948 ?"
     circular = (
-        "Un logement soumis à la loi de 1948 est un logement réglementé par la loi de 1948 [1]."
+        "Un logement soumis au régime de la loi de 1948 est un logement qui est réglementé "
+        "par la loi de 1948 [1]."
     )
     result = verify(question, circular, source)
     assert result.kept == [] and [r.reason for r in result.removed] == [RESTATES]
-    defined = "C'est un logement construit avant le 1er septembre 1948 [1]."
-    assert verify(question, defined, source).kept
+    defined = verify(
+        question,
+        "C'est un logement construit avant le 1er septembre 1948 [1]. Il est loué [1].",
+        source,
+    )
+    assert defined.kept and RESTATES not in [r.reason for r in defined.removed]
     # Not a definition asked for: one word may be the whole answer.
     capital = verify(
         "Dans quelle ville est le siège ?", "Le siège est à Caen [1].", "Le siège est à Caen."
     )
     assert capital.kept
+    paid = "L'employeur doit payer la mutuelle."
+    assert verify("Qu'est-ce que l'employeur doit payer ?", f"{paid} [1]", paid).kept
+
+
+def test_a_question_is_not_an_answer() -> None:
+    """The model echoes a heading of its source after its answer."""
+    source = "Qui est couvert ? La garantie couvre l'assuré et sa famille."
+    result = verify("Qui couvre la garantie ?", "Qui est couvert [1] ?", source)
+    assert result.kept == [] and [r.reason for r in result.removed] == [RESTATES]
 
 
 def test_an_extractive_quote_is_a_sentence_not_the_title_line() -> None:

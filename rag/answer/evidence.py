@@ -35,55 +35,6 @@ def numbers(text: str) -> set[str]:
     return {re.sub(r"[ \u00a0\u202f]", "", n).replace(",", ".") for n in _NUMBER.findall(text)}
 
 
-# What a figure is counted per: each period's French nouns, English nouns and
-# adjectives. A claim that gives a figure per period states that period, and a source
-# sentence that never names it does not say so: "50 cartouches pendant la durée de
-# l'autorisation" is not "50 cartouches par an", nor is "dans la limite de 50 euros par
-# mois" a yearly ceiling.
-_PERIODS = {
-    "year": (r"ans?|ann[ée]es?", r"years?", r"annuel\w*|annual\w*|yearly"),
-    "month": (r"mois", r"months?", r"mensuel\w*|monthly"),
-    "week": (r"semaines?", r"weeks?", r"hebdomadaire\w*|weekly"),
-    "day": (r"jours?|journ[ée]es?", r"days?", r"quotidien\w*|journali[eè]r\w*|daily"),
-    "hour": (r"heures?", r"hours?", r"hourly"),
-}
-# The claim's side: a rate ("par an", "per year", "25 euros a day", "/mois", "annuel"),
-# not any mention ("un an" is a duration).
-_RATE = {
-    name: re.compile(
-        rf"\b(?:par|chaque|tous les|toutes les|per|each|every)\s+(?:{fr}|{en})\b"
-        rf"|\d[^.;\d]{{0,25}}?\ban?\s+(?:{en})\b|/\s*(?:{fr}|{en})\b|\b(?:{adjectives})\b",
-        re.I,
-    )
-    for name, (fr, en, adjectives) in _PERIODS.items()
-}
-# The source's side: any mention. A bare "an" only after a number or a French
-# determiner: in English it is an article.
-_MENTION = {
-    name: re.compile(rf"\b(?:{fr}|{en}|{adjectives})\b", re.I)
-    for name, (fr, en, adjectives) in _PERIODS.items()
-}
-_MENTION["year"] = re.compile(
-    rf"(?:\d\s*|\b(?:par|un|chaque|l'|d'|cet)\s*)an\b|\b(?:ans|ann[ée]es?|{_PERIODS['year'][1]}"
-    rf"|{_PERIODS['year'][2]})\b",
-    re.I,
-)
-
-
-def rates(text: str) -> set[str]:
-    """The periods a text counts a figure per ("50 euros par an", "25 euros a day",
-    "10 €/mois", "un plafond annuel de 600 euros"): "year", "month", "week", "day",
-    "hour". Only where the text states a figure: "la vie quotidienne" is no rate."""
-    if not _NUMBER.search(text):
-        return set()
-    return {name for name, rate in _RATE.items() if rate.search(text)}
-
-
-def periods(text: str) -> set[str]:
-    """The periods a text names at all ("an", "mois", "weekly"...)."""
-    return {name for name, mention in _MENTION.items() if mention.search(text)}
-
-
 def term_weights(question_stems: set[str], sentence_stems: Sequence[set[str]]) -> dict[str, float]:
     """Each question stem found in at least one sentence, weighed by how few sentences
     hold it: log(1 + N / df). Stems no sentence holds cannot tell sentences apart and

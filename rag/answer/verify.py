@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 
 from rag.answer.citations import Statement, support_score
-from rag.answer.evidence import Evidence, Window, numbers, periods, rates
+from rag.answer.evidence import Evidence, Window, numbers
+from rag.answer.rates import claimed_rates, named_periods, stated_rates
 from rag.text import content_stems
 
 # Reasons a sentence is removed, as the API reports them.
@@ -50,8 +51,8 @@ RESTATES = "restates_question"  # it says nothing the question did not already s
 # A question asking what something is ("Qu'est-ce qu'un récépissé ?", "What is a
 # morpheme?"; not "What is the capital of France?", which one word answers).
 _DEFINITION = re.compile(
-    r"qu'est[- ]ce qu|que (?:signifie|veut dire)|^\s*what (?:is|are) (?:a|an)\b"
-    r"|^\s*what does .+ mean\b",
+    r"qu['\u2019]est[- ]ce qu['\u2019]une?\b|\bque (?:signifie|veut dire)\b"
+    r"|^\s*what(?:'s|\u2019s| is| are) (?:a|an)\b|^\s*what does .+ mean\b",
     re.I,
 )
 
@@ -164,14 +165,19 @@ class Verifier:
     def _restates(self, claim: str) -> bool:
         """Does the claim say nothing the question did not? "Les conséquences de
         l'inaptitude physique sont [1]." finds every word in its source because every
-        word is the question's. A definition asked for is not given by one new word:
-        "Un logement soumis à la loi de 1948 est un logement réglementé par la loi de
+        word is the question's. A question is no answer ("Qui est couvert ?", a heading
+        the model echoes). And a definition asked for ("Qu'est-ce qu'un…", "What is
+        a…") is not given by repeating the whole question with one word more: "Un
+        logement soumis à la loi de 1948 est un logement réglementé par la loi de
         1948." (A figure is an answer: "Le PACS donne droit à 4 jours.")"""
+        if claim.rstrip().endswith("?"):
+            return True
         lang = self.evidence.lang
-        new = content_stems(claim, lang) - content_stems(self.evidence.question, lang)
+        said, asked = content_stems(claim, lang), content_stems(self.evidence.question, lang)
+        new = said - asked
         if not new:
             return True
-        circular = len(new) == 1 and not numbers(claim) - self._question_numbers
+        circular = len(new) == 1 and asked <= said and not numbers(claim) - self._question_numbers
         return circular and bool(_DEFINITION.search(self.evidence.question))
 
     def check(self, claim: str, source: int) -> Check | None:
@@ -235,13 +241,13 @@ class Verifier:
         if not numbers(claim) <= numbers(window.text) | self._question_numbers:
             return 0.0
         source = self.evidence.sources[window.source]
-        if not rates(claim) <= rates(window.text) | periods(f"{source.title} {source.heading}"):
+        said = stated_rates(window.text) | named_periods(f"{source.title} {source.heading}")
+        if not claimed_rates(claim) <= said:
             # "50 cartouches par an" where the sentence says "pendant la durée de
-            # l'autorisation", "25 days a day" where it says "25 jours par an": a rate
-            # the sentence does not count by. A count is no rate ("25 jours" is not
-            # "par jour"). Its heading or title may name the period ("Prime annuelle");
-            # the sentence before does not count ("délivrée pour 1 an" is about
-            # something else).
+            # l'autorisation"; "a daily allowance of 25 days" where it says "25 jours
+            # par an" (a count of days, no daily figure). The heading or title may name
+            # the period ("Prime annuelle"); the sentence before may not ("délivrée pour
+            # 1 an" is about something else). rag.answer.rates.
             return 0.0
         if not self.evidence.crosses(source):
             return support_score(claim, window.text, self.evidence.lang)

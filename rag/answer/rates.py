@@ -1,0 +1,108 @@
+"""What a figure is counted per: the periods ("par an", "per month", "25 euros a day",
+"10 €/mois", "un plafond annuel") a claim states and a source sentence says.
+
+Verification (rag.answer.verify) treats a rate like a number, as a hard anchor: "50
+cartouches par an" is not what "50 cartouches pendant la durée de l'autorisation"
+says, nor is "dans la limite de 50 euros par mois" a yearly ceiling, and "25 jours de
+congés par an" counts days, it gives no daily figure. A claim states a rate only in
+forms that cannot be read otherwise; a source sentence says one in more forms, and,
+where it counts by no period at all, by naming one ("2 days in any given week").
+
+Hand-written: no library reads French and English rate expressions (dateparser and
+the like parse dates and durations, not "per" relations), and the words are few.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Each period: its nouns in French and English, and the adjectives and other words
+# that make a rate by themselves ("annuel", "mensualité", "hourly", "per annum").
+_PERIODS = {
+    "year": (r"ans?|ann[ée]es?", r"years?", r"annuel\w*|annuit[ée]s?|annual\w*|yearly"),
+    "month": (r"mois", r"months?", r"mensuel\w*|mensualit[ée]s?|monthly"),
+    "week": (r"semaines?", r"weeks?", r"hebdomadaire\w*|weekly"),
+    "day": (r"jours?|journ[ée]es?", r"days?", r"quotidien\w*|journali[eè]r\w*|daily"),
+    "hour": (r"heures?", r"hours?", r"horaires?|hourly"),
+}
+# Adjectives make a claim's rate only beside what is counted ("un plafond annuel", "the
+# daily allowance"), not in "Annual leave is 25 days" or "la vie quotidienne".
+_COUNTED = (
+    r"plafonds?|montants?|indemnit[ée]s?|allocations?|primes?|salaires?|budgets?"
+    r"|cotisations?|loyers?|co[uû]ts?|frais|limites?|taux|revenus?|tarifs?|forfaits?"
+    r"|allowances?|fees?|costs?|salar(?:y|ies)|rents?|caps?|ceilings?|limits?|rates?|pay"
+    r"|income|wages?|budgets?|prices?"
+)
+# Abbreviations after a slash ("12 €/h", "8 €/j"), and forms that are rates alone.
+_SLASHED = {"day": r"|j", "hour": r"|h"}
+_ALONE = {"year": r"|\bp\.\s?a\.|\bper annum\b"}
+
+
+def _claim_pattern(name: str, fr: str, en: str, adjectives: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"\b(?:par|chaque|tous les|toutes les|per|each|every)\s+(?:{fr}|{en})\b"
+        # "25 euros a day", "8 hours a day": the figure, at most one word, then "a".
+        rf"|\d[\d.,]*\s*(?:[^\s\d.;]+\s+)?an?\s+(?:{en})\b"
+        rf"|/\s*(?:{fr}|{en}{_SLASHED.get(name, '')})\b"
+        rf"|\b(?:{_COUNTED})\s+(?:\w+\s+)?(?:{adjectives})\b"
+        rf"|\b(?:{adjectives})\s+(?:{_COUNTED})\b{_ALONE.get(name, '')}",
+        re.I,
+    )
+
+
+def _source_pattern(name: str, fr: str, en: str, adjectives: str) -> re.Pattern[str]:
+    # More forms than a claim's: "la journée", "l'heure", "an hour", an adjective
+    # anywhere ("versé mensuellement", "taux horaire").
+    return re.compile(
+        rf"\b(?:par|chaque|tous les|toutes les|per|each|every|a|an|la|le|l')\s*(?:{fr}|{en})\b"
+        rf"|/\s*(?:{fr}|{en}{_SLASHED.get(name, '')})\b|\b(?:{adjectives})\b"
+        rf"{_ALONE.get(name, '')}",
+        re.I,
+    )
+
+
+# Any mention: a bare French "an" only after a number or a determiner (in English it
+# is an article).
+def _mention_pattern(name: str, fr: str, en: str, adjectives: str) -> re.Pattern[str]:
+    if name == "year":
+        return re.compile(
+            rf"(?:\d\s*|/\s*|\b(?:par|un|chaque|l'|d'|cet)\s*)an\b|\b(?:ans|ann[ée]es?|{en}"
+            rf"|{adjectives})\b{_ALONE['year']}",
+            re.I,
+        )
+    return re.compile(rf"\b(?:{fr}|{en}|{adjectives})\b", re.I)
+
+
+_CLAIMED = {name: _claim_pattern(name, *words) for name, words in _PERIODS.items()}
+_STATED = {name: _source_pattern(name, *words) for name, words in _PERIODS.items()}
+_NAMED = {name: _mention_pattern(name, *words) for name, words in _PERIODS.items()}
+_DIGIT = re.compile(r"\d")
+
+
+def _normal(text: str) -> str:
+    """Composed accents and straight apostrophes, as the patterns are written."""
+    return unicodedata.normalize("NFC", text).replace("\u2019", "'")
+
+
+def claimed_rates(text: str) -> set[str]:
+    """The periods a claim counts a figure per: "year", "month", "week", "day", "hour".
+    Only where it states a figure."""
+    text = _normal(text)
+    if not _DIGIT.search(text):
+        return set()
+    return {name for name, pattern in _CLAIMED.items() if pattern.search(text)}
+
+
+def stated_rates(text: str) -> set[str]:
+    """The periods a source sentence counts by ("par mois", "la journée", "per annum",
+    "mensualités", "taux horaire"); where it counts by none, the periods it names."""
+    text = _normal(text)
+    stated = {name for name, pattern in _STATED.items() if pattern.search(text)}
+    return stated or named_periods(text)
+
+
+def named_periods(text: str) -> set[str]:
+    """The periods a text names at all (a heading, a title: "Prime annuelle")."""
+    text = _normal(text)
+    return {name for name, pattern in _NAMED.items() if pattern.search(text)}
