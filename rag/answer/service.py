@@ -1115,9 +1115,10 @@ class AnswerService:
                 if window
                 else (hit.chunk.text[:300], 0, min(len(hit.chunk.text), 300))
             )
-            if " ".join(quote.split()) in quoted:
+            normal = " ".join(quote.split())
+            if normal in quoted:
                 continue
-            quoted.add(" ".join(quote.split()))
+            quoted.add(normal)
             lines.append(f"[{i + 1}] {hit.document.title}, p. {hit.chunk.page_start} : « {quote} »")
             answer.citations.append(self._citation(i + 1, hit, quote, qs, qe, True, 1.0))
         for j, result in enumerate(web):  # answering from the web only: labelled as web

@@ -135,6 +135,7 @@ class Verifier:
         self.judge = judge
         self._claim_vectors: dict[str, np.ndarray] = {}
         self._question_numbers = numbers(evidence.question)
+        self._question_stems = content_stems(evidence.question, evidence.lang)
         self._judged: dict[tuple[int, str], float | None] = {}
 
     def verify(self, statements: list[Statement], labels: dict[str, int]) -> Verification:
@@ -172,8 +173,7 @@ class Verifier:
         1948." (A figure is an answer: "Le PACS donne droit à 4 jours.")"""
         if claim.rstrip().endswith("?"):
             return True
-        lang = self.evidence.lang
-        said, asked = content_stems(claim, lang), content_stems(self.evidence.question, lang)
+        said, asked = content_stems(claim, self.evidence.lang), self._question_stems
         new = said - asked
         if not new:
             return True
@@ -201,28 +201,19 @@ class Verifier:
         ordered = sorted(checks, key=lambda c: (c.supported, c.support, c.relevance), reverse=True)
         if self.judge is None:
             return ordered[0]
-        s = self.settings
         asked = 0  # fresh judge calls for this pick (repeated ones are cached)
         for check in (c for c in ordered if c.supported):
             if asked == JUDGED_PER_CHECK:
                 break
-            asked += self._cached(claim, check.window)
-            check.judged = self._judge(claim, check.window)
-            if check.judged is None or check.judged >= s.judge_veto:
+            key = (id(check.window), claim)
+            if key not in self._judged:
+                asked += 1
+                self._judged[key] = self.judge(check.window.context, claim)
+            check.judged = self._judged[key]
+            if check.judged is None or check.judged >= self.settings.judge_veto:
                 return check
             check.supported = False
         return ordered[0]
-
-    def _cached(self, claim: str, window: Window) -> int:
-        """0 when the judge has already been asked about this claim and window, else 1."""
-        return int((id(window), claim) not in self._judged)
-
-    def _judge(self, claim: str, window: Window) -> float | None:
-        assert self.judge is not None
-        key = (id(window), claim)
-        if key not in self._judged:
-            self._judged[key] = self.judge(window.context, claim)
-        return self._judged[key]
 
     def _said_off_topic(self, claim: str) -> bool:
         """Does some source support the claim, only not in a sentence about the
