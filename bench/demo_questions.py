@@ -5,9 +5,10 @@ right, passages, not found or wrong.
 
 Asks each question of QUESTIONS on the demo store (`rag demo` documents; built in a
 temporary folder unless `--data-dir` names a store that holds them) with the
-configured LLM, twice: with the LLM judge of cited sentences (the product) and, as
-the baseline in the same run, without it (`RAG_ANSWER__JUDGE_VETO` 0: word-level
-verification alone). An answer is
+configured LLM, three times: as the product (word-level verification, the LLM judge
+of cited sentences and the judge of mentions) and, as baselines in the same run,
+without the judge of mentions (`RAG_ANSWER__MENTION_VETO` 0) and with neither judge
+(word-level verification alone). An answer is
 
 - `right`: a generated answer stating the expected figure (or "not found" where the
   documents do not say it);
@@ -120,15 +121,19 @@ def main() -> None:
         settings = Settings(data_dir=args.data_dir) if args.data_dir else build_store(Path(tmp))
         report = {
             "questions": len(QUESTIONS),
-            "product (word-level + LLM judge)": run(settings),
-            "baseline: word-level only (judge off)": run(without_judge(settings)),
+            "product (word-level + judge + judge of mentions)": run(settings),
+            "baseline: without the judge of mentions": run(without(settings, "mention_veto")),
+            "baseline: word-level only (both judges off)": run(
+                without(settings, "mention_veto", "judge_veto")
+            ),
         }
     print(json.dumps(report, indent=2, ensure_ascii=False))
 
 
-def without_judge(settings: Settings) -> Settings:
-    off = {lang: 0.0 for lang in settings.answer.judge_veto}
-    answer = settings.answer.model_copy(update={"judge_veto": off})
+def without(settings: Settings, *vetoes: str) -> Settings:
+    """These answer settings (per-language vetoes) turned off."""
+    update = {name: {lang: 0.0 for lang in getattr(settings.answer, name)} for name in vetoes}
+    answer = settings.answer.model_copy(update=update)
     return settings.model_copy(update={"answer": answer})
 
 

@@ -247,6 +247,16 @@ class AnswerSettings(BaseModel):
         "answer to the question; under this probability of yes the citation fails. 0 "
         "turns the judge off.",
     )
+    # bench/abstention.py and bench/demo_questions.py: the LLM asked whether the cited
+    # sentence speaks of a question phrase no source holds ("repas" of a telework
+    # allowance), rag.answer.verify.
+    mention_veto: dict[str, Fraction] = Field(
+        default_factory=lambda: {"fr": 0.5, "en": 0.5},
+        description="Per question language: when no source in the question's language "
+        "holds one of its words, the LLM is asked whether each cited sentence speaks of "
+        "it (under another name perhaps); under this probability of yes the citation "
+        "fails. 0 turns it off.",
+    )
     # bench/answerability.py. English: chosen on clapnq's first 50 + 50 questions,
     # checked on the other 100. French: spf's 50 questions and the 75 of
     # eval/sets/spf-unanswerable; the blend of 0.6 x P("oui"), 0.25 x coverage and

@@ -129,16 +129,25 @@ def stem_terms(question: str, lang: str, min_prefix: int = 5) -> dict[str, tuple
     return terms
 
 
-def content_stems(text: str, lang: str) -> set[str]:
-    """Folded stems of the content words of `text` (numbers kept as they are)."""
+def content_words(text: str, lang: str) -> list[tuple[int, int, str]]:
+    """(start, end, folded stem) of each content word of `text`, in order (numbers
+    kept as they are)."""
     stop = _STOPWORDS["fr"] | _STOPWORDS["en"]
     stemmer = _stemmer(lang)
-    out = set()
-    for word in _WORD.findall(text.lower()):
+    out = []
+    for match in _WORD.finditer(text):
+        word = match.group().lower()
         if word in stop or (len(word) < 2 and not word.isdigit()):
             continue
-        out.add(word if word.isdigit() else fold(stemmer.stemWord(word)))
+        out.append(
+            (match.start(), match.end(), word if word.isdigit() else fold(stemmer.stemWord(word)))
+        )
     return out
+
+
+def content_stems(text: str, lang: str) -> set[str]:
+    """Folded stems of the content words of `text` (numbers kept as they are)."""
+    return {stem for _, _, stem in content_words(text, lang)}
 
 
 # A sentence ends at . ! ? followed by space and a capital (or an opening mark), or

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.answer.prompts import SUPPORTS
+from rag.answer.prompts import MENTIONS, SUPPORTS
 from rag.llm import Generation, GenerationParams, LLMUnavailable, Message, Usage
 
 
@@ -59,13 +59,24 @@ class ScriptedLLM:
         return Generation(pieces(), usage)
 
 
+# The judge of mentions' question, the phrase asked about captured (one group a language).
+_MENTIONED = re.compile(
+    "|".join(
+        re.escape(template).replace(re.escape("{phrase}"), "(.+?)") + "$"
+        for template in MENTIONS.values()
+    )
+)
+
+
 class CheckingLLM(ScriptedLLM):
     """A ScriptedLLM that also answers the answerability check: P(first choice) is
     `p_yes`, or the check raises `check_error`. Records the check's messages.
 
     The verifier's support judge (rag.answer.prompts.SUPPORTS) is answered apart:
     `judge` maps a word of the judged claim to its P(yes) (the first match; `judge_p`
-    otherwise), or `judge_error` is raised; its prompts go to `judged`."""
+    otherwise), or `judge_error` is raised; its prompts go to `judged`. So is its judge
+    of mentions (rag.answer.prompts.MENTIONS): `mentions` maps the phrase asked about
+    to its P(yes) (`judge_p` otherwise); the phrases go to `mentioned`."""
 
     name = "checking"
 
@@ -77,17 +88,26 @@ class CheckingLLM(ScriptedLLM):
         judge: dict[str, float] | None = None,
         judge_p: float = 0.9,
         judge_error: Exception | None = None,
+        mentions: dict[str, float] | None = None,
     ) -> None:
         super().__init__(*replies)
         self.p_yes, self.check_error = p_yes, check_error
         self.judge, self.judge_p, self.judge_error = judge or {}, judge_p, judge_error
+        self.mentions = mentions or {}
         self.checks: list[list[Message]] = []
         self.judged: list[str] = []
+        self.mentioned: list[str] = []
 
     def choice_probabilities(
         self, messages: list[Message], choices: Sequence[str], params: GenerationParams
     ) -> dict[str, float]:
         prompt = str(messages[-1]["content"])
+        asked = _MENTIONED.search(prompt.rsplit("\n\n", 1)[-1])
+        if asked:
+            phrase = asked.group(1) or asked.group(2)
+            self.mentioned.append(phrase)
+            p = self.mentions.get(phrase, self.judge_p)
+            return {choices[0]: p, choices[1]: 1.0 - p}
         if any(prompt.endswith(question) for question in SUPPORTS.values()):
             self.judged.append(prompt)
             if self.judge_error is not None:

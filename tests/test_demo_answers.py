@@ -93,3 +93,14 @@ def test_a_monthly_ceiling_is_not_a_yearly_one(demo: AnswerService) -> None:
     answer = demo.ask("Quel est le plafond annuel de l'indemnité de télétravail ?")
     body = answer.to_dict()
     assert not (answer.mode == "generative" and "par an" in answer.text), body
+
+
+def test_the_telework_allowance_is_not_served_as_a_meal_allowance(demo: AnswerService) -> None:
+    """No French sentence speaks of meals (the English expense policy does: 25 euros a
+    meal). The telework allowance was served as "Le montant de l'indemnité de repas est
+    de 2,50 euros par jour télétravaillé"."""
+    answer = demo.ask("Quel est le montant de l'indemnité de repas ?")
+    body = answer.to_dict()
+    if answer.mode == "generative":
+        assert "2,50" not in answer.text and "2.50" not in answer.text, body
+        assert "25" in answer.text, body

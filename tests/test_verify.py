@@ -46,13 +46,15 @@ def verify(
     lang: str = "fr",
     judge: Judge | None = None,
     veto: float = 0.0,
+    mentions: Mentions | None = None,
+    mention_veto: float = 0.5,
 ) -> Verification:
     sources = [Source(str(n), text) for n, text in enumerate(texts, start=1)]
     evidence = Evidence(question, lang, sources, BilingualEncoder().encode)
     parsed = parse_citations(draft, len(sources))
     labels = {s.label: i for i, s in enumerate(sources)}
-    settings = VerifySettings(judge_veto=veto)
-    return Verifier(evidence, settings, judge).verify(parsed.statements, labels)
+    settings = VerifySettings(judge_veto=veto, mention_veto=mention_veto)
+    return Verifier(evidence, settings, judge, mentions).verify(parsed.statements, labels)
 
 
 class Judge:
@@ -66,6 +68,96 @@ class Judge:
     def __call__(self, sentence: str, claim: str) -> float | None:
         self.asked.append((sentence, claim))
         return next((p for w, p in self.by_word.items() if w in sentence), self.default)
+
+
+class Mentions:
+    """The judge of mentions' stand-in: P(yes) by the phrase asked about (`default`
+    otherwise); records each (sentence, phrase)."""
+
+    def __init__(self, by_phrase: dict[str, float | None], default: float | None = 0.9) -> None:
+        self.by_phrase, self.default = by_phrase, default
+        self.asked: list[tuple[str, str]] = []
+
+    def __call__(self, sentence: str, phrase: str) -> float | None:
+        self.asked.append((sentence, phrase))
+        return self.by_phrase.get(phrase, self.default)
+
+
+MEAL = "Quel est le montant de l'indemnité de repas ?"
+MEAL_DRAFT = "Le montant de l'indemnité de repas est de 2,50 euros par jour télétravaillé [1]."
+
+
+def test_a_question_word_no_source_holds_must_be_what_the_cited_sentence_is_about() -> None:
+    """No source says "repas": every other word of the claim is in the telework
+    sentence, and the judge of mentions says it does not speak of meals."""
+    mentions = Mentions({"repas": 0.2})
+    result = verify(MEAL, MEAL_DRAFT, TELEWORK, mentions=mentions)
+    assert result.kept == [] and [r.reason for r in result.removed] == [OFF_TOPIC]
+    assert {p for _, p in mentions.asked} == {
+        "montant",
+        "repas",
+    }  # the question's words no source holds
+    assert all("2,50 euros" in s for s, _ in mentions.asked)
+    assert len(mentions.asked) == len(set(mentions.asked))  # each asked once
+    # Without the judge of mentions (or turned off), the claim passes: the rule is
+    # what removes it.
+    assert verify(MEAL, MEAL_DRAFT, TELEWORK).text() == MEAL_DRAFT
+    assert verify(MEAL, MEAL_DRAFT, TELEWORK, mentions=mentions, mention_veto=0).kept
+
+
+def test_a_question_phrase_the_sentence_says_by_another_name_is_kept() -> None:
+    """ "Longueur minimale" is in no source, and "au moins 14 caractères" says it."""
+    question = "Quelle est la longueur minimale d'un mot de passe ?"
+    source = "Les mots de passe comptent au moins 14 caractères et ne sont jamais partagés."
+    draft = "La longueur minimale d'un mot de passe est de 14 caractères [1]."
+    mentions = Mentions({"longueur minimale": 0.87})
+    result = verify(question, draft, source, mentions=mentions)
+    assert result.text() == draft and result.kept[0].checks[0].mentioned == 0.87
+    assert [p for _, p in mentions.asked] == ["longueur minimale"]  # one run, one call
+    # A judge that cannot tell leaves the word-level check alone.
+    assert verify(question, draft, source, mentions=Mentions({}, default=None)).kept
+
+
+def test_the_judge_of_mentions_is_asked_of_figures_only() -> None:
+    """A claim stating no figure of its own repeats the question's wording ("projet",
+    where the source says "congé"); the support judge checks it."""
+    question = "Un intérimaire a-t-il droit au projet de transition professionnelle ?"
+    source = "Un intérimaire peut bénéficier d'un congé pour transition professionnelle."
+    draft = "Oui, un intérimaire a droit au projet de transition professionnelle [1]."
+    mentions = Mentions({}, default=0.0)
+    assert verify(question, draft, source, mentions=mentions).text() == draft
+    assert mentions.asked == []
+    # Nor a figure the question states.
+    question = "Les 1600 heures d'un intérimaire comptent-elles pour le projet ?"
+    source = "L'intérimaire doit avoir travaillé 1600 heures dans sa profession."
+    draft = "L'intérimaire doit avoir travaillé 1600 heures pour le projet [1]."
+    assert verify(question, draft, source, mentions=mentions).kept
+    assert mentions.asked == []
+
+
+def test_the_judge_of_mentions_is_not_asked_when_the_sources_hold_every_word() -> None:
+    mentions = Mentions({}, default=0.0)
+    draft = "Le mariage du salarié donne droit à 5 jours de congé [1]."
+    assert verify(MARRIAGE, draft, LEAVE, mentions=mentions).text() == draft
+    assert mentions.asked == []
+
+
+def test_the_judge_of_mentions_is_not_asked_across_languages() -> None:
+    """An English source holds no French word: the multilingual check judges it."""
+    mentions = Mentions({}, default=0.0)
+    question = "Quel est le plafond d'une nuit d'hôtel à Paris ?"
+    draft = "Une nuit d'hôtel à Paris est plafonnée à 120 euros [1]."
+    result = verify(question, draft, HOTEL, mentions=mentions)
+    assert result.kept and mentions.asked == []
+
+
+def test_unmatched_question_words_are_the_question_s_phrases() -> None:
+    sources = [Source("1", TELEWORK), Source("2", HOTEL)]
+    evidence = Evidence("Quelle est la longueur minimale de l'indemnité de repas ?", "fr", sources)
+    assert evidence.unmatched == ["longueur minimale", "repas"]
+    assert Evidence(MARRIAGE, "fr", [Source("1", LEAVE)]).unmatched == []
+    # No source in the question's language: nothing to ask (the other checks decide).
+    assert Evidence(MEAL, "fr", [Source("1", HOTEL)]).unmatched == []
 
 
 def test_a_citation_the_judge_doubts_is_removed() -> None:

@@ -20,7 +20,7 @@ from functools import cached_property
 
 import numpy as np
 
-from rag.text import content_stems, detect_language, sentences
+from rag.text import content_stems, content_words, detect_language, sentences
 
 # Turns texts into unit vectors in one space for every language (rag.multilingual).
 Encode = Callable[[list[str]], np.ndarray]
@@ -175,6 +175,31 @@ class Evidence:
             / total
             for w in same
         )
+
+    @cached_property
+    def unmatched(self) -> list[str]:
+        """The question's words that no source in its language holds, as the question
+        phrases them: runs of such content words ("repas" in "le montant de
+        l'indemnité de repas", "longueur minimale"). Relevance cannot weigh them (no
+        sentence holds them to tell apart), and a claim can bind them to a sentence
+        that speaks of something else: "l'indemnité de repas est de 2,50 euros" from
+        "une indemnité de 2,50 euros par jour télétravaillé"."""
+        held: set[str] = set()
+        for window in self.windows:
+            if not self.crosses(self.sources[window.source]):
+                held |= self._stems[id(window)]
+        if not held:
+            return []
+        runs: list[list[int]] = []
+        previous_missing = False
+        for start, end, stem in content_words(self.question, self.lang):
+            missing = stem not in held
+            if missing and previous_missing:
+                runs[-1][1] = end
+            elif missing:
+                runs.append([start, end])
+            previous_missing = missing
+        return [self.question[s:e] for s, e in runs]
 
     def crosses(self, source: Source) -> bool:
         """Is this source in another language than the question (and the answer)?"""

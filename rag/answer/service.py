@@ -41,6 +41,7 @@ from rag.answer.prompts import (
     Prompt,
     build_prompt,
     looks_not_found,
+    mentions_messages,
     rewrite_messages,
     supports_messages,
     with_line,
@@ -50,6 +51,7 @@ from rag.answer.verify import (
     OFF_TOPIC,
     RESTATES,
     Judge,
+    Mentions,
     Removal,
     Verification,
     Verifier,
@@ -598,9 +600,9 @@ class AnswerService:
         passages when the check was sure, else `not_found`."""
         yield {"type": "stage", "name": "verify"}
         with self._timed(run, "verify") as verify:
-            judge = self._support_judge(run.standalone, run.lang, run.params, run.answer)
+            judge, mentions = self._judges(run.standalone, run.lang, run.params, run.answer)
             verified = self._verify(
-                run.answer, run.draft, run.standalone, run.hits, run.lang, judge
+                run.answer, run.draft, run.standalone, run.hits, run.lang, judge, mentions
             )
             verify.set_attribute("removed", len(run.answer.removed))
         if not verified:
@@ -888,26 +890,25 @@ class AnswerService:
         weights = rarity({stem: counts[token] for stem, (token, _) in terms.items()}, chunks)
         return self.evidence(question, lang, hits, rarities=weights).coverage()
 
-    def _support_judge(
+    def _judges(
         self, question: str, lang: str, params: GenerationParams, answer: Answer
-    ) -> Judge | None:
-        """The LLM as the verifier's judge of one cited sentence (RAG_ANSWER__JUDGE_VETO,
-        bench/citation_support.py), or None where it is off or the backend cannot score
-        choices. A failure turns it off for the rest of the answer: the word-level check
-        then stands alone, as it does without a judge."""
-        if self.settings.answer.judge_veto.get(lang, 0.0) <= 0:
-            return None
+    ) -> tuple[Judge | None, Mentions | None]:
+        """The LLM as the verifier's judges of one cited sentence: does it say what the
+        claim says (RAG_ANSWER__JUDGE_VETO, bench/citation_support.py), does it speak
+        of a question phrase no source holds (RAG_ANSWER__MENTION_VETO)? None for each
+        that is off, both where the backend cannot score choices. A failure turns both
+        off for the rest of the answer: the word-level check then stands alone, as it
+        does without them."""
         if not isinstance(self.llm, ScoresChoices):
-            return None
+            return None, None
         llm, (yes, no) = self.llm, YES_NO[lang]
         failed: list[str] = []
 
-        def judge(sentence: str, claim: str) -> float | None:
+        def ask(messages: list[Message]) -> float | None:
             if failed:
                 return None
             t0 = time.perf_counter()
             try:
-                messages = supports_messages(sentence, question, claim, lang)
                 return llm.choice_probabilities(messages, [yes, no], params)[yes]
             except (LLMUnavailable, NoTokenProbabilities) as exc:
                 log.warning("citations checked without the LLM judge: %s", exc)
@@ -918,7 +919,17 @@ class AnswerService:
                     time.perf_counter() - t0
                 )
 
-        return judge
+        def judge(sentence: str, claim: str) -> float | None:
+            return ask(supports_messages(sentence, question, claim, lang))
+
+        def mentions(sentence: str, phrase: str) -> float | None:
+            return ask(mentions_messages(sentence, phrase, lang))
+
+        a = self.settings.answer
+        return (
+            judge if a.judge_veto.get(lang, 0.0) > 0 else None,
+            mentions if a.mention_veto.get(lang, 0.0) > 0 else None,
+        )
 
     def _verify(
         self,
@@ -928,6 +939,7 @@ class AnswerService:
         hits: list[SearchHit],
         lang: str,
         judge: Judge | None = None,
+        mentions: Mentions | None = None,
     ) -> bool:
         """Keep the draft's sentences that a source sentence about the question
         supports, re-cited where the model cited the wrong source or none (rag.answer.verify).
@@ -949,8 +961,11 @@ class AnswerService:
             relevance_ratio=a.relevance_ratio,
             cross_language_support=a.cross_language_support,
             judge_veto=a.judge_veto.get(lang, 0.0),
+            mention_veto=a.mention_veto.get(lang, 0.0),
         )
-        verification = Verifier(evidence, settings, judge).verify(parsed.statements, labels)
+        verification = Verifier(evidence, settings, judge, mentions).verify(
+            parsed.statements, labels
+        )
         self._strip_links(verification, hits, web)
         answer.removed = verification.removed
         self._removal_notices(answer, verification)

@@ -26,6 +26,14 @@ about marriage leave. Where the service gives it a judge (the LLM, asked whether
 sentence says what the claim says as an answer to the question), a citation that
 passes both is vetoed under the judge's threshold; the judge never passes one they
 fail (bench/citation_support.py measured both ways).
+A question word that no source in the question's language holds ("repas" asked of a
+handbook that only speaks of a telework allowance) weighs nothing in relevance, and a
+claim can bind it to a sentence about something else ("l'indemnité de repas est de 2,50
+euros" from "une indemnité de 2,50 euros par jour télétravaillé"). With a judge of
+mentions, a claim stating a figure is kept only if the LLM says the cited sentence
+speaks of it, under another name perhaps ("longueur minimale" for "au moins 14
+caractères"); under its threshold the citation fails (bench/abstention.py,
+bench/demo_questions.py).
 """
 
 from __future__ import annotations
@@ -60,10 +68,16 @@ _DEFINITION = re.compile(
 # says, as an answer to the question; None when the LLM cannot tell (it is not
 # answering, or gives no token probabilities): the word-level check then stands alone.
 Judge = Callable[[str, str], float | None]
+# The LLM's probability that a source sentence (with its context) speaks of what a
+# phrase of the question names; None when it cannot tell.
+Mentions = Callable[[str, str], float | None]
 
 # Judge calls per claim and source, and for a post-hoc attribution, at most: each
 # costs a prompt evaluation (about a second on two cores).
 JUDGED_PER_CHECK = 2
+# Phrases of the question no source holds put to the judge of mentions, at most, per
+# sentence (each a prompt evaluation).
+MENTIONS_ASKED = 2
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,10 @@ class VerifySettings:
     """With a judge: a citation the word-level check passes fails under this P(yes).
     (The judge only vetoes: letting it pass claims the word-level check fails added
     invented claims and no right one, bench/citation_support.py.)"""
+    mention_veto: float = 0.0
+    """With a judge of mentions: a claim stating a figure the question does not, cited
+    to a sentence in the question's language, fails when the sentence speaks of a
+    question phrase no source holds with a P(yes) under this."""
 
 
 @dataclass
@@ -86,6 +104,7 @@ class Check:
     relevance: float
     supported: bool  # support and relevance both pass (and the judge, where asked)
     judged: float | None = None  # the judge's P(yes), where it was asked
+    mentioned: float | None = None  # the least P(yes) of the judge of mentions, where asked
     label: str = ""  # how the answer cites its source: "1", "W2"
 
 
@@ -128,11 +147,17 @@ class Verifier:
     """Checks the sentences of one answer against its sources (rag.answer.evidence)."""
 
     def __init__(
-        self, evidence: Evidence, settings: VerifySettings, judge: Judge | None = None
+        self,
+        evidence: Evidence,
+        settings: VerifySettings,
+        judge: Judge | None = None,
+        mentions: Mentions | None = None,
     ) -> None:
         self.evidence = evidence
         self.settings = settings
         self.judge = judge
+        self.mentions = mentions if settings.mention_veto > 0 else None
+        self._mentioned: dict[tuple[int, str], float | None] = {}
         self._claim_vectors: dict[str, np.ndarray] = {}
         self._question_numbers = numbers(evidence.question)
         self._question_stems = content_stems(evidence.question, evidence.lang)
@@ -191,29 +216,62 @@ class Verifier:
         return best if best is not None and best.supported else None
 
     def _pick(self, claim: str, checks: list[Check]) -> Check | None:
-        """The best of these checks of one claim. With a judge, the word-level winners
-        are put to it in turn (at most JUDGED_PER_CHECK), and one it doubts is vetoed:
+        """The best of these checks of one claim. With a judge (or a judge of
+        mentions), the word-level winners are put to it in turn (at most
+        JUDGED_PER_CHECK), and one it doubts is vetoed:
         enough of a hallucinated answer's words are often in the passage (HaluEval's
         "The Bunkhouse Stampede Finals was held in New York City.", which the judge
         gives 0.36)."""
         if not checks:
             return None
         ordered = sorted(checks, key=lambda c: (c.supported, c.support, c.relevance), reverse=True)
-        if self.judge is None:
-            return ordered[0]
-        asked = 0  # fresh judge calls for this pick (repeated ones are cached)
+        asked = 0  # checks that cost the LLM a call in this pick (repeated ones are cached)
         for check in (c for c in ordered if c.supported):
             if asked == JUDGED_PER_CHECK:
                 break
+            asked += self._vet(check, claim)
+            if check.supported:
+                return check
+        return ordered[0]
+
+    def _vet(self, check: Check, claim: str) -> bool:
+        """Puts a check the word-level test passed to the LLM, where the service gives
+        one: does the sentence say what the claim says (the judge), and does it speak
+        of the question's phrases no source holds (the judge of mentions)? A doubt
+        fails the check. True when this cost the LLM a call (answers are cached)."""
+        asked = False
+        if self.judge is not None:
             key = (id(check.window), claim)
             if key not in self._judged:
-                asked += 1
-                self._judged[key] = self.judge(check.window.context, claim)
+                self._judged[key], asked = self.judge(check.window.context, claim), True
             check.judged = self._judged[key]
-            if check.judged is None or check.judged >= self.settings.judge_veto:
-                return check
-            check.supported = False
-        return ordered[0]
+            if check.judged is not None and check.judged < self.settings.judge_veto:
+                check.supported = False
+                return asked
+        source = self.evidence.sources[check.window.source]
+        if (
+            self.mentions is None
+            or self.evidence.crosses(source)
+            or not numbers(claim) - self._question_numbers
+        ):
+            # A figure is what a near miss binds to the question's words (the
+            # neighbouring figure); a claim stating none repeats the question's
+            # wording ("Oui, un intérimaire a droit au projet de transition
+            # professionnelle", the source saying "congé pour transition
+            # professionnelle"), which the judge of mentions refused (0.36).
+            return asked
+        for phrase in self.evidence.unmatched[:MENTIONS_ASKED]:
+            key = (id(check.window), phrase)
+            if key not in self._mentioned:
+                self._mentioned[key], asked = self.mentions(check.window.context, phrase), True
+            said = self._mentioned[key]
+            if said is None:
+                continue
+            check.mentioned = said if check.mentioned is None else min(check.mentioned, said)
+            if said < self.settings.mention_veto:
+                check.supported = False
+                return asked
+        return asked
 
     def _said_off_topic(self, claim: str) -> bool:
         """Does some source support the claim, only not in a sentence about the
