@@ -253,9 +253,10 @@ class AnswerSettings(BaseModel):
     mention_veto: dict[str, Fraction] = Field(
         default_factory=lambda: {"fr": 0.5, "en": 0.5},
         description="Per question language: when no source in the question's language "
-        "holds one of its words, the LLM is asked whether each cited sentence speaks of "
-        "it (under another name perhaps); under this probability of yes the citation "
-        "fails. 0 turns it off.",
+        "holds one of its words and an answer's sentence states a figure the question "
+        "does not, the LLM is asked whether the sentence it cites speaks of those words "
+        "(under another name perhaps; two phrases at most); under this probability of "
+        "yes the citation fails. 0 turns it off.",
     )
     # bench/answerability.py. English: chosen on clapnq's first 50 + 50 questions,
     # checked on the other 100. French: spf's 50 questions and the 75 of

@@ -64,7 +64,8 @@ _MENTIONED = re.compile(
     "|".join(
         re.escape(template).replace(re.escape("{phrase}"), "(.+?)") + "$"
         for template in MENTIONS.values()
-    )
+    ),
+    re.S,
 )
 
 
@@ -76,7 +77,8 @@ class CheckingLLM(ScriptedLLM):
     `judge` maps a word of the judged claim to its P(yes) (the first match; `judge_p`
     otherwise), or `judge_error` is raised; its prompts go to `judged`. So is its judge
     of mentions (rag.answer.prompts.MENTIONS): `mentions` maps the phrase asked about
-    to its P(yes) (`judge_p` otherwise); the phrases go to `mentioned`."""
+    to its P(yes) (`judge_p` otherwise, or `judge_error` is raised); the phrases go to
+    `mentioned`."""
 
     name = "checking"
 
@@ -106,6 +108,8 @@ class CheckingLLM(ScriptedLLM):
         if asked:
             phrase = asked.group(1) or asked.group(2)
             self.mentioned.append(phrase)
+            if self.judge_error is not None:
+                raise self.judge_error
             p = self.mentions.get(phrase, self.judge_p)
             return {choices[0]: p, choices[1]: 1.0 - p}
         if any(prompt.endswith(question) for question in SUPPORTS.values()):

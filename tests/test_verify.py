@@ -74,12 +74,21 @@ class Mentions:
     """The judge of mentions' stand-in: P(yes) by the phrase asked about (`default`
     otherwise); records each (sentence, phrase)."""
 
-    def __init__(self, by_phrase: dict[str, float | None], default: float | None = 0.9) -> None:
+    def __init__(
+        self,
+        by_phrase: dict[str, float | None],
+        default: float | None = 0.9,
+        by_sentence: dict[str, float] | None = None,
+    ) -> None:
         self.by_phrase, self.default = by_phrase, default
+        self.by_sentence = by_sentence or {}  # P(yes) by a word of the sentence, first
         self.asked: list[tuple[str, str]] = []
 
     def __call__(self, sentence: str, phrase: str) -> float | None:
         self.asked.append((sentence, phrase))
+        for word, p in self.by_sentence.items():
+            if word in sentence:
+                return p
         return self.by_phrase.get(phrase, self.default)
 
 
@@ -143,18 +152,46 @@ def test_the_judge_of_mentions_is_not_asked_when_the_sources_hold_every_word() -
 
 
 def test_the_judge_of_mentions_is_not_asked_across_languages() -> None:
-    """An English source holds no French word: the multilingual check judges it."""
+    """An English source holds no French word: the multilingual check judges it. (The
+    French source beside it leaves the question with words no French source holds.)"""
     mentions = Mentions({}, default=0.0)
     question = "Quel est le plafond d'une nuit d'hôtel à Paris ?"
-    draft = "Une nuit d'hôtel à Paris est plafonnée à 120 euros [1]."
-    result = verify(question, draft, HOTEL, mentions=mentions)
-    assert result.kept and mentions.asked == []
+    draft = "Une nuit d'hôtel à Paris est plafonnée à 120 euros [2]."
+    result = verify(question, draft, TELEWORK, HOTEL, mentions=mentions)
+    assert Evidence(question, "fr", [Source("1", TELEWORK)]).unmatched
+    assert [c.label for c in result.kept[0].checks] == ["2"] and mentions.asked == []
+
+
+def test_the_judge_of_mentions_is_asked_of_two_phrases_per_sentence_at_most() -> None:
+    question = "Quel est le montant de l'indemnité pour le repas, le transport et l'hôtel ?"
+    draft = "L'indemnité est de 2,50 euros par jour télétravaillé [1]."
+    mentions = Mentions({})
+    result = verify(question, draft, TELEWORK, mentions=mentions)
+    assert len(Evidence(question, "fr", [Source("1", TELEWORK)]).unmatched) == 3
+    assert result.kept and [p for _, p in mentions.asked] == ["montant", "repas"]
+
+
+def test_each_sentence_gets_its_own_verdict_on_a_phrase() -> None:
+    """Two sentences state the figure; the one that speaks of meals keeps the claim."""
+    source = (
+        "Une indemnité de 2,50 euros est versée par jour télétravaillé. "
+        "Au restaurant d'entreprise, une indemnité de 2,50 euros est versée par déjeuner."
+    )
+    mentions = Mentions({}, by_sentence={"restaurant": 0.9, "télétravaillé": 0.1})
+    result = verify(MEAL, "L'indemnité de repas est de 2,50 euros [1].", source, mentions=mentions)
+    [kept] = result.kept
+    assert "restaurant" in kept.checks[0].window.text
+    assert len(mentions.asked) == len(set(mentions.asked))  # once per sentence and phrase
+    assert {s.endswith("télétravaillé.") for s, _ in mentions.asked} == {True, False}
 
 
 def test_unmatched_question_words_are_the_question_s_phrases() -> None:
     sources = [Source("1", TELEWORK), Source("2", HOTEL)]
     evidence = Evidence("Quelle est la longueur minimale de l'indemnité de repas ?", "fr", sources)
     assert evidence.unmatched == ["longueur minimale", "repas"]
+    # Punctuation ends a phrase, and a phrase is asked about once.
+    question = "L'indemnité (repas, transport) ? Et le repas ?"
+    assert Evidence(question, "fr", sources).unmatched == ["repas", "transport"]
     assert Evidence(MARRIAGE, "fr", [Source("1", LEAVE)]).unmatched == []
     # No source in the question's language: nothing to ask (the other checks decide).
     assert Evidence(MEAL, "fr", [Source("1", HOTEL)]).unmatched == []

@@ -25,6 +25,10 @@ from rag.text import content_stems, content_words, detect_language, sentences
 # Turns texts into unit vectors in one space for every language (rag.multilingual).
 Encode = Callable[[list[str]], np.ndarray]
 
+# What ends a phrase of the question between two words: punctuation other than an
+# apostrophe or a hyphen ("repas, transport", "(repas)", "repas ? Et").
+_PHRASE_BREAK = re.compile(r"[^\w\s'\u2019-]")
+
 # "1 000" (French thousands, with a space or a no-break space), "2,50", "2.5", "14".
 _NUMBER = re.compile(r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?![\d])|\d+(?:[.,]\d+)?")
 
@@ -191,15 +195,17 @@ class Evidence:
         if not held:
             return []
         runs: list[list[int]] = []
-        previous_missing = False
+        previous_missing, previous_end = False, 0
         for start, end, stem in content_words(self.question, self.lang):
             missing = stem not in held
-            if missing and previous_missing:
+            # Punctuation ends a phrase: "le repas, le transport" is two.
+            joined = not _PHRASE_BREAK.search(self.question[previous_end:start])
+            if missing and previous_missing and joined:
                 runs[-1][1] = end
             elif missing:
                 runs.append([start, end])
-            previous_missing = missing
-        return [self.question[s:e] for s, e in runs]
+            previous_missing, previous_end = missing, end
+        return list(dict.fromkeys(self.question[s:e] for s, e in runs))
 
     def crosses(self, source: Source) -> bool:
         """Is this source in another language than the question (and the answer)?"""

@@ -914,7 +914,7 @@ class AnswerService:
                 log.warning("citations checked without the LLM judge: %s", exc)
                 failed.append(str(exc))
                 return None
-            finally:
+            finally:  # both judges' time, as one figure
                 answer.timings["judge_s"] = answer.timings.get("judge_s", 0.0) + (
                     time.perf_counter() - t0
                 )

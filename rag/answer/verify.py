@@ -72,11 +72,14 @@ Judge = Callable[[str, str], float | None]
 # phrase of the question names; None when it cannot tell.
 Mentions = Callable[[str, str], float | None]
 
-# Judge calls per claim and source, and for a post-hoc attribution, at most: each
-# costs a prompt evaluation (about a second on two cores).
+# Sentences put to the LLM per claim and source, and for a post-hoc attribution, at
+# most (counting those that cost a fresh prompt). Each costs the judge's prompt and,
+# where the judge of mentions is asked, one per phrase (MENTIONS_ASKED at most): about
+# a second each on two cores, so at most JUDGED_PER_CHECK x (1 + MENTIONS_ASKED)
+# prompts per claim and source.
 JUDGED_PER_CHECK = 2
-# Phrases of the question no source holds put to the judge of mentions, at most, per
-# sentence (each a prompt evaluation).
+# Phrases of the question no source holds put to the judge of mentions per sentence,
+# at most.
 MENTIONS_ASKED = 2
 
 
@@ -155,7 +158,7 @@ class Verifier:
     ) -> None:
         self.evidence = evidence
         self.settings = settings
-        self.judge = judge
+        self.judge = judge if settings.judge_veto > 0 else None
         self.mentions = mentions if settings.mention_veto > 0 else None
         self._mentioned: dict[tuple[int, str], float | None] = {}
         self._claim_vectors: dict[str, np.ndarray] = {}
@@ -241,10 +244,8 @@ class Verifier:
         fails the check. True when this cost the LLM a call (answers are cached)."""
         asked = False
         if self.judge is not None:
-            key = (id(check.window), claim)
-            if key not in self._judged:
-                self._judged[key], asked = self.judge(check.window.context, claim), True
-            check.judged = self._judged[key]
+            check.judged, fresh = _ask(self._judged, self.judge, check.window, claim)
+            asked |= fresh
             if check.judged is not None and check.judged < self.settings.judge_veto:
                 check.supported = False
                 return asked
@@ -261,10 +262,8 @@ class Verifier:
             # professionnelle"), which the judge of mentions refused (0.36).
             return asked
         for phrase in self.evidence.unmatched[:MENTIONS_ASKED]:
-            key = (id(check.window), phrase)
-            if key not in self._mentioned:
-                self._mentioned[key], asked = self.mentions(check.window.context, phrase), True
-            said = self._mentioned[key]
+            said, fresh = _ask(self._mentioned, self.mentions, check.window, phrase)
+            asked |= fresh
             if said is None:
                 continue
             check.mentioned = said if check.mentioned is None else min(check.mentioned, said)
@@ -316,3 +315,18 @@ class Verifier:
         relevance = self.evidence.relevance(window)
         supported = score >= self._threshold(window) and relevance >= self.settings.relevance_ratio
         return Check(window, score, relevance, supported)
+
+
+def _ask(
+    cache: dict[tuple[int, str], float | None],
+    judge: Callable[[str, str], float | None],
+    window: Window,
+    text: str,
+) -> tuple[float | None, bool]:
+    """A judge's verdict on this window (with its context) and text, asked once per
+    answer; and whether it cost a fresh prompt."""
+    key = (id(window), text)
+    if key in cache:
+        return cache[key], False
+    cache[key] = judge(window.context, text)
+    return cache[key], True
