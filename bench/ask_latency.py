@@ -6,9 +6,9 @@ For a few questions of the set (5 sources each): the service's time to first
 token, warm (model loaded, the previous question's prompt in the KV cache as in
 service), its total time warm, with and without the LLM judges of cited sentences
 (RAG_ANSWER__JUDGE_VETO and RAG_ANSWER__MENTION_VETO: more prompts per kept sentence,
-after the answer has streamed), then, both from an empty KV cache, the service's total time and
-llama.cpp's own streaming chat completion on exactly the same messages (the
-baseline). The overhead is the service's total time over the baseline's.
+after the answer has streamed), then, both from an empty KV cache, the service's
+total time and llama.cpp's own streaming chat completion on exactly the same messages
+(the baseline). The overhead is the service's total time over the baseline's.
 Prints one JSON object.
 """
 

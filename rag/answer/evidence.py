@@ -171,13 +171,12 @@ class Evidence:
         if not self.rarities:
             return None
         total = sum(self.rarities.values())
-        same = [w for w in self.windows if not self.crosses(self.sources[w.source])]
-        if total <= 0 or not same:
+        if total <= 0 or not self._own_language:
             return None
         return max(
             sum(weight for stem, weight in self.rarities.items() if stem in self._stems[id(w)])
             / total
-            for w in same
+            for w in self._own_language
         )
 
     @cached_property
@@ -189,9 +188,8 @@ class Evidence:
         that speaks of something else: "l'indemnité de repas est de 2,50 euros" from
         "une indemnité de 2,50 euros par jour télétravaillé"."""
         held: set[str] = set()
-        for window in self.windows:
-            if not self.crosses(self.sources[window.source]):
-                held |= self._stems[id(window)]
+        for window in self._own_language:
+            held |= self._stems[id(window)]
         if not held:
             return []
         runs: list[list[int]] = []
@@ -231,6 +229,10 @@ class Evidence:
     @cached_property
     def _crossing(self) -> list[Window]:
         return [w for w in self.windows if self.crosses(self.sources[w.source])]
+
+    @cached_property
+    def _own_language(self) -> list[Window]:
+        return [w for w in self.windows if not self.crosses(self.sources[w.source])]
 
     @cached_property
     def _best_semantic(self) -> float:

@@ -895,10 +895,10 @@ class AnswerService:
     ) -> tuple[Judge | None, Mentions | None]:
         """The LLM as the verifier's judges of one cited sentence: does it say what the
         claim says (RAG_ANSWER__JUDGE_VETO, bench/citation_support.py), does it speak
-        of a question phrase no source holds (RAG_ANSWER__MENTION_VETO)? None for each
-        that is off, both where the backend cannot score choices. A failure turns both
-        off for the rest of the answer: the word-level check then stands alone, as it
-        does without them."""
+        of a question phrase no source holds (RAG_ANSWER__MENTION_VETO)? The verifier
+        leaves out one whose veto is 0; both are None where the backend cannot score
+        choices. A failure turns both off for the rest of the answer: the word-level
+        check then stands alone, as it does without them."""
         if not isinstance(self.llm, ScoresChoices):
             return None, None
         llm, (yes, no) = self.llm, YES_NO[lang]
@@ -925,11 +925,7 @@ class AnswerService:
         def mentions(sentence: str, phrase: str) -> float | None:
             return ask(mentions_messages(sentence, phrase, lang))
 
-        a = self.settings.answer
-        return (
-            judge if a.judge_veto.get(lang, 0.0) > 0 else None,
-            mentions if a.mention_veto.get(lang, 0.0) > 0 else None,
-        )
+        return judge, mentions
 
     def _verify(
         self,
