@@ -53,6 +53,7 @@ QUESTIONS: list[tuple[str, str | None]] = [
     ("What is the daily allowance for remote work?", "2.50"),
     ("Quel est le montant de l'indemnité de repas ?", "25"),
     ("What is the hotel cap in Paris?", "120"),
+    ("Within how many days must expense reports be submitted?", "30"),
     ("Quelle est la longueur minimale d'un mot de passe ?", "14"),
     ("How much of the health insurance does the employer pay?", "60"),
 ]

@@ -109,3 +109,31 @@ def test_a_title_is_never_a_chunk_of_its_own(chunker: Chunker) -> None:
     assert all(c.n_tokens >= 24 for c in chunks)
     for c in chunks:
         assert text[c.start : c.end] == c.text
+
+
+def test_a_chunk_never_spans_two_sections(chunker: Chunker) -> None:
+    # A short policy fits one chunk; each of its sections is a chunk of its own all
+    # the same, so a question on one section is not matched against the others.
+    sections = {
+        "Travel": "Train travel is second class for trips under 4 hours. Hotel nights are "
+        "capped at 120 euros in Paris and 90 euros elsewhere.",
+        "Meals": "Meals during business travel are reimbursed up to 25 euros per meal. "
+        "Alcohol is never reimbursed.",
+        "Expenses": "Expense reports are submitted in the finance tool within 30 days of the "
+        "expense, with a scanned receipt for every item above 10 euros.",
+    }
+    text = "# Travel and Expense Policy\n\n" + "\n\n".join(
+        f"## {title}\n\n{body}" for title, body in sections.items()
+    )
+    chunks = Chunker(ChunkConfig(chunker.config.tokenizer_file, 200, 30)).split(
+        text, (PageSpan(1, 0, len(text)),)
+    )
+    assert [c.heading for c in chunks] == [
+        "Travel and Expense Policy > Travel",  # the title alone joins the first section
+        "Travel and Expense Policy > Meals",
+        "Travel and Expense Policy > Expenses",
+    ]
+    assert chunks[0].text.startswith("# Travel and Expense Policy\n\n## Travel\n\n")
+    for chunk, body in zip(chunks, sections.values(), strict=True):
+        assert chunk.text.endswith(body)
+        assert text[chunk.start : chunk.end] == chunk.text

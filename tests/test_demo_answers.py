@@ -104,3 +104,15 @@ def test_the_telework_allowance_is_not_served_as_a_meal_allowance(demo: AnswerSe
     if answer.mode == "generative":
         assert "2,50" not in answer.text and "2.50" not in answer.text, body
         assert "25" in answer.text, body
+
+
+def test_a_section_of_a_short_policy_answers_its_own_question(demo: AnswerService) -> None:
+    """The expense policy's sections were one chunk: its similarity to the question,
+    0.32, made the English check refuse; and the question's "must", which no source
+    holds, was put to the judge of mentions, which removed the right answer."""
+    answer = demo.ask("Within how many days must expense reports be submitted?")
+    body = answer.to_dict()
+    assert answer.mode == "generative", body
+    assert "30 days" in answer.text, body
+    assert all(c.path.endswith("expense-policy.docx") and c.page == 1 for c in answer.citations)
+    assert answer.citations, body

@@ -193,6 +193,9 @@ def test_unmatched_question_words_are_the_question_s_phrases() -> None:
     question = "L'indemnité (repas, transport) ? Et le repas ?"
     assert Evidence(question, "fr", sources).unmatched == ["repas", "transport"]
     assert Evidence(MARRIAGE, "fr", [Source("1", LEAVE)]).unmatched == []
+    # A modal verb is no topic, whether or not a source holds it.
+    question = "Dans quel délai doit-on déclarer le repas ?"
+    assert Evidence(question, "fr", sources).unmatched == ["délai", "déclarer le repas"]
     # No source in the question's language: nothing to ask (the other checks decide).
     assert Evidence(MEAL, "fr", [Source("1", HOTEL)]).unmatched == []
 
