@@ -141,8 +141,8 @@ def _sections(text: str) -> list[tuple[int, int]]:
     A policy's sections are short: packed into one chunk, "Hotel nights are capped at
     120 euros in Paris" shared its vector with the scope, the expense reports and the
     meals, and the question about it scored 0.38 against that chunk, 0.53 against its
-    section alone (MiniLM, bench/demo_questions.py). A heading-only section is short
-    enough to be merged into the next chunk (`MIN_CHUNK_TOKENS`)."""
+    section alone (MiniLM cosines; docs/ingest.md, "Chunking"). A heading-only section
+    is short enough to be merged into the next chunk (`MIN_CHUNK_TOKENS`)."""
     cuts = [0, *(offset for offset, _, _ in headings(text) if offset > 0), len(text)]
     return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 

@@ -35,7 +35,7 @@ _PHRASE_BREAK = re.compile(r"[^\w\s'\u2019-]")
 # not hold the question's "must", and the judge of mentions, asked whether it speaks
 # of "must", said no (0.49) and removed the right answer.
 _MODALS = frozenset(
-    """must might shall ought need needs doit doivent dois devez devons devrait
+    """must might shall ought need doit doivent dois devez devons devrait
     devraient faut peut peuvent peux pouvez pouvons pourrait""".split()
 )
 
