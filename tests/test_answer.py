@@ -490,6 +490,35 @@ def test_model_declining_after_a_passed_check_gives_the_passages(demo_store: Set
     assert any("declined" in n for n in answer.notices)
 
 
+def test_a_draft_that_only_repeats_the_instruction_is_written_again(
+    demo_store: Settings,
+) -> None:
+    """The 1.5B model, told after a passed check that the sources hold the answer,
+    answered "Combien de jours de télétravail par semaine ?" with that line alone."""
+    echo = ANSWER_NOW["fr"].replace("[n]", "[1]")
+    llm = CheckingLLM(echo, "Le mariage donne droit à 5 jours de congé payé [1].", p_yes=0.9)
+    events = list(
+        service(checked(demo_store), llm).stream("Combien de jours de congé pour un mariage ?")
+    )
+    kinds = [e["type"] for e in events]
+    answer = events[-1]["answer"]
+    assert answer.mode == "generative" and "5 jours" in answer.text, answer.to_dict()
+    assert len(llm.calls) == 2
+    assert ANSWER_NOW["fr"] in str(llm.calls[0][-1]["content"])
+    assert ANSWER_NOW["fr"] not in str(llm.calls[1][-1]["content"]), "the plain prompt"
+    # The repeated line streamed, was taken back, then the second draft streamed.
+    reset = kinds.index("reset")
+    assert "token" in kinds[:reset] and "token" in kinds[reset:]
+
+
+def test_a_second_echo_gives_the_passages(demo_store: Settings) -> None:
+    echo = ANSWER_NOW["fr"].replace("[n]", "[1]")
+    llm = CheckingLLM(echo, echo, p_yes=0.9)
+    answer = service(checked(demo_store), llm).ask("Combien de jours de congé pour un mariage ?")
+    assert len(llm.calls) == 2, "written again once, not more"
+    assert answer.mode == "extractive" and answer.text.startswith(DECLINED_INTRO["fr"])
+
+
 def test_model_declining_without_a_check_is_not_found(demo_store: Settings) -> None:
     llm = ScriptedLLM("Je ne trouve pas la réponse dans les documents.")
     answer = service(checked(demo_store), llm).ask("Combien de jours de congé pour un mariage ?")

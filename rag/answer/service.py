@@ -264,6 +264,7 @@ class _Run:
     prompt: Prompt | None = None
     messages: list[Message] = field(default_factory=list)
     draft: str = ""  # the generated answer, before verification
+    streamed: bool = False  # tokens went out that a reset has not taken back
     groups: tuple[str, ...] | None = None  # the caller's, when not every one (filters)
 
 
@@ -550,39 +551,32 @@ class AnswerService:
             run.messages = with_line(run.prompt, ANSWER_NOW[run.lang])
 
     def _stage_generate(self, run: _Run) -> Iterator[Event]:
-        """Stream the draft; a declined or failed generation ends here."""
+        """Stream the draft; a declined or failed generation ends here. A draft that
+        only repeats the line telling the model to answer is written again once,
+        without that line: the 1.5B model answered the demo's "Combien de jours de
+        télétravail par semaine ?" with that line alone, and with the plain prompt
+        "2 jours par semaine… [1]"."""
         assert run.prompt is not None
         answer = run.answer
-        pieces: list[str] = []
         attributes = {"sources": len(run.hits), "web_sources": run.prompt.web}
-        # The draft streams without any address, image or HTML tag (rag.answer.links):
-        # which of them its sources hold is known only after verification.
-        guard = DraftGuard()
         try:
             with self._timed(run, "generate", **attributes) as generate:
-                generation = self.llm.generate(run.messages, run.params)
-                for piece in generation:
-                    if not pieces:
-                        answer.timings["first_token_s"] = time.perf_counter() - run.started
-                    pieces.append(piece)
-                    if shown := guard.feed(piece):
-                        yield {"type": "token", "text": shown}
-                if rest := guard.flush():
-                    yield {"type": "token", "text": rest}
-                answer.usage = generation.usage
-                generate.set_attributes(
-                    {
-                        "prompt_tokens": answer.usage.prompt_tokens,
-                        "completion_tokens": answer.usage.completion_tokens,
-                    }
-                )
+                draft = yield from self._draft(run, run.messages, generate)
+                told = run.messages is not run.prompt.messages  # the line was added
+                if told and draft.strip() and not without_echo(draft, ANSWER_NOW[run.lang]):
+                    log.info("the draft only repeated the instruction: written again")
+                    if run.streamed:
+                        yield {"type": "reset"}
+                        run.streamed = False
+                    run.messages = run.prompt.messages
+                    draft = yield from self._draft(run, run.messages, generate)
         except LLMUnavailable as exc:
             log.warning("generation failed, answering with the passages: %s", exc)
             answer.notices.append(LLM_UNAVAILABLE)
-            raise _Finish("extractive", reset=bool(pieces)) from exc
+            raise _Finish("extractive", reset=run.streamed) from exc
         if answer.usage.truncated_prompt:
             answer.notices.append("the LLM server cut the prompt: raise RAG_LLM__CONTEXT_SIZE")
-        raw = "".join(pieces).strip()
+        raw = draft.strip()
         if answer.answerability is not None:  # checked, and passed: it did not stop us
             raw = without_echo(raw, ANSWER_NOW[run.lang])
         if looks_not_found(raw) or not raw:
@@ -591,9 +585,40 @@ class AnswerService:
                 # anyway (a 1.5B model often does): the passages, labelled, beat a
                 # wrong "not found".
                 answer.notices.append("the LLM declined to answer although its sources seem to")
-                raise _Finish("extractive", DECLINED_INTRO, reset=bool(pieces))
+                raise _Finish("extractive", DECLINED_INTRO, reset=run.streamed)
             raise _Finish("not_found")
         run.draft = raw
+
+    def _draft(
+        self, run: _Run, messages: list[Message], generate: Span
+    ) -> Generator[Event, None, str]:
+        """Generate from these messages, streaming tokens; returns the whole draft as
+        generated (empty when no token came). The first token's time is the answer's
+        first, whichever draft it belongs to: it is what the user waited for."""
+        answer = run.answer
+        # The draft streams without any address, image or HTML tag (rag.answer.links):
+        # which of them its sources hold is known only after verification.
+        guard = DraftGuard()
+        pieces: list[str] = []
+        generation = self.llm.generate(messages, run.params)
+        for piece in generation:
+            if "first_token_s" not in answer.timings:
+                answer.timings["first_token_s"] = time.perf_counter() - run.started
+            pieces.append(piece)
+            if shown := guard.feed(piece):
+                run.streamed = True
+                yield {"type": "token", "text": shown}
+        if rest := guard.flush():
+            run.streamed = True
+            yield {"type": "token", "text": rest}
+        answer.usage = generation.usage
+        generate.set_attributes(
+            {
+                "prompt_tokens": answer.usage.prompt_tokens,
+                "completion_tokens": answer.usage.completion_tokens,
+            }
+        )
+        return "".join(pieces)
 
     def _stage_verify(self, run: _Run) -> Iterator[Event]:
         """Keep the draft's verified sentences (rag.answer.verify); with none left, the
