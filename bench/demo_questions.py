@@ -46,6 +46,7 @@ QUESTIONS: list[tuple[str, str | None]] = [
     ("Combien de jours de congé pour un mariage ?", "5"),
     ("Quel est le budget marketing 2031 ?", None),
     ("How many days can I work remotely per week?", "2"),
+    ("Combien de jours de télétravail par semaine ?", "2"),
     ("Combien de jours de congé pour un PACS ?", "4"),
     ("Combien de jours de congé pour un décès ?", None),
     ("Quel est le plafond mensuel de l'indemnité de télétravail ?", "50"),

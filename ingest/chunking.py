@@ -39,7 +39,8 @@ _SEPARATORS = [
     r"\s+",
     "",
 ]
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+# Spaces, not newlines, after the #s: "#" alone on a line is no heading of the next.
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$", re.MULTILINE)
 _FENCE = re.compile(r"^(```|~~~)", re.MULTILINE)
 
 
@@ -84,22 +85,51 @@ class Chunker:
         return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
 
     def _spans(self, text: str) -> list[tuple[int, int]]:
-        """(start, end) of each chunk, tiny ones merged into the next."""
-        spans: list[tuple[int, int]] = []
-        for first, last in _sections(text):
-            section = text[first:last]
-            cursor = 0
-            for piece in self._splitter.split_text(section):
-                if not piece.strip():
-                    continue
-                start = section.find(piece, cursor)
-                if start < 0:  # cannot happen for substrings; kept as a loud guard
-                    raise ValueError("chunk text not found in its document")
-                spans.append((first + start, first + start + len(piece)))
-                cursor = start + 1
+        """(start, end) of each chunk. Each section is split on its own and its tiny
+        pieces merged within it; a section that is a heading with nothing under it,
+        or a tiny text before the first heading, joins the section after it."""
         tiny = min(MIN_CHUNK_TOKENS, self.config.chunk_tokens // 5)
+        spans: list[tuple[int, int]] = []
+        carry: tuple[int, int] | None = None  # a section waiting for the next one
+        for first, last in _sections(text):
+            pieces = self._merged(text, self._pieces(text, first, last), tiny)
+            if not pieces:
+                continue
+            if carry is not None:
+                pieces[0], carry = (carry[0], pieces[0][1]), None
+            start, end = pieces[0]
+            alone = len(pieces) == 1 and not _titled_body(text[start:end])
+            if alone and self.count_tokens(text[start:end]) < tiny:
+                carry = (start, end)
+                continue
+            spans.extend(pieces)
+        if carry is not None:  # at the end: joins the chunk before, if any
+            if spans:
+                spans[-1] = (spans[-1][0], carry[1])
+            else:
+                spans.append(carry)
+        return spans
+
+    def _pieces(self, text: str, first: int, last: int) -> list[tuple[int, int]]:
+        """(start, end) of the splitter's pieces of text[first:last]."""
+        section = text[first:last]
+        spans: list[tuple[int, int]] = []
+        cursor = 0
+        for piece in self._splitter.split_text(section):
+            if not piece.strip():
+                continue
+            start = section.find(piece, cursor)
+            if start < 0:  # cannot happen for substrings; kept as a loud guard
+                raise ValueError("chunk text not found in its document")
+            spans.append((first + start, first + start + len(piece)))
+            cursor = start + 1
+        return spans
+
+    def _merged(self, text: str, spans: list[tuple[int, int]], tiny: int) -> list[tuple[int, int]]:
+        """One section's pieces, each tiny one merged into the next (the last into the
+        one before); a section of one tiny piece stays one."""
         merged: list[tuple[int, int]] = []
-        carry: int | None = None  # start of a tiny chunk waiting for the next one
+        carry: int | None = None  # start of a tiny piece waiting for the next one
         for start, end in spans:
             if carry is not None:
                 start, carry = min(carry, start), None
@@ -107,7 +137,7 @@ class Chunker:
                 carry = start
                 continue
             merged.append((start, end))
-        if carry is not None:  # a tiny last chunk joins the one before, if any
+        if carry is not None:
             if merged:
                 merged[-1] = (merged[-1][0], spans[-1][1])
             else:
@@ -145,6 +175,16 @@ def _sections(text: str) -> list[tuple[int, int]]:
     is short enough to be merged into the next chunk (`MIN_CHUNK_TOKENS`)."""
     cuts = [0, *(offset for offset, _, _ in headings(text) if offset > 0), len(text)]
     return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+
+
+def _titled_body(piece: str) -> bool:
+    """Does the piece open with a heading and hold text under it?"""
+    lines = [line for line in piece.splitlines() if line.strip()]
+    return (
+        bool(lines)
+        and bool(_HEADING.match(lines[0]))
+        and any(not _HEADING.match(line) for line in lines)
+    )
 
 
 def _body_start(text: str, start: int, end: int) -> int:

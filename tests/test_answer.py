@@ -496,7 +496,8 @@ def test_a_draft_that_only_repeats_the_instruction_is_written_again(
     """The 1.5B model, told after a passed check that the sources hold the answer,
     answered "Combien de jours de télétravail par semaine ?" with that line alone."""
     echo = ANSWER_NOW["fr"].replace("[n]", "[1]")
-    llm = CheckingLLM(echo, "Le mariage donne droit à 5 jours de congé payé [1].", p_yes=0.9)
+    second = "Le mariage donne droit à 5 jours de congé payé [1]."
+    llm = CheckingLLM(echo, second, p_yes=0.9)
     events = list(
         service(checked(demo_store), llm).stream("Combien de jours de congé pour un mariage ?")
     )
@@ -509,6 +510,20 @@ def test_a_draft_that_only_repeats_the_instruction_is_written_again(
     # The repeated line streamed, was taken back, then the second draft streamed.
     reset = kinds.index("reset")
     assert "token" in kinds[:reset] and "token" in kinds[reset:]
+    # Both drafts cost tokens; the first token timed is the kept draft's.
+    assert answer.usage.completion_tokens == len(echo.split(" ")) + len(second.split(" "))
+    assert answer.timings["first_token_s"] > 0
+
+
+def test_the_llm_failing_in_the_second_draft_gives_the_passages(demo_store: Settings) -> None:
+    echo = ANSWER_NOW["fr"].replace("[n]", "[1]")
+    llm = CheckingLLM(echo, LLMUnavailable("the model server went away"), p_yes=0.9)
+    events = list(
+        service(checked(demo_store), llm).stream("Combien de jours de congé pour un mariage ?")
+    )
+    answer = events[-1]["answer"]
+    assert [e["type"] for e in events].count("reset") == 1, "the echo is taken back once"
+    assert answer.mode == "extractive" and LLM_UNAVAILABLE in answer.notices
 
 
 def test_a_second_echo_gives_the_passages(demo_store: Settings) -> None:
@@ -601,23 +616,28 @@ def test_check_through_ollama_protocol(
 
 
 @pytest.mark.parametrize(
-    ("reply", "mode"),
+    ("reply", "mode", "calls"),
     [
-        ("The sources contain the answer: answer from them, citing [1].", "extractive"),
+        # Written again without the line; repeated again: the passages, as a decline.
+        ("The sources contain the answer: answer from them, citing [1].", "extractive", 2),
         (
             "The sources contain the answer. Hotel nights are capped at 120 euros in Paris [1].",
             "generative",
+            1,
         ),
     ],
 )
 def test_an_echo_of_the_instruction_is_not_an_answer(
-    demo_store: Settings, reply: str, mode: str
+    demo_store: Settings, reply: str, mode: str, calls: int
 ) -> None:
-    llm = CheckingLLM(reply, p_yes=1.0)
+    llm = CheckingLLM(reply, reply, p_yes=1.0)
     answer = service(checked(demo_store, en=0.01), llm).ask(
         "What is the hotel cap in Paris for business trips?"
     )
     assert answer.mode == mode and "sources contain the answer" not in answer.text
+    assert len(llm.calls) == calls
+    if mode == "extractive":
+        assert answer.text.startswith(DECLINED_INTRO["en"])
 
 
 # -- notices users see name no server ------------------------------------------------------

@@ -137,3 +137,29 @@ def test_a_chunk_never_spans_two_sections(chunker: Chunker) -> None:
     for chunk, body in zip(chunks, sections.values(), strict=True):
         assert chunk.text.endswith(body)
         assert text[chunk.start : chunk.end] == chunk.text
+
+
+def test_a_short_section_is_a_chunk_of_its_own(chunker: Chunker) -> None:
+    # Under the tiny-chunk size, with its heading: still not merged into a neighbour,
+    # whether in the middle or at the end.
+    text = (
+        "# Policy\n\n## Scope\n\nApplies to all staff.\n\n## Travel\n\nTrain travel is second "
+        "class for trips under 4 hours. Hotel nights are capped at 120 euros in Paris and "
+        "90 euros elsewhere.\n\n## Contact\n\nhr@example.com"
+    )
+    chunks = Chunker(ChunkConfig(chunker.config.tokenizer_file, 200, 30)).split(
+        text, (PageSpan(1, 0, len(text)),)
+    )
+    assert [(c.heading, c.text.splitlines()[-1]) for c in chunks] == [
+        ("Policy > Scope", "Applies to all staff."),
+        ("Policy > Travel", chunks[1].text.splitlines()[-1]),
+        ("Policy > Contact", "hr@example.com"),
+    ]
+    assert chunks[0].text.startswith("# Policy\n\n## Scope")
+    assert "Hotel nights" in chunks[1].text and "Scope" not in chunks[1].text
+
+
+def test_a_hash_alone_on_a_line_is_no_heading() -> None:
+    assert headings("Intro.\n#\n\nNot a heading but text\n\n## Real one") == [
+        (len("Intro.\n#\n\nNot a heading but text\n\n"), 2, "Real one")
+    ]

@@ -116,3 +116,15 @@ def test_a_section_of_a_short_policy_answers_its_own_question(demo: AnswerServic
     assert "30 days" in answer.text, body
     assert all(c.path.endswith("expense-policy.docx") and c.page == 1 for c in answer.citations)
     assert answer.citations, body
+
+
+def test_telework_days_are_answered_not_only_quoted(demo: AnswerService) -> None:
+    """The model, told that its sources hold the answer, repeated that line instead
+    of answering; the answer was the labelled passages. It is now written again."""
+    answer = demo.ask("Combien de jours de télétravail par semaine ?")
+    body = answer.to_dict()
+    assert answer.mode == "generative", body
+    assert "2 jours" in answer.text, body
+    assert any(c.path.endswith("livret-accueil.pdf") and c.page == 3 for c in answer.citations), (
+        body
+    )

@@ -196,6 +196,11 @@ def test_unmatched_question_words_are_the_question_s_phrases() -> None:
     # A modal verb is no topic, whether or not a source holds it.
     question = "Dans quel délai doit-on déclarer le repas ?"
     assert Evidence(question, "fr", sources).unmatched == ["délai", "déclarer le repas"]
+    question = "Dans quel délai devra-t-on déclarer le repas ?"
+    assert Evidence(question, "fr", sources).unmatched == ["délai", "déclarer le repas"]
+    # "may" is a modal, "May" inside a question the month; at its start, a modal.
+    question = "May I claim meals in May?"
+    assert Evidence(question, "en", sources).unmatched == ["claim meals in May"]
     # No source in the question's language: nothing to ask (the other checks decide).
     assert Evidence(MEAL, "fr", [Source("1", HOTEL)]).unmatched == []
 

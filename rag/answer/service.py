@@ -265,6 +265,7 @@ class _Run:
     messages: list[Message] = field(default_factory=list)
     draft: str = ""  # the generated answer, before verification
     streamed: bool = False  # tokens went out that a reset has not taken back
+    told: bool = False  # the prompt ends with ANSWER_NOW (a sure check added it)
     groups: tuple[str, ...] | None = None  # the caller's, when not every one (filters)
 
 
@@ -549,6 +550,7 @@ class AnswerService:
             raise _Finish("not_found")
         if score is not None and self._confident(run.answer):
             run.messages = with_line(run.prompt, ANSWER_NOW[run.lang])
+            run.told = True
 
     def _stage_generate(self, run: _Run) -> Iterator[Event]:
         """Stream the draft; a declined or failed generation ends here. A draft that
@@ -562,13 +564,15 @@ class AnswerService:
         try:
             with self._timed(run, "generate", **attributes) as generate:
                 draft = yield from self._draft(run, run.messages, generate)
-                told = run.messages is not run.prompt.messages  # the line was added
-                if told and draft.strip() and not without_echo(draft, ANSWER_NOW[run.lang]):
+                if run.told and draft.strip() and not without_echo(draft, ANSWER_NOW[run.lang]):
                     log.info("the draft only repeated the instruction: written again")
+                    generate.set_attribute("redrafted", True)
                     if run.streamed:
                         yield {"type": "reset"}
                         run.streamed = False
-                    run.messages = run.prompt.messages
+                    # The first token the user keeps is the second draft's.
+                    answer.timings.pop("first_token_s", None)
+                    run.messages, run.told = run.prompt.messages, False
                     draft = yield from self._draft(run, run.messages, generate)
         except LLMUnavailable as exc:
             log.warning("generation failed, answering with the passages: %s", exc)
@@ -593,8 +597,7 @@ class AnswerService:
         self, run: _Run, messages: list[Message], generate: Span
     ) -> Generator[Event, None, str]:
         """Generate from these messages, streaming tokens; returns the whole draft as
-        generated (empty when no token came). The first token's time is the answer's
-        first, whichever draft it belongs to: it is what the user waited for."""
+        generated (empty when no token came). The answer's usage counts every draft."""
         answer = run.answer
         # The draft streams without any address, image or HTML tag (rag.answer.links):
         # which of them its sources hold is known only after verification.
@@ -611,7 +614,12 @@ class AnswerService:
         if rest := guard.flush():
             run.streamed = True
             yield {"type": "token", "text": rest}
-        answer.usage = generation.usage
+        before, used = answer.usage, generation.usage  # before: a first draft's, or none
+        answer.usage = Usage(
+            before.prompt_tokens + used.prompt_tokens,
+            before.completion_tokens + used.completion_tokens,
+            before.truncated_prompt or used.truncated_prompt,
+        )
         generate.set_attributes(
             {
                 "prompt_tokens": answer.usage.prompt_tokens,

@@ -136,7 +136,7 @@ def ask_command(
             if event["type"] == "token" and stream and not as_json:
                 out.print(event["text"], end="", markup=False)
             elif event["type"] == "reset" and stream and not as_json:
-                out.print("\n[yellow](generation interrupted)[/yellow]")
+                out.print("\n[yellow](draft taken back)[/yellow]")
             elif event["type"] == "answer":
                 answer = event["answer"]
     except RagError as exc:
