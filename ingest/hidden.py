@@ -136,11 +136,18 @@ class PdfPageScan:
                 self.invisible_mode_letters += _letters(text)
 
 
-def pdf_page_text(page: Any) -> tuple[str, list[str]]:
+def pdf_page_text(page: Any, also: Any = None) -> tuple[str, list[str]]:
     """A page's text, and its hidden pieces. A page whose text is almost all in render
-    mode 3 over an image is a scan's OCR layer, not hidden text: it is not reported."""
+    mode 3 over an image is a scan's OCR layer, not hidden text: it is not reported.
+    `also`: another visitor_text to call on the same pass (ingest.pdf_headings)."""
     scan = PdfPageScan()
-    text = page.extract_text(visitor_operand_before=scan.before, visitor_text=scan.text) or ""
+
+    def visit(*args: Any) -> None:
+        scan.text(*args)
+        if also is not None:
+            also(*args)
+
+    text = page.extract_text(visitor_operand_before=scan.before, visitor_text=visit) or ""
     if scan.letters and scan.invisible_mode_letters >= 0.8 * scan.letters and _has_image(page):
         return text, []
     return text, scan.hidden

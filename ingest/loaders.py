@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest import hidden
+from ingest.pdf_headings import PdfHeadingScan, heading_levels, mark_headings
 from rag.types import PageSpan
 
 MIN_TEXT_CHARS = 20  # fewer letters/digits than this in a whole file: nothing to index
@@ -171,12 +172,19 @@ def load_pdf(data: bytes, name: str, max_pages: int) -> LoadedDocument:
         offset = 0
         hidden_parts: list[str] = []
         hidden_pages: list[int] = []
+        texts: list[str] = []
+        scans: list[PdfHeadingScan] = []
         for number, page in enumerate(reader.pages, start=1):
-            raw, page_hidden = hidden.pdf_page_text(page)
-            page_text = normalise(raw)
+            scans.append(PdfHeadingScan())
+            raw, page_hidden = hidden.pdf_page_text(page, also=scans[-1].text)
+            texts.append(normalise(raw))
             if page_hidden:
                 hidden_parts += page_hidden
                 hidden_pages.append(number)
+        # Headings are told by type over the whole document: levels need every page.
+        marked = zip(texts, heading_levels(scans), strict=True)
+        for number, (raw_text, levels) in enumerate(marked, start=1):
+            page_text = mark_headings(raw_text, levels)
             if parts:
                 offset += 2  # the "\n\n" that joins pages
             spans.append(PageSpan(number, offset, offset + len(page_text)))

@@ -167,3 +167,28 @@ def test_sniff() -> None:
     assert sniff(b"PK\x03\x04rest") == "zip"
     assert sniff(b"  <!DOCTYPE html><html>") == "html"
     assert sniff("Bonjour à tous".encode()) == "text"
+
+
+def test_pdf_headings_are_told_by_their_type(tmp_path: Path) -> None:
+    # The demo handbook: its title in 16-pt bold, section headings in 13-pt bold, body
+    # text in 11-pt regular. The headings become Markdown headings, so the chunker cuts
+    # the page's two sections apart.
+    from ingest.demo import write_handbook_pdf
+
+    path = tmp_path / "livret.pdf"
+    write_handbook_pdf(path)
+    doc = load(path, "pdf")
+    page_two = doc.text[doc.pages[1].start : doc.pages[1].end]
+    lines = page_two.splitlines()
+    assert lines[0] == "## Congés payés"
+    assert "## Congés pour événements familiaux" in lines
+    assert sum(line.startswith("#") for line in lines) == 2, "body lines stay text"
+    assert doc.text.startswith("# Nordlys Conseil - Livret d'accueil du salarié\n")
+    assert doc.title == "Nordlys Conseil - Livret d'accueil du salarié"
+
+
+def test_pdf_set_in_one_type_has_no_headings(tmp_path: Path) -> None:
+    # Short lines of body type ("Horaires" on a line of its own) are not headings.
+    pages = ["Horaires\nLes bureaux ouvrent à 8 h et ferment à 19 h chaque jour ouvré."]
+    doc = load(make_pdf(tmp_path / "plain.pdf", pages), "pdf")
+    assert "#" not in doc.text
