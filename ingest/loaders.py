@@ -182,9 +182,9 @@ def load_pdf(data: bytes, name: str, max_pages: int) -> LoadedDocument:
                 hidden_parts += page_hidden
                 hidden_pages.append(number)
         # Headings are told by type over the whole document: levels need every page.
-        marked = zip(texts, heading_levels(scans), strict=True)
-        for number, (raw_text, levels) in enumerate(marked, start=1):
-            page_text = mark_headings(raw_text, levels)
+        marked = zip(texts, scans, heading_levels(scans), strict=True)
+        for number, (raw_text, scan, levels) in enumerate(marked, start=1):
+            page_text = mark_headings(raw_text, scan, levels)
             if parts:
                 offset += 2  # the "\n\n" that joins pages
             spans.append(PageSpan(number, offset, offset + len(page_text)))

@@ -39,7 +39,7 @@ def _key(text: str) -> str:
 
 class PdfHeadingScan:
     """A visitor_text for pypdf's extract_text: each flushed line's text, type size
-    and weight."""
+    and weight, in order."""
 
     def __init__(self) -> None:
         self.lines: list[tuple[str, float, bool]] = []
@@ -52,18 +52,28 @@ class PdfHeadingScan:
             points = float(size or 0) * _scale(tm) * _scale(cm)
         except (TypeError, ValueError):
             points = 0.0
-        name = str(font.get("/BaseFont", "")) if isinstance(font, dict) else ""
+        try:
+            name = str(font["/BaseFont"])  # indexing resolves an indirect object
+        except (KeyError, TypeError):
+            name = ""
         self.lines.append((key, round(points, 1), "bold" in name.lower()))
 
 
-def heading_levels(scans: list[PdfHeadingScan]) -> list[dict[str, int]]:
-    """For each page, its heading lines (whitespace collapsed) and their levels."""
+# For each scanned line of a page: its heading level (0 when body text) and its block
+# (consecutive lines set in the same type: a heading wrapped over two lines is one).
+Levels = list[tuple[int, int]]
+
+
+def heading_levels(scans: list[PdfHeadingScan]) -> list[Levels]:
+    """Each page's scanned lines, their heading level and block. A block is a heading
+    when, whole, it is short and not a sentence, and set larger than the body or bold
+    where the body is not; levels follow sizes over the whole document."""
     letters: Counter[tuple[float, bool]] = Counter()
     for scan in scans:
         for text, points, bold in scan.lines:
             letters[(points, bold)] += len(text)
     if not letters:
-        return [{} for _ in scans]
+        return [[] for _ in scans]
     body_points, body_bold = letters.most_common(1)[0][0]
 
     def is_heading(text: str, points: float, bold: bool) -> bool:
@@ -74,22 +84,54 @@ def heading_levels(scans: list[PdfHeadingScan]) -> list[dict[str, int]]:
         larger = points >= body_points * LARGER
         return larger or (bold and not body_bold and points >= body_points)
 
-    found = [
-        {text: points for text, points, bold in scan.lines if is_heading(text, points, bold)}
-        for scan in scans
-    ]
-    sizes = sorted({points for page in found for points in page.values()}, reverse=True)
-    level = {points: min(i + 1, 6) for i, points in enumerate(sizes)}
-    return [{text: level[points] for text, points in page.items()} for page in found]
+    pages: list[list[tuple[int, float | None]]] = []  # (block, heading size or None)
+    for scan in scans:
+        marks: list[tuple[int, float | None]] = []
+        block: list[int] = []
+        for i, (_, points, bold) in enumerate(scan.lines):
+            block.append(i)
+            last = i + 1 == len(scan.lines) or scan.lines[i + 1][1:] != (points, bold)
+            if last:
+                text = " ".join(scan.lines[j][0] for j in block)
+                size = points if is_heading(text, points, bold) else None
+                marks += [(block[0], size)] * len(block)
+                block = []
+        pages.append(marks)
+    sizes = sorted({size for page in pages for _, size in page if size}, reverse=True)
+    level = {size: min(i + 1, 6) for i, size in enumerate(sizes)}
+    return [[(level[size] if size else 0, block) for block, size in page] for page in pages]
 
 
-def mark_headings(page_text: str, levels: dict[str, int]) -> str:
-    """The page's text with each heading line written as a Markdown heading."""
-    if not levels:
+# How far ahead in the scanned lines an output line is looked for: pypdf may flush one
+# output line in several pieces, which then match no output line.
+_LOOKAHEAD = 8
+
+
+def mark_headings(page_text: str, scan: PdfHeadingScan, levels: Levels) -> str:
+    """The page's text with each heading written as one Markdown heading line. The
+    page's lines are matched to the scanned ones in order, so a body line that repeats
+    a heading's words stays body text."""
+    if not any(level for level, _ in levels):
         return page_text
-    lines = page_text.split("\n")
-    for i, line in enumerate(lines):
-        level = levels.get(_key(line))
+    out: list[str] = []
+    heading_block: int | None = None  # the block of the heading line just written
+    j = 0
+    for line in page_text.split("\n"):
+        key = _key(line)
+        found = next(
+            (k for k in range(j, min(j + _LOOKAHEAD, len(scan.lines))) if scan.lines[k][0] == key),
+            None,
+        )
+        level, block = levels[found] if found is not None else (0, -1)
+        if found is not None:
+            j = found + 1
+        if level and block == heading_block:
+            out[-1] += " " + line.strip()  # a heading wrapped over two lines
+            continue
+        heading_block = None
         if level and not line.lstrip().startswith("#"):
-            lines[i] = "#" * level + " " + line.strip()
-    return "\n".join(lines)
+            out.append("#" * level + " " + line.strip())
+            heading_block = block
+        else:
+            out.append(line)
+    return "\n".join(out)

@@ -192,3 +192,39 @@ def test_pdf_set_in_one_type_has_no_headings(tmp_path: Path) -> None:
     pages = ["Horaires\nLes bureaux ouvrent à 8 h et ferment à 19 h chaque jour ouvré."]
     doc = load(make_pdf(tmp_path / "plain.pdf", pages), "pdf")
     assert "#" not in doc.text
+
+
+def _columned_pdf(path: Path, blocks: list[tuple[str, int, str]], width: float = 80) -> Path:
+    """(style, size, text) blocks in a narrow column, so long lines wrap."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    for style, size, text in blocks:
+        pdf.set_font("Helvetica", style, size)
+        pdf.multi_cell(width, 6, text, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+    return path
+
+
+BODY = (
+    "Les frais de transport sont remboursés sur justificatif, dans la limite du barème "
+    "en vigueur, après validation par le responsable hiérarchique du salarié concerné."
+)
+
+
+def test_a_wrapped_heading_is_one_heading_and_a_bold_sentence_none(tmp_path: Path) -> None:
+    blocks = [
+        ("B", 14, "Politique de remboursement des frais professionnels"),
+        ("", 11, BODY),
+        ("B", 11, "Les mots de passe doivent compter au moins 14 caractères et être changés."),
+        ("", 11, BODY),
+        ("", 11, "Sécurité"),  # a body line repeating a heading's words: still body
+        ("B", 14, "Sécurité"),
+        ("", 11, BODY),
+    ]
+    doc = load(_columned_pdf(tmp_path / "c.pdf", blocks), "pdf")
+    heads = [line for line in doc.text.splitlines() if line.startswith("#")]
+    assert heads == ["# Politique de remboursement des frais professionnels", "# Sécurité"]
+    assert "\nSécurité\n" in doc.text
+    assert "## Les mots" not in doc.text and "# Les mots" not in doc.text

@@ -98,7 +98,7 @@ def starts_with_heading(text: str) -> bool:
     """Does the text start with a heading line: a short first line, not ending like a
     sentence, with more text after it (what PDF extraction gives for a title)?"""
     first, newline, rest = text.partition("\n")
-    first = first.strip()
+    first = first.strip().lstrip("#").strip()  # "## Congés payés" is a heading too
     return bool(
         newline and rest.strip() and first and len(first.split()) <= 6 and first[-1] not in ".,;:!?"
     )
