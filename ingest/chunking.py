@@ -84,14 +84,14 @@ class Chunker:
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
 
-    def _spans(self, text: str) -> list[tuple[int, int]]:
+    def _spans(self, text: str, heads: list[tuple[int, int, str]]) -> list[tuple[int, int]]:
         """(start, end) of each chunk. Each section is split on its own and its tiny
         pieces merged within it; a section that is a heading with nothing under it,
         or a tiny text before the first heading, joins the section after it."""
         tiny = min(MIN_CHUNK_TOKENS, self.config.chunk_tokens // 5)
         spans: list[tuple[int, int]] = []
         carry: tuple[int, int] | None = None  # a section waiting for the next one
-        for first, last in _sections(text):
+        for first, last in _sections(text, heads):
             pieces = self._merged(text, self._pieces(text, first, last), tiny)
             if not pieces:
                 continue
@@ -149,7 +149,7 @@ class Chunker:
         heads = headings(text)
         head_offsets = [h[0] for h in heads]
         chunks: list[ChunkDraft] = []
-        for start, end in self._spans(text):
+        for start, end in self._spans(text, heads):
             piece = text[start:end]
             chunks.append(
                 ChunkDraft(
@@ -165,15 +165,16 @@ class Chunker:
         return chunks
 
 
-def _sections(text: str) -> list[tuple[int, int]]:
-    """(start, end) of the text before the first heading and of each heading's section.
+def _sections(text: str, heads: list[tuple[int, int, str]]) -> list[tuple[int, int]]:
+    """(start, end) of the text before the first heading and of each heading's section
+    (`heads`: the text's `headings`).
 
     A policy's sections are short: packed into one chunk, "Hotel nights are capped at
     120 euros in Paris" shared its vector with the scope, the expense reports and the
     meals, and the question about it scored 0.38 against that chunk, 0.53 against its
     section alone (MiniLM cosines; docs/ingest.md, "Chunking"). A heading-only section
     is short enough to be merged into the next chunk (`MIN_CHUNK_TOKENS`)."""
-    cuts = [0, *(offset for offset, _, _ in headings(text) if offset > 0), len(text)]
+    cuts = [0, *(offset for offset, _, _ in heads if offset > 0), len(text)]
     return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
 

@@ -85,7 +85,8 @@ def metadata_flags(fields: dict[str, str | None]) -> list[str]:
 # -- PDF --------------------------------------------------------------------------------
 
 
-def _scale(matrix: list[float]) -> float:
+def matrix_scale(matrix: list[float]) -> float:
+    """How much a PDF transformation matrix scales lengths (type sizes)."""
     return math.sqrt(abs(matrix[0] * matrix[3] - matrix[1] * matrix[2])) or 1.0
 
 
@@ -122,7 +123,7 @@ class PdfPageScan:
         elif op == b"k" and len(args) == 4:
             self.white = all(isinstance(a, int | float) and a <= 1 - WHITE for a in args)
         elif op in (b"Tj", b"TJ", b"'", b'"'):
-            size = self.font_size * _scale(tm) * _scale(cm)
+            size = self.font_size * matrix_scale(tm) * matrix_scale(cm)
             self.shows.append(self.mode in (3, 7) or self.white or size < MIN_FONT_PT)
 
     def text(self, text: str, cm: Any, tm: Any, font: Any, size: Any) -> None:

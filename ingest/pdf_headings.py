@@ -13,10 +13,11 @@ PDF parser); pypdf's own text visitor already reports each line's font and size.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from typing import Any
+
+from ingest.hidden import matrix_scale
 
 # A heading is short and not a sentence's end; its type is this much larger than the
 # body's, or bold where the body is not.
@@ -24,13 +25,6 @@ MAX_CHARS = 90
 MAX_WORDS = 12
 LARGER = 1.15
 _SENTENCE_END = re.compile(r"[.,;]$")
-
-
-def _scale(matrix: Any) -> float:
-    try:
-        return math.sqrt(abs(matrix[0] * matrix[3] - matrix[1] * matrix[2])) or 1.0
-    except (TypeError, IndexError):
-        return 1.0
 
 
 def _key(text: str) -> str:
@@ -49,8 +43,8 @@ class PdfHeadingScan:
         if not key:
             return
         try:
-            points = float(size or 0) * _scale(tm) * _scale(cm)
-        except (TypeError, ValueError):
+            points = float(size or 0) * matrix_scale(tm) * matrix_scale(cm)
+        except (TypeError, ValueError, IndexError):
             points = 0.0
         try:
             name = str(font["/BaseFont"])  # indexing resolves an indirect object
