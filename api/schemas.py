@@ -242,7 +242,8 @@ class WebSource(BaseModel):
 class Removed(BaseModel):
     text: str
     reason: str = Field(
-        description="unsupported, off_topic, restates_question, untrusted_url (a link, "
+        description="unsupported, off_topic, restates_question, no_quantity (the question "
+        "asks how many or how long and the answer does not say), untrusted_url (a link, "
         "image or address no cited source holds: `text` is that address, defanged) or html"
     )
 

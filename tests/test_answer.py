@@ -68,6 +68,16 @@ def test_an_unsupported_claim_is_removed_never_served(demo_store: Settings) -> N
     assert any("removed from the answer" in n for n in answer.notices)
 
 
+def test_an_answer_that_does_not_say_how_many_is_not_served(demo_store: Settings) -> None:
+    """Every word supported, the question's "combien" unanswered: not found, and the
+    notice and the removal say why."""
+    llm = ScriptedLLM("Le mariage du salarié donne droit à un congé payé [1].")
+    answer = service(demo_store, llm).ask("Combien de jours de congé pour un mariage ?")
+    assert answer.mode == "not_found" and answer.citations == []
+    assert [r["reason"] for r in answer.to_dict()["removed"]] == ["no_quantity"]
+    assert any("asks how many" in n for n in answer.notices)
+
+
 def test_nothing_relevant_means_not_found_without_calling_the_llm(demo_store: Settings) -> None:
     llm = ScriptedLLM()
     answer = service(demo_store, llm).ask("zyxwv qwrtp")

@@ -146,9 +146,9 @@ def test_the_page_has_a_label_for_every_removal_reason() -> None:
     import re
     from pathlib import Path
 
-    from rag.answer.verify import OFF_TOPIC, RESTATES, UNSUPPORTED
+    from rag.answer.verify import NO_QUANTITY, OFF_TOPIC, RESTATES, UNSUPPORTED
 
     script = (Path(__file__).parents[1] / "api" / "static" / "app.js").read_text("utf-8")
     block = script[script.index("const REMOVAL_REASONS") :].split("\n};", 1)[0]
     labelled = set(re.findall(r"^  (\w+): \{", block, re.MULTILINE))
-    assert labelled == {UNSUPPORTED, OFF_TOPIC, RESTATES, UNTRUSTED_URL, HTML}
+    assert labelled == {UNSUPPORTED, OFF_TOPIC, RESTATES, NO_QUANTITY, UNTRUSTED_URL, HTML}

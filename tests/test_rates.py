@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from rag.answer.rates import claimed_rates, named_periods, stated_rates
+from rag.answer.rates import claimed_rates, counted_periods, named_periods, stated_rates
 
 
 @pytest.mark.parametrize(
@@ -73,3 +73,24 @@ def test_decomposed_accents_read_as_composed() -> None:
     decomposed = unicodedata.normalize("NFD", "une indemnité journalière de 3 euros")
     assert claimed_rates(decomposed) == {"day"}
     assert stated_rates(unicodedata.normalize("NFD", "3 euros par année")) == {"year"}
+
+
+@pytest.mark.parametrize(
+    ("text", "counts"),
+    [
+        ("2 jours par semaine", {("2", "day")}),
+        ("after the initial 2-week trial period", {("2", "week")}),
+        ("25 jours ouvrés de congés payés par an", {("25", "day")}),
+        ("1 an et 6 mois", {("1", "year"), ("6", "month")}),
+        ("2,5 ans", {("2.5", "year")}),
+        ("1 000 jours", {("1000", "day")}),
+        ("within 30 days of the expense", {("30", "day")}),
+        # A figure that counts no period, or a period no figure counts.
+        ("25 euros a day", set()),
+        ("10 €/mois", set()),
+        ("from November 2015 to early 2016", set()),
+        ("5 working days", set()),
+    ],
+)
+def test_the_periods_a_figure_counts(text: str, counts: set[tuple[str, str]]) -> None:
+    assert counted_periods(text) == counts

@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 
 from rag.answer.citations import parse_citations
 from rag.answer.evidence import Evidence, Source
+from rag.answer.quantity import asks_quantity, gives_quantity
 from rag.answer.verify import (
+    NO_QUANTITY,
     OFF_TOPIC,
     RESTATES,
     UNSUPPORTED,
@@ -302,6 +304,85 @@ def test_a_figure_per_period_the_source_does_not_count_by_is_unsupported() -> No
     weekly = verify(english, "You can work remotely 2 days per week [1].", TELEWORK, lang="en")
     monthly = verify(english, "You can work remotely 2 days a month [1].", TELEWORK, lang="en")
     assert weekly.kept and monthly.kept == []
+
+
+def test_a_figure_counting_another_period_than_the_source_s_is_unsupported() -> None:
+    """The handbook's "2 jours par semaine, après la période d'essai" holds the 2 of
+    "after the initial 2-week trial period", not its two weeks: the redrafted answer
+    to the English telework question, which cosine and figures both passed."""
+    question = "How many days can I work remotely per week?"
+    invented = "You can work remotely up to 2 days per week, after a 2-week trial period [1]."
+    wrong = verify(question, invented, TELEWORK, lang="en")
+    assert wrong.kept == [] and [r.reason for r in wrong.removed] == [UNSUPPORTED]
+    right = verify(question, "You can work remotely 2 days per week [1].", TELEWORK, lang="en")
+    assert right.kept and right.removed == []
+    # In one language too.
+    assert verify(MARRIAGE, "Le mariage donne droit à 5 semaines [1].", LEAVE).kept == []
+    assert verify(MARRIAGE, "Le mariage donne droit à 5 jours [1].", LEAVE).kept
+
+
+def test_an_answer_that_does_not_say_how_many_is_removed_whole() -> None:
+    """Asked "for how long", a supported sentence saying only where the employee must
+    live answers nothing (spf's emploi franc near miss); the removal says why. One
+    sentence with the figure keeps the answer, and its other sentences with it."""
+    qpv = (
+        "Le salarié doit résider dans un quartier prioritaire de la politique de la ville "
+        "(QPV) à la date de signature du contrat. L'aide est versée chaque semestre."
+    )
+    question = "Depuis combien de temps le salarié doit-il habiter dans un quartier prioritaire ?"
+    claim = "Le salarié doit résider dans un quartier prioritaire de la politique de la ville [1]."
+    result = verify(question, claim, qpv)
+    assert result.kept == [] and [r.reason for r in result.removed] == [NO_QUANTITY]
+    # Supported sentences, one with the figure: all kept.
+    two = verify(
+        "Combien de jours de télétravail par semaine ?",
+        "Le télétravail est possible 2 jours par semaine [1]. Il faut l'accord du manager [1].",
+        TELEWORK,
+    )
+    assert len(two.kept) == 2 and two.removed == []
+    # Not a quantity question: the same sentence stands.
+    assert verify("Où le salarié doit-il habiter ?", claim, qpv).kept
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("Combien de jours de congé pour un mariage ?", True),
+        ("Depuis combien de temps faut-il habiter en QPV ?", True),
+        ("À partir de quel âge peut-on conduire ?", True),
+        ("How many days can I work remotely?", True),
+        ("How long does the trial period last?", True),
+        ("How much does the employer pay?", True),
+        # Answered without a figure as often as with one.
+        ("Justice pénale : quels délais de prescription ?", False),
+        ("Quel est le montant de l'indemnité de repas ?", False),
+        ("What is the hotel cap in Paris?", False),
+        ("Qui peut demander un PACS ?", False),
+    ],
+)
+def test_which_questions_ask_a_quantity(question: str, asks: bool) -> None:
+    assert asks_quantity(question) is asks
+
+
+@pytest.mark.parametrize(
+    ("sentence", "gives"),
+    [
+        ("Le mariage donne droit à 5 jours.", True),
+        ("Le télétravail est possible deux jours par semaine.", True),
+        ("Un jour par semaine, avec l'accord du manager.", True),
+        ("One week after the request.", True),
+        ("La démarche est gratuite.", True),
+        ("Aucun délai n'est fixé.", True),
+        ("There is no limit.", True),
+        ("The number of renewals is unlimited.", True),
+        # Articles and pronouns are no numbers.
+        ("Le salarié doit habiter dans un quartier prioritaire.", False),
+        ("The one who asks must live in a priority area.", False),
+        ("Il faut l'accord du manager.", False),
+    ],
+)
+def test_which_sentences_give_a_quantity(sentence: str, gives: bool) -> None:
+    assert gives_quantity(sentence) is gives
 
 
 def test_the_period_is_read_in_the_figure_s_sentence_or_what_it_is_under() -> None:

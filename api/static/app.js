@@ -202,6 +202,10 @@ const REMOVAL_REASONS = {
     en: "its source does not answer the question",
   },
   restates_question: { fr: "ne fait que reprendre la question", en: "only repeats the question" },
+  no_quantity: {
+    fr: "ne dit pas combien, alors que la question le demande",
+    en: "does not say how many or how much, as the question asks",
+  },
   untrusted_url: {
     fr: "lien, image ou adresse absents des sources citées",
     en: "link, image or address not in the cited sources",

@@ -1,5 +1,6 @@
 """What a figure is counted per: the periods ("par an", "per month", "25 euros a day",
-"10 €/mois", "un plafond annuel") a claim states and a source sentence says.
+"10 €/mois", "un plafond annuel") a claim states and a source sentence says; and the
+periods a figure counts ("2 jours", "a 2-week trial").
 
 Verification (rag.answer.verify) treats a rate like a number, as a hard anchor: "50
 cartouches par an" is not what "50 cartouches pendant la durée de l'autorisation"
@@ -74,6 +75,17 @@ def _mention_pattern(name: str, fr: str, en: str, adjectives: str) -> re.Pattern
     return re.compile(rf"\b(?:{fr}|{en}|{adjectives})\b", re.I)
 
 
+# A figure and the period it counts, side by side: "2 jours", "30 days", "a 2-week
+# trial", "1 an" (thousands joined, decimal comma as a point: evidence.numbers).
+def _count_pattern(fr: str, en: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(?<![\d.,])(\d{{1,3}}(?:[ \u00a0\u202f]\d{{3}})+|\d+(?:[.,]\d+)?)"
+        rf"\s*-?\s*(?:{fr}|{en})\b",
+        re.I,
+    )
+
+
+_COUNTS = {name: _count_pattern(fr, en) for name, (fr, en, _) in _PERIODS.items()}
 _CLAIMED = {name: _claim_pattern(name, *words) for name, words in _PERIODS.items()}
 _STATED = {name: _source_pattern(name, *words) for name, words in _PERIODS.items()}
 _NAMED = {name: _mention_pattern(name, *words) for name, words in _PERIODS.items()}
@@ -106,3 +118,16 @@ def named_periods(text: str) -> set[str]:
     """The periods a text names at all (a heading, a title: "Prime annuelle")."""
     text = _normal(text)
     return {name for name, pattern in _NAMED.items() if pattern.search(text)}
+
+
+def counted_periods(text: str) -> set[tuple[str, str]]:
+    """Each figure a text counts periods with, and the period: "2 jours par semaine"
+    -> ("2", "day"); "a 2-week trial period" -> ("2", "week"). In both languages, so a
+    claim in English is held to a French source: "after a 2-week trial period" is not
+    what "2 jours par semaine, après la période d'essai" says, though the figure is."""
+    text = _normal(text)
+    return {
+        (re.sub(r"[ \u00a0\u202f]", "", figure).replace(",", "."), name)
+        for name, pattern in _COUNTS.items()
+        for figure in pattern.findall(text)
+    }

@@ -48,6 +48,7 @@ from rag.answer.prompts import (
     without_echo,
 )
 from rag.answer.verify import (
+    NO_QUANTITY,
     OFF_TOPIC,
     RESTATES,
     Judge,
@@ -209,7 +210,8 @@ class Answer:
     removed: list[Removal] = field(default_factory=list)
     """What verification took out of the model's draft, with the reason: sentences,
     `unsupported` (no source sentence says it), `off_topic` (a source says it, but not
-    in a sentence about the question) or `restates_question`; and, within kept
+    in a sentence about the question), `restates_question` or `no_quantity` (the
+    question asks how many and no sentence says it); and, within kept
     sentences, `untrusted_url` (a link, image or address no cited source holds) or
     `html` (rag.answer.links). Never part of `text`; addresses in it are defanged."""
     id: str = field(default_factory=new_answer_id)
@@ -1073,9 +1075,12 @@ class AnswerService:
     def _removal_notices(answer: Answer, verification: Verification) -> None:
         off_topic = sum(1 for r in verification.removed if r.reason == OFF_TOPIC)
         restating = sum(1 for r in verification.removed if r.reason == RESTATES)
+        unquantified = sum(1 for r in verification.removed if r.reason == NO_QUANTITY)
         links = sum(1 for r in verification.removed if r.reason == UNTRUSTED_URL)
         tags = sum(1 for r in verification.removed if r.reason == HTML)
-        unsupported = len(verification.removed) - off_topic - restating - links - tags
+        unsupported = (
+            len(verification.removed) - off_topic - restating - unquantified - links - tags
+        )
         if links:
             answer.notices.append(
                 f"{links} link(s), image(s) or web address(es) removed from the answer: "
@@ -1086,6 +1091,11 @@ class AnswerService:
         if restating:
             answer.notices.append(
                 f"{restating} sentence(s) removed from the answer: they only repeat the question"
+            )
+        if unquantified:
+            answer.notices.append(
+                f"{unquantified} sentence(s) removed from the answer: the question asks how "
+                "many, how much or how long, and they do not say"
             )
         if unsupported:
             answer.notices.append(

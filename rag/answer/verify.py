@@ -9,6 +9,8 @@ For each sentence of the draft (rag.answer.citations parses them with their `[n]
    or only sources that fail) is attributed post hoc to the best such window of any
    source, if one passes;
 3. otherwise it is removed, with the reason.
+An answer to "combien", "how many", "how long" none of whose kept sentences states a
+quantity is removed whole (rag.answer.quantity).
 The rule users rely on: cited and verified, or not said.
 
 Support within the question's language is lexical (rag.answer.citations.support_score: content
@@ -19,7 +21,8 @@ the claim unsupported ("4 jours" against "5 jours" is the typical invention). So
 the period a figure is counted per: a claim "par an" (per year, monthly...) whose
 source sentence does not count by that period (nor its heading or document's title
 name it) is unsupported ("50 euros par an" against "50 euros par mois"; "a daily
-allowance of 25 days" against "25 jours de congés par an").
+allowance of 25 days" against "25 jours de congés par an"); and the period a figure
+counts: "a 2-week trial" is not what "2 jours" says.
 Bearing on the question is rag.answer.evidence's relevance, relative to the best sentence of
 the sources: a claim that repeats the paid-leave sentence does not answer a question
 about marriage leave. Where the service gives it a judge (the LLM, asked whether the
@@ -47,13 +50,16 @@ import numpy as np
 
 from rag.answer.citations import Statement, support_score
 from rag.answer.evidence import Evidence, Window, numbers
-from rag.answer.rates import claimed_rates, named_periods, stated_rates
+from rag.answer.quantity import asks_quantity, gives_quantity
+from rag.answer.rates import claimed_rates, counted_periods, named_periods, stated_rates
 from rag.text import content_stems
 
 # Reasons a sentence is removed, as the API reports them.
 UNSUPPORTED = "unsupported"  # no source sentence says it
 OFF_TOPIC = "off_topic"  # a source says it, but not in a sentence about the question
 RESTATES = "restates_question"  # it says nothing the question did not already say
+# The question asks how many (how long, how much) and no sentence of the answer says it.
+NO_QUANTITY = "no_quantity"
 
 
 # A question asking what something is ("Qu'est-ce qu'un récépissé ?", "What is a
@@ -189,6 +195,12 @@ class Verifier:
             else:
                 reason = OFF_TOPIC if self._said_off_topic(statement.text) else UNSUPPORTED
                 result.removed.append(Removal(statement.text, reason))
+        if asks_quantity(self.evidence.question) and not any(
+            gives_quantity(v.text) for v in result.kept
+        ):
+            # Each sentence may be supported; together they do not say how many.
+            result.removed += [Removal(v.text, NO_QUANTITY) for v in result.kept]
+            result.kept = []
         return result
 
     def _restates(self, claim: str) -> bool:
@@ -296,6 +308,12 @@ class Verifier:
             # par an" (a count of days, no daily figure). The heading or title may name
             # the period ("Prime annuelle"); the sentence before may not ("délivrée pour
             # 1 an" is about something else). rag.answer.rates.
+            return 0.0
+        context = f"{source.title} {source.heading} {self.evidence.question}"
+        if not counted_periods(claim) <= counted_periods(window.text) | counted_periods(context):
+            # "after the initial 2-week trial period" where the sentence says "2 jours
+            # par semaine, après la période d'essai": the figure is there, not what it
+            # counts.
             return 0.0
         if not self.evidence.crosses(source):
             return support_score(claim, window.text, self.evidence.lang)
