@@ -48,9 +48,11 @@ def test_generative_answer_with_verified_citation(demo_store: Settings) -> None:
     [citation] = answer.citations
     assert citation.supported and citation.title.startswith("Nordlys Conseil - Livret")
     assert citation.page == 2, "the quote sits on page 2 of the handbook PDF"
-    assert "mariage du salarié donne droit à 5 jours" in citation.quote
+    # The section's first sentence, quoted without the heading line above it.
+    assert citation.quote.startswith("Le mariage du salarié donne droit à 5 jours")
     text = service(demo_store, llm).search.store.document_text(citation.document_id)
     assert text[citation.start : citation.end] == citation.quote
+    assert "Congés pour événements familiaux" in text[citation.start - 80 : citation.start]
     prompt = llm.calls[0][1]["content"]
     assert "[1] Nordlys Conseil - Livret" in prompt and "(p. 2)" in prompt
     assert answer.usage.completion_tokens > 0 and "first_token_s" in answer.timings

@@ -104,6 +104,19 @@ def starts_with_heading(text: str) -> bool:
     )
 
 
+def without_heading(text: str, start: int) -> tuple[str, int]:
+    """A sentence as quoted to a reader, and where that quote starts: without the
+    heading line that opens it. A PDF's heading is one line above its section's first
+    sentence, so that sentence reads "## Télétravail\nLe télétravail est possible…";
+    the heading stays in the window (it says what the sentence is about), not in the
+    quote."""
+    if not starts_with_heading(text):
+        return text, start
+    first, _, rest = text.partition("\n")
+    body = rest.lstrip()
+    return body, start + len(first) + 1 + len(rest) - len(body)
+
+
 @dataclass
 class Window:
     """One sentence of a source, with the context that says what it is about.

@@ -27,7 +27,7 @@ import numpy as np
 from opentelemetry.trace import Span
 
 from rag.answer.citations import parse_citations
-from rag.answer.evidence import Evidence, Source, rarity
+from rag.answer.evidence import Evidence, Source, rarity, without_heading
 from rag.answer.links import HTML, UNTRUSTED_URL, DraftGuard, defang, strip_untrusted
 from rag.answer.prompts import (
     ANSWER_NOW,
@@ -1120,6 +1120,7 @@ class AnswerService:
         supported: bool,
         score: float,
     ) -> Citation:
+        quote, start = without_heading(quote, start)
         doc_start = hit.chunk.start + start
         page = hit.chunk.page_start
         for page_span in self.search.store.page_map(hit.document.id):
@@ -1173,8 +1174,11 @@ class AnswerService:
             if normal in quoted:
                 continue
             quoted.add(normal)
-            lines.append(f"[{i + 1}] {hit.document.title}, p. {hit.chunk.page_start} : « {quote} »")
-            answer.citations.append(self._citation(i + 1, hit, quote, qs, qe, True, 1.0))
+            citation = self._citation(i + 1, hit, quote, qs, qe, True, 1.0)
+            lines.append(
+                f"[{i + 1}] {hit.document.title}, p. {citation.page} : « {citation.quote} »"
+            )
+            answer.citations.append(citation)
         for j, result in enumerate(web):  # answering from the web only: labelled as web
             window = evidence.best_for_question(len(hits) + j)
             passage = result.snippet or result.title
