@@ -85,11 +85,19 @@ def test_decomposed_accents_read_as_composed() -> None:
         ("2,5 ans", {("2.5", "year")}),
         ("1 000 jours", {("1000", "day")}),
         ("within 30 days of the expense", {("30", "day")}),
+        # Abbreviated, a word between, a range: the forms HR texts use.
+        ("sous 24 h", {("24", "hour")}),
+        ("de 8 h à 19 h", {("8", "hour"), ("19", "hour")}),
+        ("5 jours ouvrés", {("5", "day")}),
+        ("within 5 working days", {("5", "day")}),
+        ("les 3 premiers jours", {("3", "day")}),
+        ("de 2 à 5 jours", {("2", "day"), ("5", "day")}),
+        ("between 3 and 6 months", {("3", "month"), ("6", "month")}),
         # A figure that counts no period, or a period no figure counts.
         ("25 euros a day", set()),
         ("10 €/mois", set()),
         ("from November 2015 to early 2016", set()),
-        ("5 working days", set()),
+        ("2 à 3 fois par an", set()),
     ],
 )
 def test_the_periods_a_figure_counts(text: str, counts: set[tuple[str, str]]) -> None:

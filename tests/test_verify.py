@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rag.answer.citations import parse_citations
-from rag.answer.evidence import Evidence, Source
+from rag.answer.evidence import Evidence, Source, without_heading
 from rag.answer.quantity import asks_quantity, gives_quantity
 from rag.answer.verify import (
     NO_QUANTITY,
@@ -353,6 +353,9 @@ def test_an_answer_that_does_not_say_how_many_is_removed_whole() -> None:
         ("How many days can I work remotely?", True),
         ("How long does the trial period last?", True),
         ("How much does the employer pay?", True),
+        ("Quel âge faut-il avoir ?", True),
+        # Answered "every year", "annually", "chaque année": too many forms.
+        ("How often must I change my password?", False),
         # Answered without a figure as often as with one.
         ("Justice pénale : quels délais de prescription ?", False),
         ("Quel est le montant de l'indemnité de repas ?", False),
@@ -375,6 +378,10 @@ def test_which_questions_ask_a_quantity(question: str, asks: bool) -> None:
         ("Aucun délai n'est fixé.", True),
         ("There is no limit.", True),
         ("The number of renewals is unlimited.", True),
+        ("Le congé est accordé jusqu\u2019à la fin du contrat.", True),
+        ("La réponse est donnée immédiatement.", True),
+        ("Tous les salariés y ont droit.", True),
+        ("Only one employee may be absent.", True),
         # Articles and pronouns are no numbers.
         ("Le salarié doit habiter dans un quartier prioritaire.", False),
         ("The one who asks must live in a priority area.", False),
@@ -645,3 +652,17 @@ def test_coverage_counts_the_question_words_no_source_holds() -> None:
     assert Evidence(MARRIAGE, "fr", sources).coverage() is None, "no rarities, no coverage"
     english = Evidence("How many days off for a wedding?", "en", sources, rarities=rarities)
     assert english.coverage() is None, "no source in the question's language"
+
+
+def test_a_quote_leaves_out_the_heading_line_above_it_and_nothing_else() -> None:
+    """A PDF section's first sentence comes with its heading line; a sentence a PDF
+    wraps over a short line is not a heading ("L'authentification à deux\nfacteurs…",
+    the demo handbook)."""
+    page = "Intro.\n## Télétravail\nLe télétravail est possible 2 jours par semaine."
+    start = page.index("##")
+    quote, at = without_heading(page[start:], start)
+    assert quote == "Le télétravail est possible 2 jours par semaine."
+    assert page[at : at + len(quote)] == quote
+    wrapped = "L'authentification à deux\nfacteurs est obligatoire pour la messagerie."
+    assert without_heading(wrapped, 7) == (wrapped, 7)
+    assert without_heading("## Télétravail", 3) == ("## Télétravail", 3), "nothing after it"

@@ -109,8 +109,10 @@ def without_heading(text: str, start: int) -> tuple[str, int]:
     heading line that opens it. A PDF's heading is one line above its section's first
     sentence, so that sentence reads "## Télétravail\nLe télétravail est possible…";
     the heading stays in the window (it says what the sentence is about), not in the
-    quote."""
-    if not starts_with_heading(text):
+    quote. Only a line marked as a heading ("#", as the loaders mark them): a PDF
+    wraps sentences over short lines too ("L'authentification à deux\nfacteurs est
+    obligatoire…")."""
+    if not text.lstrip().startswith("#") or not starts_with_heading(text):
         return text, start
     first, _, rest = text.partition("\n")
     body = rest.lstrip()

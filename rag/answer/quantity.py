@@ -6,8 +6,10 @@ answered "Le salarié doit habiter dans un quartier prioritaire… [1]": every w
 supported, nothing of what was asked. An answer to "combien", "how many", "how long"
 states a quantity: a figure, a number word ("deux", "twelve"), or one of the words
 that answer such a question without one ("aucun", "gratuit", "unlimited",
-"plusieurs"). Verification (rag.answer.verify) removes an answer none of whose
-sentences does.
+"plusieurs", "immédiatement", "jusqu'à la fin du contrat", "tous les salariés",
+"chaque année"). Verification (rag.answer.verify) removes an answer none of whose
+sentences does. ("How often" is not asked: its answers, "every year", "annually",
+are too many forms.)
 
 Only the interrogatives that can be answered in no other way: "quel délai", "quelle
 durée" are often answered "il varie selon l'infraction" (spf's "Justice pénale :
@@ -22,8 +24,7 @@ from __future__ import annotations
 import re
 
 _ASKS = re.compile(
-    r"\bcombien\b|\bà partir de quel âge\b|\bquel âge\b"
-    r"|\bhow (?:many|much|long|old|often)\b|\bat what age\b",
+    r"\bcombien\b|\bquel âge\b|\bhow (?:many|much|long|old)\b|\bat what age\b",
     re.IGNORECASE,
 )
 
@@ -31,7 +32,8 @@ _ASKS = re.compile(
 # before a unit ("un jour par semaine", "one week", "a month").
 _UNITS = (
     r"jours?|journ[ée]es?|semaines?|mois|ans?|ann[ée]es?|heures?|minutes?|fois|euros?"
-    r"|days?|weeks?|months?|years?|hours?|minutes?|times?|dollars?|pounds?|percent"
+    r"|trimestres?|semestres?|days?|weeks?|months?|years?|hours?|minutes?|times?"
+    r"|dollars?|pounds?|percent|quarters?"
 )
 _GIVES = re.compile(
     r"\d"
@@ -41,10 +43,17 @@ _GIVES = re.compile(
     r"|zero|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen"
     r"|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty"
     r"|sixty|seventy|eighty|ninety|hundreds?|thousands?|billions?|half|quarter|dozens?"
-    r"|once|twice|thrice)\b"
-    rf"|\b(?:un|une|one|a|an)\s+(?:seule?\s+|single\s+)?(?:{_UNITS})\b"
+    r"|once|twice|thrice|dizaines?|centaines?|thirds?|couple)\b"
+    rf"|\b(?:un|une|one|a|an|premi[eè]re?s?|first|chaque|each|every|tous les|toutes les)"
+    rf"\s+(?:seule?\s+|single\s+)?(?:{_UNITS})\b"
+    # What answers how many, how much, how long, how old without a figure.
     r"|\b(?:aucune?|rien|gratuite?s?|gratuitement|illimit[ée]e?s?|sans limite|plusieurs"
-    r"|quelques|none|nothing|free|unlimited|no limit|several|few|many|never|jamais)\b",
+    r"|quelques|none|nothing|free|unlimited|no limit|several|few|many|never|jamais"
+    r"|seule?s?|only|tou(?:te)?s les|all|immédiate?(?:ment)?|immediately|jour même|same day"
+    r"|sans délai|dès|jusqu'(?:à|au|aux)|until|quinzaine|fortnight|à vie|for life|lifetime"
+    r"|permanent\w*|définiti\w*|totalité|intégral\w*|entièrement|in full|fully|sans frais"
+    r"|no (?:charge|cost|fee)|sans plafond|no cap|pas limitée?s?|not limited|majeure?s?"
+    r"|majorité|adults?|naissance|birth)(?!\w)",
     re.IGNORECASE,
 )
 
@@ -55,5 +64,7 @@ def asks_quantity(question: str) -> bool:
 
 
 def gives_quantity(sentence: str) -> bool:
-    """Does the sentence state a quantity (or none, free, unlimited…)?"""
-    return _GIVES.search(sentence) is not None
+    """Does the sentence state a quantity (or none, free, unlimited, until…)? Lenient:
+    an answer that says how many in words this list lacks would be lost, one that
+    says nothing of it is the near miss this is for."""
+    return _GIVES.search(sentence.replace("\u2019", "'")) is not None

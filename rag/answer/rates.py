@@ -75,17 +75,27 @@ def _mention_pattern(name: str, fr: str, en: str, adjectives: str) -> re.Pattern
     return re.compile(rf"\b(?:{fr}|{en}|{adjectives})\b", re.I)
 
 
-# A figure and the period it counts, side by side: "2 jours", "30 days", "a 2-week
-# trial", "1 an" (thousands joined, decimal comma as a point: evidence.numbers).
-def _count_pattern(fr: str, en: str) -> re.Pattern[str]:
+# A figure and the period it counts: "2 jours", "30 days", "a 2-week trial", "24 h",
+# "5 jours ouvrés", "3 working days", "les 3 premiers jours", "de 2 à 5 jours" (the
+# period counts both figures of a range). Thousands joined, decimal comma as a point
+# (evidence.numbers).
+_FIGURE = r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+(?:[.,]\d+)?"
+_BETWEEN = (
+    r"ouvr[ée]s|ouvrables|calendaires|francs|pleins|cons[ée]cutifs|premi[eè]re?s"
+    r"|derni[eè]re?s|working|business|calendar|consecutive|full|clear|first|last"
+)
+_ABBREVIATED = {"day": r"|j", "hour": r"|h"}
+
+
+def _count_pattern(name: str, fr: str, en: str) -> re.Pattern[str]:
     return re.compile(
-        rf"(?<![\d.,])(\d{{1,3}}(?:[ \u00a0\u202f]\d{{3}})+|\d+(?:[.,]\d+)?)"
-        rf"\s*-?\s*(?:{fr}|{en})\b",
+        rf"(?<![\d.,])({_FIGURE})(?:\s*(?:à|a|au|to|ou|or|et|and|-|–)\s*({_FIGURE}))?"
+        rf"\s*-?\s*(?:(?:{_BETWEEN})\s+)?(?:{fr}|{en}{_ABBREVIATED.get(name, '')})\b",
         re.I,
     )
 
 
-_COUNTS = {name: _count_pattern(fr, en) for name, (fr, en, _) in _PERIODS.items()}
+_COUNTS = {name: _count_pattern(name, fr, en) for name, (fr, en, _) in _PERIODS.items()}
 _CLAIMED = {name: _claim_pattern(name, *words) for name, words in _PERIODS.items()}
 _STATED = {name: _source_pattern(name, *words) for name, words in _PERIODS.items()}
 _NAMED = {name: _mention_pattern(name, *words) for name, words in _PERIODS.items()}
@@ -129,5 +139,7 @@ def counted_periods(text: str) -> set[tuple[str, str]]:
     return {
         (re.sub(r"[ \u00a0\u202f]", "", figure).replace(",", "."), name)
         for name, pattern in _COUNTS.items()
-        for figure in pattern.findall(text)
+        for figures in pattern.findall(text)
+        for figure in figures
+        if figure
     }

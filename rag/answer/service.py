@@ -1170,11 +1170,11 @@ class AnswerService:
                 if window
                 else (hit.chunk.text[:300], 0, min(len(hit.chunk.text), 300))
             )
-            normal = " ".join(quote.split())
+            citation = self._citation(i + 1, hit, quote, qs, qe, True, 1.0)
+            normal = " ".join(citation.quote.split())
             if normal in quoted:
                 continue
             quoted.add(normal)
-            citation = self._citation(i + 1, hit, quote, qs, qe, True, 1.0)
             lines.append(
                 f"[{i + 1}] {hit.document.title}, p. {citation.page} : « {citation.quote} »"
             )
