@@ -666,3 +666,37 @@ def test_a_quote_leaves_out_the_heading_line_above_it_and_nothing_else() -> None
     wrapped = "L'authentification à deux\nfacteurs est obligatoire pour la messagerie."
     assert without_heading(wrapped, 7) == (wrapped, 7)
     assert without_heading("## Télétravail", 3) == ("## Télétravail", 3), "nothing after it"
+
+
+def test_one_sentence_in_two_overlapping_chunks_bears_on_the_question_in_both(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cut by two overlapping chunks, the sentence that answers has "copropriétés" in
+    the sentence before it in one chunk only; the model cites the other chunk, the one
+    holding the whole sentence (spf's "À quoi sert le fonds de travaux… ?")."""
+    first = Source(
+        "1",
+        "Les copropriétés doivent constituer un fonds de travaux. Ce fonds sert à faire "
+        "face aux dépenses",
+        title="Fonds de travaux",
+    )
+    second = Source(
+        "2",
+        "Ce fonds sert à faire face aux dépenses des travaux votés par l'assemblée "
+        "générale hors budget prévisionnel. Il est alimenté par une cotisation annuelle.",
+        title="Fonds de travaux",
+    )
+    question = "À quoi sert le fonds de travaux mis en place dans les copropriétés ?"
+    claim = (
+        "Le fonds sert à faire face aux dépenses des travaux votés par l'assemblée "
+        "générale hors budget prévisionnel [2]."
+    )
+
+    def verified() -> Verification:
+        evidence = Evidence(question, "fr", [first, second])
+        statements = parse_citations(claim, 2).statements
+        return Verifier(evidence, VerifySettings()).verify(statements, {"1": 0, "2": 1})
+
+    assert verified().kept and verified().removed == []
+    monkeypatch.setattr("rag.answer.evidence._SHARED_CHARS", 10**6)  # not shared
+    assert verified().kept == [], "each chunk on its own: the cited one bears too little"
