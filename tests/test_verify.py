@@ -4,6 +4,8 @@ re-attributed; the rest is removed with its reason."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -537,8 +539,8 @@ def test_mixed_languages_are_ordered_by_the_sentence_closest_to_the_question() -
 
     class Hit:  # the fields the ordering reads
         def __init__(self, text: str) -> None:
-            self.chunk = type("Chunk", (), {"text": text, "heading": ""})()
-            self.document = type("Document", (), {"title": ""})()
+            self.chunk = type("Chunk", (), {"text": text, "heading": "", "start": 0})()
+            self.document = type("Document", (), {"title": "", "id": id(self)})()
 
     service = AnswerService(Settings(), llm=object(), multilingual=BilingualEncoder())  # type: ignore[arg-type]
     english = Hit("Onboarding: the first days of work, the first week with the team.")
@@ -668,23 +670,17 @@ def test_a_quote_leaves_out_the_heading_line_above_it_and_nothing_else() -> None
     assert without_heading("## Télétravail", 3) == ("## Télétravail", 3), "nothing after it"
 
 
-def test_one_sentence_in_two_overlapping_chunks_bears_on_the_question_in_both(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_one_sentence_in_two_overlapping_chunks_bears_on_the_question_in_both() -> None:
     """Cut by two overlapping chunks, the sentence that answers has "copropriétés" in
     the sentence before it in one chunk only; the model cites the other chunk, the one
-    holding the whole sentence (spf's "À quoi sert le fonds de travaux… ?")."""
-    first = Source(
-        "1",
-        "Les copropriétés doivent constituer un fonds de travaux. Ce fonds sert à faire "
-        "face aux dépenses",
-        title="Fonds de travaux",
-    )
-    second = Source(
-        "2",
+    holding the whole sentence (spf's "À quoi sert le fonds de travaux… ?"). By
+    position in one document: the same words in another document, or in another
+    sentence, lend nothing."""
+    before = "Les copropriétés doivent constituer un fonds de travaux. "
+    first = before + "Ce fonds sert à faire face aux dépenses"
+    second = (
         "Ce fonds sert à faire face aux dépenses des travaux votés par l'assemblée "
-        "générale hors budget prévisionnel. Il est alimenté par une cotisation annuelle.",
-        title="Fonds de travaux",
+        "générale hors budget prévisionnel. Il est alimenté par une cotisation annuelle."
     )
     question = "À quoi sert le fonds de travaux mis en place dans les copropriétés ?"
     claim = (
@@ -692,11 +688,21 @@ def test_one_sentence_in_two_overlapping_chunks_bears_on_the_question_in_both(
         "générale hors budget prévisionnel [2]."
     )
 
-    def verified() -> Verification:
-        evidence = Evidence(question, "fr", [first, second])
-        statements = parse_citations(claim, 2).statements
+    def verified(*sources: Source) -> Verification:
+        """The claim citing the second chunk, with the sources in this order."""
+        sources = tuple(replace(s, label=str(n)) for n, s in enumerate(sources, start=1))
+        cited = next(s.label for s in sources if s.text == second)
+        statements = parse_citations(claim.replace("[2]", f"[{cited}]"), 2).statements
+        evidence = Evidence(question, "fr", list(sources))
         return Verifier(evidence, VerifySettings()).verify(statements, {"1": 0, "2": 1})
 
-    assert verified().kept and verified().removed == []
-    monkeypatch.setattr("rag.answer.evidence._SHARED_CHARS", 10**6)  # not shared
-    assert verified().kept == [], "each chunk on its own: the cited one bears too little"
+    title = "Fonds de travaux"
+    chunk = Source("1", first, title=title, document="7", offset=0)
+    overlapping = Source("2", second, title=title, document="7", offset=len(before))
+    assert verified(chunk, overlapping).kept and verified(chunk, overlapping).removed == []
+    assert verified(overlapping, chunk).kept, "whatever the order of the sources"
+    # Another document with the same title, or another place in this one: not shared.
+    other = replace(overlapping, document="8")
+    assert verified(chunk, other).kept == []
+    elsewhere = replace(overlapping, offset=len(before) + 400)
+    assert verified(chunk, elsewhere).kept == []

@@ -12,7 +12,6 @@ many. Across languages no word is shared, and a multilingual sentence encoder
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -120,11 +119,6 @@ def without_heading(text: str, start: int) -> tuple[str, int]:
     return body, start + len(first) + 1 + len(rest) - len(body)
 
 
-# The shortest text two windows of one document must share to be one sentence: a
-# heading alone ("Alimentation") is in many of them.
-_SHARED_CHARS = 30
-
-
 @dataclass
 class Window:
     """One sentence of a source, with the context that says what it is about.
@@ -151,6 +145,8 @@ class Source:
     text: str
     heading: str = ""
     title: str = ""  # the document's: what every sentence of it is about
+    document: str = ""  # the document's id (none for a web snippet)
+    offset: int = 0  # where the text starts in the document
 
     @cached_property
     def lang(self) -> str:
@@ -205,28 +201,26 @@ class Evidence:
 
     def _share_between_overlapping_chunks(self) -> None:
         """One sentence of a document, in two overlapping chunks of it, bears on the
-        question as much in both: each window takes the best relevance of the windows
-        of its document that hold it or that it holds. Cut at another place, a list's
-        lines split otherwise, with another sentence before it, spf's "Ce fonds sert à
-        faire face aux dépenses des travaux : obligatoires, ou décidés par l'assemblée
-        générale…" bore on "À quoi sert le fonds de travaux… ?" 0.67 of the best, its
-        first line in the next chunk 1.0, and the model's right answer was removed."""
-        groups: dict[str, list[Window]] = {}
+        question as much in both: the windows of one document that start at the same
+        place in it take the best relevance among them. A chunk that starts with the
+        sentence has no sentence before it, and one that ends inside it holds only its
+        first lines: spf's "Ce fonds sert à faire face aux dépenses des travaux :
+        obligatoires, ou décidés par l'assemblée générale…" bore on "À quoi sert le
+        fonds de travaux… ?" 0.67 of the best in the chunk starting with it, its first
+        line, ending the chunk before, 1.0, and the model's right answer was removed.
+        By position, not by text: a sentence of another document, or another sentence
+        holding these words, is another sentence."""
+        groups: dict[tuple[str, int], list[Window]] = {}
         for window in self.windows:
-            title = self.sources[window.source].title
-            if title:  # web snippets have none: each is its own document
-                groups.setdefault(title, []).append(window)
+            source = self.sources[window.source]
+            if source.document:  # web snippets have none
+                groups.setdefault((source.document, source.offset + window.start), []).append(
+                    window
+                )
         for windows in groups.values():
-            texts = [" ".join(w.text.split()) for w in windows]
-            best = [self._lexical[id(w)] for w in windows]
-            for a, b in itertools.combinations(range(len(windows)), 2):
-                if windows[a].source == windows[b].source:
-                    continue
-                short, long = sorted((texts[a], texts[b]), key=len)
-                if len(short) >= _SHARED_CHARS and short in long:
-                    best[a] = best[b] = max(best[a], best[b])
-            for window, relevance in zip(windows, best, strict=True):
-                self._lexical[id(window)] = relevance
+            best = max(self._lexical[id(w)] for w in windows)
+            for window in windows:
+                self._lexical[id(window)] = best
 
     def coverage(self) -> float | None:
         """How much of the question the sentence of the sources that covers it best

@@ -896,7 +896,14 @@ class AnswerService:
         """The sentences of these sources, scored for the question (rag.answer.evidence):
         internal sources are cited as "1".."n", web results as "W1".."Wm"."""
         sources = [
-            Source(str(n), hit.chunk.text, hit.chunk.heading or "", hit.document.title or "")
+            Source(
+                str(n),
+                hit.chunk.text,
+                hit.chunk.heading or "",
+                hit.document.title or "",
+                str(hit.document.id),
+                hit.chunk.start,
+            )
             for n, hit in enumerate(hits, start=1)
         ]
         sources += [
