@@ -330,6 +330,36 @@ def test_check_shares_the_answer_prompt_and_asks_in_its_language(demo_store: Set
     assert answer.answerability["score"] == pytest.approx(0.9), "P(oui) alone (`checked`)"
 
 
+def test_sources_in_the_other_language_get_instructions_in_theirs(demo_store: Settings) -> None:
+    """An English question over French pages only (the HR group): the instructions and
+    the line telling the model to answer are in French and ask for an English answer;
+    the answerability check is asked in the question's language, as calibrated."""
+    from rag.answer.prompts import system_prompt
+
+    llm = CheckingLLM("The raise budget is 3% of the payroll [1].", p_yes=0.9)
+    answer = service(checked(demo_store), llm).ask(
+        "What is the raise budget this year?", filters=SearchFilters(groups=("hr",))
+    )
+    [check], [generated] = llm.checks, llm.calls
+    assert generated[0]["content"] == system_prompt("fr", "en")
+    assert "Réponds en anglais" in generated[0]["content"]
+    assert check[-1]["content"].endswith(ANSWERABLE["en"])
+    assert generated[-1]["content"].endswith(ANSWER_NOW["fr"])
+    assert answer.mode == "generative" and answer.language == "en"
+
+
+def test_the_instruction_echoed_in_the_sources_language_is_written_again(
+    demo_store: Settings,
+) -> None:
+    echo = ANSWER_NOW["fr"].replace("[n]", "[1]")
+    llm = CheckingLLM(echo, "The raise budget is 3% of the payroll [1].", p_yes=0.9)
+    answer = service(checked(demo_store), llm).ask(
+        "What is the raise budget this year?", filters=SearchFilters(groups=("hr",))
+    )
+    assert len(llm.calls) == 2 and ANSWER_NOW["fr"] not in str(llm.calls[1][-1]["content"])
+    assert answer.mode == "generative" and "3%" in answer.text
+
+
 MARRIAGE_ANSWER = "Le mariage du salarié donne droit à 5 jours de congé payé [1]."
 
 

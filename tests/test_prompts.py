@@ -133,3 +133,17 @@ def test_a_passage_in_the_other_language_is_cut_by_closeness_to_the_question() -
     same = build_prompt(QUESTION, [hit(1, f"{C} {A}")], "fr", words, 4096, 384, source_tokens=9,
                         closeness=lambda texts: [0.0] * len(texts))  # type: ignore[arg-type]  # fmt: skip
     assert A in user(same) and C not in user(same)
+
+
+def test_instructions_in_the_sources_language_ask_for_the_questions() -> None:
+    from rag.answer.prompts import SYSTEM, system_prompt
+
+    hits = [hit(1, "Le télétravail est possible jusqu'à 2 jours par semaine.")]
+    prompt = build_prompt("How many days?", hits, "en", words, 4096, 384, prompt_lang="fr")  # type: ignore[arg-type]
+    assert prompt.lang == "fr" and prompt.messages[0]["content"] == system_prompt("fr", "en")
+    assert "Réponds en anglais" in system_prompt("fr", "en")
+    assert "Answer in French" in system_prompt("en", "fr")
+    assert SYSTEM["fr"] == system_prompt("fr", "fr") and "Réponds en français" in SYSTEM["fr"]
+    assert "Answer in English" in SYSTEM["en"] and "{" not in SYSTEM["en"] + SYSTEM["fr"]
+    same = build_prompt("How many days?", hits, "en", words, 4096, 384)  # type: ignore[arg-type]
+    assert same.lang == "en" and same.messages[0]["content"] == SYSTEM["en"]

@@ -155,15 +155,43 @@ def test_the_judge_of_mentions_is_not_asked_when_the_sources_hold_every_word() -
     assert mentions.asked == []
 
 
-def test_the_judge_of_mentions_is_not_asked_across_languages() -> None:
-    """An English source holds no French word: the multilingual check judges it. (The
-    French source beside it leaves the question with words no French source holds.)"""
-    mentions = Mentions({}, default=0.0)
+def test_across_languages_the_judge_of_mentions_is_asked_of_the_question_s_phrases() -> None:
+    """An English source holds no French word: the judge is asked about the question's
+    own phrases (adjacent words, longest first, two at most), not only those no source
+    holds."""
+    mentions = Mentions({})
     question = "Quel est le plafond d'une nuit d'hôtel à Paris ?"
     draft = "Une nuit d'hôtel à Paris est plafonnée à 120 euros [2]."
     result = verify(question, draft, TELEWORK, HOTEL, mentions=mentions)
-    assert Evidence(question, "fr", [Source("1", TELEWORK)]).unmatched
-    assert [c.label for c in result.kept[0].checks] == ["2"] and mentions.asked == []
+    assert [c.label for c in result.kept[0].checks] == ["2"]
+    assert [p for _, p in mentions.asked] == ["plafond", "nuit"]
+
+
+def test_a_neighbouring_figure_across_languages_is_caught_by_the_judge_of_mentions() -> None:
+    """The multilingual encoder puts "a civil partnership gives 5 days of leave" close
+    to the marriage sentence; the page does not speak of a civil partnership."""
+    question = "How many days of leave for a civil partnership?"
+    draft = "A civil partnership gives 5 days of leave [1]."
+    kept = verify(question, draft, LEAVE, lang="en", mentions=Mentions({}))
+    assert kept.kept, "the word-level and multilingual checks alone let it through"
+    mentions = Mentions({"civil partnership": 0.1})
+    result = verify(question, draft, LEAVE, lang="en", mentions=mentions)
+    assert result.kept == [] and mentions.asked[0][1] == "civil partnership"
+
+
+def test_the_phrases_a_source_in_another_language_must_speak_of() -> None:
+    def phrases(question: str, lang: str = "en") -> list[str]:
+        return Evidence(question, lang, [Source("1", LEAVE)]).phrases
+
+    assert phrases("How many days of leave for a civil partnership?") == [
+        "civil partnership",
+        "days",
+        "leave",
+    ]
+    assert phrases("What is the marketing budget for 2031?") == ["marketing budget", "2031"]
+    # Modal verbs are no topic here either.
+    found = phrases("Within how many days must expense reports be submitted?")
+    assert found[0] == "expense reports" and "must" not in " ".join(found)
 
 
 def test_the_judge_of_mentions_is_asked_of_two_phrases_per_sentence_at_most() -> None:

@@ -253,12 +253,32 @@ class Evidence:
             held |= self._stems[id(window)]
         if not held:
             return []
+        return self._phrases(held)
+
+    @cached_property
+    def phrases(self) -> list[str]:
+        """The question's content words as it phrases them (runs of them, the modal
+        verbs left out): what a source in another language must speak of to answer it.
+        Across languages no word is held or not, so the judge of mentions is asked
+        about these: a French page on marriage leave does not speak of "a civil
+        partnership", though the multilingual encoder puts "a civil partnership gives 5
+        days of leave" close to "Le mariage du salarié donne droit à 5 jours"."""
+        # Every word is "missing" here: runs of adjacent words only ("civil
+        # partnership", not "days of leave for a civil partnership", which a page on
+        # days of leave speaks of), longest first: the judge is asked about two.
+        phrases = self._phrases(set(), adjacent=True)
+        return sorted(phrases, key=lambda p: -len(p.split()))
+
+    def _phrases(self, held: set[str], adjacent: bool = False) -> list[str]:
+        """Runs of the question's content words not in `held`, as it phrases them; with
+        `adjacent`, a stop word between two words ends a run too."""
         runs: list[list[int]] = []
         previous_missing, previous_end = False, 0
         for start, end, stem in content_words(self.question, self.lang):
             missing = stem not in held and not _modal(self.question, start, end)
             # Punctuation ends a phrase: "le repas, le transport" is two.
-            joined = not _PHRASE_BREAK.search(self.question[previous_end:start])
+            gap = self.question[previous_end:start]
+            joined = not _PHRASE_BREAK.search(gap) and not (adjacent and gap.strip(" -'\u2019"))
             if missing and previous_missing and joined:
                 runs[-1][1] = end
             elif missing:

@@ -551,7 +551,7 @@ class AnswerService:
         if score is not None and verdict is not None and score < verdict["threshold"]:
             raise _Finish("not_found")
         if score is not None and self._confident(run.answer):
-            run.messages = with_line(run.prompt, ANSWER_NOW[run.lang])
+            run.messages = with_line(run.prompt, ANSWER_NOW[run.prompt.lang])
             run.told = True
 
     def _stage_generate(self, run: _Run) -> Iterator[Event]:
@@ -566,7 +566,8 @@ class AnswerService:
         try:
             with self._timed(run, "generate", **attributes) as generate:
                 draft = yield from self._draft(run, run.messages, generate)
-                if run.told and draft.strip() and not without_echo(draft, ANSWER_NOW[run.lang]):
+                told = ANSWER_NOW[run.prompt.lang]
+                if run.told and draft.strip() and not without_echo(draft, told):
                     log.info("the draft only repeated the instruction: written again")
                     generate.set_attribute("redrafted", True)
                     if run.streamed:
@@ -584,7 +585,7 @@ class AnswerService:
             answer.notices.append("the LLM server cut the prompt: raise RAG_LLM__CONTEXT_SIZE")
         raw = draft.strip()
         if answer.answerability is not None:  # checked, and passed: it did not stop us
-            raw = without_echo(raw, ANSWER_NOW[run.lang])
+            raw = without_echo(raw, ANSWER_NOW[run.prompt.lang])
         if looks_not_found(raw) or not raw:
             if run.hits and self._confident(answer):
                 # The check says the sources hold the answer and the model declined
@@ -702,7 +703,9 @@ class AnswerService:
     ) -> Prompt:
         """The answer's prompt for up to `limit` of these sources (the setting by
         default), as the service builds it (the benches compare against exactly this
-        prompt)."""
+        prompt). Its instructions are in the language of the source that leads
+        (system_prompt), its answer in the question's."""
+        lead = hits[0].chunk.text if hits else ""
         return build_prompt(
             question,
             hits,
@@ -714,6 +717,7 @@ class AnswerService:
             web=web,
             limit=self.settings.answer.sources if limit is None else limit,
             closeness=self._closeness(question),
+            prompt_lang=detect_language(lead, default=lang) if lead else lang,
         )
 
     def _closeness(self, question: str) -> Closeness | None:

@@ -262,18 +262,19 @@ class Verifier:
                 check.supported = False
                 return asked
         source = self.evidence.sources[check.window.source]
-        if (
-            self.mentions is None
-            or self.evidence.crosses(source)
-            or not numbers(claim) - self._question_numbers
-        ):
+        if self.mentions is None or not numbers(claim) - self._question_numbers:
             # A figure is what a near miss binds to the question's words (the
             # neighbouring figure); a claim stating none repeats the question's
             # wording ("Oui, un intérimaire a droit au projet de transition
             # professionnelle", the source saying "congé pour transition
             # professionnelle"), which the judge of mentions refused (0.36).
             return asked
-        for phrase in self.evidence.unmatched[:MENTIONS_ASKED]:
+        # A source in another language holds none of the question's words: it is asked
+        # about the question's phrases, all of them (the multilingual cosine took "a
+        # civil partnership gives 5 days" from the marriage sentence).
+        crosses = self.evidence.crosses(source)
+        phrases = self.evidence.phrases if crosses else self.evidence.unmatched
+        for phrase in phrases[:MENTIONS_ASKED]:
             said, fresh = _ask(self._mentioned, self.mentions, check.window, phrase)
             asked |= fresh
             if said is None:
