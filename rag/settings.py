@@ -255,7 +255,8 @@ class AnswerSettings(BaseModel):
         description="Per question language: when no source in the question's language "
         "holds one of its words and an answer's sentence states a figure the question "
         "does not, the LLM is asked whether the sentence it cites speaks of those words "
-        "(under another name perhaps; two phrases at most); under this probability of "
+        "(under another name perhaps; two phrases at most; a sentence in the other "
+        "language is asked about the question's own phrases); under this probability of "
         "yes the citation fails. 0 turns it off.",
     )
     # bench/answerability.py. English: chosen on clapnq's first 50 + 50 questions,
