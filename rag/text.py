@@ -51,11 +51,22 @@ def _identifier():  # type: ignore[no-untyped-def]
 
 
 def detect_language(text: str, default: str = "fr") -> str:
-    """'fr' or 'en'. Very short or ambiguous text falls back to `default`."""
+    """'fr' or 'en'. Very short or ambiguous text falls back to `default` (an
+    answer's steps pass the question's language: a passage that could be either is
+    read as being in it, by all of them)."""
+    lang, prob = _classify(text)
+    return lang if lang and prob >= 0.6 else default
+
+
+@lru_cache(maxsize=4096)
+def _classify(text: str) -> tuple[str, float]:
+    """The identifier's language and probability, once per text: an answer asks it
+    of each source at several steps (ordering, prompt, answerability, verification).
+    ("", 0) for text under two words."""
     if len(_WORD.findall(text)) < 2:
-        return default
+        return "", 0.0
     lang, prob = _identifier().classify(text)
-    return str(lang) if prob >= 0.6 else default
+    return str(lang), float(prob)
 
 
 _per_thread = threading.local()

@@ -52,6 +52,18 @@ def test_french_stems_match_plural_and_accents(search: SearchService) -> None:
 def test_language_detection() -> None:
     assert detect_language("Combien de jours de congé pour un mariage ?") == "fr"
     assert detect_language("How many days of leave for a wedding?") == "en"
+    # Too short to tell: the caller's language, whatever it is, the same at each call.
+    assert detect_language("OK", default="en") == "en"
+    assert detect_language("OK", default="fr") == "fr"
+
+
+def test_a_passage_that_could_be_either_language_is_read_as_the_question_s() -> None:
+    """Evidence and the answer's steps pass the question's language as the default:
+    a passage too short to tell is not a passage in another language."""
+    from rag.answer.evidence import Evidence, Source
+
+    for lang in ("fr", "en"):
+        assert not Evidence("Quoi ?", lang, [Source("1", "Paris.")]).crosses(Source("1", "Paris."))
 
 
 def test_stemming_is_safe_from_several_threads_at_once() -> None:

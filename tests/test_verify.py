@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rag.answer.citations import parse_citations
-from rag.answer.evidence import Evidence, Source, without_heading
+from rag.answer.evidence import Evidence, Source, names, without_heading
 from rag.answer.quantity import asks_quantity, gives_quantity
 from rag.answer.verify import (
     NO_QUANTITY,
@@ -177,6 +177,43 @@ def test_a_neighbouring_figure_across_languages_is_caught_by_the_judge_of_mentio
     mentions = Mentions({"civil partnership": 0.1})
     result = verify(question, draft, LEAVE, lang="en", mentions=mentions)
     assert result.kept == [] and mentions.asked[0][1] == "civil partnership"
+
+
+def test_a_name_a_claim_adds_across_languages_is_asked_about() -> None:
+    """The multilingual cosine passes a claim that adds a name its French source never
+    speaks of ("a president of the United States" for the Président de la
+    République): the judge of mentions is asked about it, and its doubt fails the
+    citation. Names the question or the source spell out are not asked about."""
+    question = "Can I work remotely?"
+    draft = "You can work remotely 2 days per week, as the Ministry of Labour says [1]."
+    mentions = Mentions({"Ministry of Labour": 0.1})
+    result = verify(question, draft, TELEWORK, lang="en", mentions=mentions)
+    assert result.kept == [] and "Ministry of Labour" in [p for _, p in mentions.asked]
+    # Said by the source (accents and case aside), or by the question: not asked.
+    mentions = Mentions({}, default=0.0, by_sentence={"télétravail": 0.9})
+    draft = "You can work remotely in Paris 2 days per week [1]."
+    paris = TELEWORK.replace("possible", "possible à paris")
+    assert verify(question, draft, paris, lang="en", mentions=mentions).kept
+    assert "Paris" not in [p for _, p in mentions.asked]
+    # In the question's language, the word-level check weighs names as other words.
+    mentions = Mentions({}, default=0.0)
+    french = "Le télétravail est possible 2 jours par semaine, selon le Ministère [1]."
+    assert verify("Le télétravail est-il possible ?", french, TELEWORK, mentions=mentions).kept
+    assert mentions.asked == []
+
+
+def test_the_names_a_sentence_states() -> None:
+    assert names("A pardon is granted by a president of the United States.") == ["United States"]
+    assert names("Le Président de la République peut gracier.") == ["Président de la République"]
+    assert names("L'AME se demande à la CPAM, selon le Conseil d'État.") == [
+        "AME",
+        "CPAM",
+        "Conseil d'État",
+    ]
+    assert names("Oui, vous pouvez. It is decided by the President and the Prime Minister.") == [
+        "President",
+        "Prime Minister",
+    ]
 
 
 def test_the_phrases_a_source_in_another_language_must_speak_of() -> None:
@@ -619,6 +656,32 @@ def test_a_circular_definition_is_not_an_answer() -> None:
     assert capital.kept
     paid = "L'employeur doit payer la mutuelle."
     assert verify("Qu'est-ce que l'employeur doit payer ?", f"{paid} [1]", paid).kept
+
+
+PARDON = (
+    "La grâce présidentielle permet au Président de la République de réduire une peine. "
+    "En cas de grâce, les réparations civiles prononcées restent applicables."
+)
+
+
+def test_a_definition_names_what_it_defines() -> None:
+    """Asked what something is, an answer none of whose sentences speaks of it is no
+    answer, however true and on the page about it: spf's grâce présidentielle was
+    answered "Les réparations civiles prononcées restent applicables"."""
+    question = "Qu'est-ce qu'une grâce présidentielle ?"
+    aside = "Les réparations civiles prononcées restent applicables [1]."
+    result = verify(question, aside, PARDON)
+    assert result.kept == [] and [r.reason for r in result.removed] == [OFF_TOPIC]
+    # It passes beside a sentence that names it, as does a sentence opening with a
+    # pronoun standing for it.
+    named = "La grâce présidentielle permet de réduire une peine [1]."
+    assert len(verify(question, f"{named} {aside}", PARDON).kept) == 2
+    pronoun = "C'est une décision du Président de la République de réduire une peine [1]."
+    assert verify(question, pronoun, PARDON).kept
+    # "Que signifie…", "What does … mean": the word asked about, not "signifie".
+    assert not verify("Que signifie la grâce ?", aside, PARDON).kept
+    # Another kind of question is answered without repeating its words.
+    assert verify("Que deviennent les réparations civiles ?", aside, PARDON).kept
 
 
 def test_a_question_is_not_an_answer() -> None:

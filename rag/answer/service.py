@@ -754,7 +754,7 @@ class AnswerService:
         encoder = self.multilingual
         if encoder is None or len(hits) < 2:
             return hits
-        languages = {detect_language(hit.chunk.text) for hit in hits}
+        languages = {detect_language(hit.chunk.text, default=lang) for hit in hits}
         if languages == {lang}:
             return hits
         evidence = self.evidence(question, lang, hits)
@@ -808,7 +808,7 @@ class AnswerService:
         # space when languages mix): an English question whose answer is in a French
         # page finds its MiniLM-closest in whatever English page there is.
         leads = [h for h in (closest, hits[0] if hits else None) if h is not None]
-        if any(detect_language(h.chunk.text) != lang for h in leads):
+        if any(detect_language(h.chunk.text, default=lang) != lang for h in leads):
             # A similarity across languages is on another scale than the one the weight
             # was calibrated on, and the question's words are not the sources': the LLM,
             # which reads both, decides alone, as a screen (verification after

@@ -10,7 +10,8 @@ For each sentence of the draft (rag.answer.citations parses them with their `[n]
    source, if one passes;
 3. otherwise it is removed, with the reason.
 An answer to "combien", "how many", "how long" none of whose kept sentences states a
-quantity is removed whole (rag.answer.quantity).
+quantity is removed whole (rag.answer.quantity); so is an answer to "what is X" none
+of whose kept sentences speaks of X.
 The rule users rely on: cited and verified, or not said.
 
 Support within the question's language is lexical (rag.answer.citations.support_score: content
@@ -37,6 +38,8 @@ mentions, a claim stating a figure is kept only if the LLM says the cited senten
 speaks of it, under another name perhaps ("longueur minimale" for "au moins 14
 caractères"); under its threshold the citation fails (bench/abstention.py,
 bench/demo_questions.py).
+Across languages, the names a claim adds ("the United States") are put to the judge of
+mentions as well: the multilingual cosine does not tell one country from another.
 """
 
 from __future__ import annotations
@@ -49,10 +52,10 @@ from typing import Any
 import numpy as np
 
 from rag.answer.citations import Statement, support_score
-from rag.answer.evidence import Evidence, Window, numbers
+from rag.answer.evidence import Evidence, Window, names, numbers
 from rag.answer.quantity import asks_quantity, gives_quantity
 from rag.answer.rates import claimed_rates, counted_periods, named_periods, stated_rates
-from rag.text import content_stems
+from rag.text import content_stems, fold
 
 # Reasons a sentence is removed, as the API reports them.
 UNSUPPORTED = "unsupported"  # no source sentence says it
@@ -67,6 +70,16 @@ NO_QUANTITY = "no_quantity"
 _DEFINITION = re.compile(
     r"qu['\u2019]est[- ]ce qu['\u2019]une?\b|\bque (?:signifie|veut dire)\b"
     r"|^\s*what(?:'s|\u2019s| is| are) (?:a|an)\b|^\s*what does .+ mean\b",
+    re.I,
+)
+
+# The words of a definition question that are not what it asks about.
+_ASKING_MEANING = "signifie signifient veut veulent dire mean means"
+
+# A sentence opening with a pronoun for what the question names ("C'est une mesure…").
+_STANDS_FOR = re.compile(
+    r"\s*(?:c['\u2019]est|ce sont|il s['\u2019]agit|elle est|it is|it['\u2019]s|this is"
+    r"|they are)\b",
     re.I,
 )
 
@@ -201,7 +214,28 @@ class Verifier:
             # Each sentence may be supported; together they do not say how many.
             result.removed += [Removal(v.text, NO_QUANTITY) for v in result.kept]
             result.kept = []
+        if result.kept and not any(self._names_defined(v.text) for v in result.kept):
+            # Each sentence may be supported and on the page about it; none says what
+            # the thing asked about is.
+            result.removed += [Removal(v.text, OFF_TOPIC) for v in result.kept]
+            result.kept = []
         return result
+
+    def _names_defined(self, claim: str) -> bool:
+        """Where the question asks what something is ("Qu'est-ce qu'une grâce
+        présidentielle ?"), does this sentence of the answer speak of it? A definition
+        names what it defines, or opens with a pronoun standing for it ("C'est…",
+        "It is…"). spf's grâce présidentielle, its fiche left out, was answered "Les
+        réparations civiles prononcées restent applicables [1]": true, from a page on
+        the grâce, and no answer. True for any other question."""
+        if not _DEFINITION.search(self.evidence.question):
+            return True
+        term = self._question_stems - content_stems(_ASKING_MEANING, self.evidence.lang)
+        return (
+            not term
+            or bool(term & content_stems(claim, self.evidence.lang))
+            or bool(_STANDS_FOR.match(claim))
+        )
 
     def _restates(self, claim: str) -> bool:
         """Does the claim say nothing the question did not? "Les conséquences de
@@ -261,20 +295,29 @@ class Verifier:
             if check.judged is not None and check.judged < self.settings.judge_veto:
                 check.supported = False
                 return asked
+        if self.mentions is None:
+            return asked
         source = self.evidence.sources[check.window.source]
-        if self.mentions is None or not numbers(claim) - self._question_numbers:
+        crosses = self.evidence.crosses(source)
+        about: list[str] = []
+        if numbers(claim) - self._question_numbers:
             # A figure is what a near miss binds to the question's words (the
             # neighbouring figure); a claim stating none repeats the question's
             # wording ("Oui, un intérimaire a droit au projet de transition
             # professionnelle", the source saying "congé pour transition
             # professionnelle"), which the judge of mentions refused (0.36).
-            return asked
-        # A source in another language holds none of the question's words: it is asked
-        # about the question's phrases, all of them (the multilingual cosine took "a
-        # civil partnership gives 5 days" from the marriage sentence).
-        crosses = self.evidence.crosses(source)
-        phrases = self.evidence.phrases if crosses else self.evidence.unmatched
-        for phrase in phrases[:MENTIONS_ASKED]:
+            # A source in another language holds none of the question's words: it is
+            # asked about the question's phrases, all of them (the multilingual cosine
+            # took "a civil partnership gives 5 days" from the marriage sentence).
+            phrases = self.evidence.phrases if crosses else self.evidence.unmatched
+            about += phrases[:MENTIONS_ASKED]
+        if crosses:
+            # Across languages a name the claim adds is asked about too: it may be
+            # translated ("European Union", "Union européenne"), or the model's own
+            # ("a president of the United States", 0.51 to the French sentence on
+            # the Président de la République).
+            about += self._added_names(claim, check.window)[:MENTIONS_ASKED]
+        for phrase in about:
             said, fresh = _ask(self._mentioned, self.mentions, check.window, phrase)
             asked |= fresh
             if said is None:
@@ -284,6 +327,13 @@ class Verifier:
                 check.supported = False
                 return asked
         return asked
+
+    def _added_names(self, claim: str, window: Window) -> list[str]:
+        """The names the claim states that neither the question nor the source
+        (its text, title and heading) spells out."""
+        source = self.evidence.sources[window.source]
+        held = fold(f"{self.evidence.question} {window.context} {source.text}")
+        return [n for n in names(claim) if fold(n) not in held]
 
     def _said_off_topic(self, claim: str) -> bool:
         """Does some source support the claim, only not in a sentence about the
