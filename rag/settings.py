@@ -256,8 +256,9 @@ class AnswerSettings(BaseModel):
         "holds one of its words and an answer's sentence states a figure the question "
         "does not, the LLM is asked whether the sentence it cites speaks of those words "
         "(under another name perhaps; two phrases at most; a sentence in the other "
-        "language is asked about the question's own phrases); under this probability of "
-        "yes the citation fails. 0 turns it off.",
+        "language is asked about the question's own phrases); and, whatever its figures, "
+        "about the names the sentence states that its source does not spell out (two at "
+        "most). Under this probability of yes the citation fails. 0 turns it off.",
     )
     # bench/answerability.py. English: chosen on clapnq's first 50 + 50 questions,
     # checked on the other 100. French: spf's 50 questions and the 75 of

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rag.answer.citations import parse_citations
-from rag.answer.evidence import Evidence, Source, names, without_heading
+from rag.answer.evidence import Evidence, Source, names, spells_out, without_heading
 from rag.answer.quantity import asks_quantity, gives_quantity
 from rag.answer.verify import (
     NO_QUANTITY,
@@ -179,25 +179,50 @@ def test_a_neighbouring_figure_across_languages_is_caught_by_the_judge_of_mentio
     assert result.kept == [] and mentions.asked[0][1] == "civil partnership"
 
 
-def test_a_name_a_claim_adds_across_languages_is_asked_about() -> None:
+def test_a_name_its_source_does_not_spell_out_is_asked_about() -> None:
     """The multilingual cosine passes a claim that adds a name its French source never
     speaks of ("a president of the United States" for the Président de la
-    République): the judge of mentions is asked about it, and its doubt fails the
-    citation. Names the question or the source spell out are not asked about."""
+    République), and word-level support a claim binding the question's name to a page
+    about something else (clapnq: "Popeye the Sailor's rights are owned by Jerry
+    Seinfeld and Bill Cosby", from a page on Friends): the judge of mentions is asked
+    about such names, and its doubt fails the citation. Names the source spells out
+    are not asked about."""
     question = "Can I work remotely?"
     draft = "You can work remotely 2 days per week, as the Ministry of Labour says [1]."
     mentions = Mentions({"Ministry of Labour": 0.1})
     result = verify(question, draft, TELEWORK, lang="en", mentions=mentions)
     assert result.kept == [] and "Ministry of Labour" in [p for _, p in mentions.asked]
-    # Said by the source (accents and case aside), or by the question: not asked.
+    # In the question's language too, and the question's own names as well.
+    friends = (
+        "That share of the back-end profits had only been given to stars who had "
+        "ownership rights in a show, like Jerry Seinfeld and Bill Cosby."
+    )
+    question = "who owns the rights to popeye the sailor"
+    draft = "The rights to Popeye the Sailor are owned by Jerry Seinfeld and Bill Cosby [1]."
+    assert verify(question, draft, friends, lang="en", mentions=None).kept, (
+        "the word-level check alone lets it through"
+    )
+    mentions = Mentions({"Popeye the Sailor": 0.05})
+    result = verify(question, draft, friends, lang="en", mentions=mentions)
+    assert result.kept == [] and [p for _, p in mentions.asked] == ["Popeye the Sailor"]
+    # Spelled out by the source (accents and case aside): not asked.
     mentions = Mentions({}, default=0.0, by_sentence={"télétravail": 0.9})
     draft = "You can work remotely in Paris 2 days per week [1]."
     paris = TELEWORK.replace("possible", "possible à paris")
-    assert verify(question, draft, paris, lang="en", mentions=mentions).kept
+    assert verify("Can I work remotely?", draft, paris, lang="en", mentions=mentions).kept
     assert "Paris" not in [p for _, p in mentions.asked]
-    # In the question's language, the word-level check weighs names as other words.
+    # Two names at most are asked about per sentence.
+    mentions = Mentions({}, default=0.9)
+    many = "You can work remotely 2 days per week in Oslo, Rome, Lima and Quito [1]."
+    verify("Can I work remotely?", many, TELEWORK, lang="en", mentions=mentions)
+    assert [p for _, p in mentions.asked if p[0].isupper()] == ["Oslo", "Rome"]
+    # Whole words only: "AME" is not in "examen".
+    mentions = Mentions({"AME": 0.1})
+    exam = "L'examen médical est fait avant 2 jours de télétravail par semaine."
+    draft = "L'AME couvre 2 jours de télétravail par semaine [1]."
+    assert not verify("Le télétravail est-il possible ?", draft, exam, mentions=mentions).kept
+    french = "Le télétravail est possible 2 jours par semaine, selon le Manager [1]."
     mentions = Mentions({}, default=0.0)
-    french = "Le télétravail est possible 2 jours par semaine, selon le Ministère [1]."
     assert verify("Le télétravail est-il possible ?", french, TELEWORK, mentions=mentions).kept
     assert mentions.asked == []
 
@@ -214,6 +239,15 @@ def test_the_names_a_sentence_states() -> None:
         "President",
         "Prime Minister",
     ]
+    # Markdown, list dashes and citation markers open a sentence as a full stop does.
+    assert names("**Le PPRE** est un plan. - Le congé. [1] Le salarié.") == ["PPRE"]
+    assert names("- Proof of identity\n- Proof of address") == []
+
+
+def test_a_source_spells_out_a_name_whatever_its_case_accents_and_line_breaks() -> None:
+    assert spells_out("le Président de la\nRépublique", "Président de la République")
+    assert spells_out("en Ile de France", "Île-de-France")
+    assert not spells_out("un examen médical", "AME")
 
 
 def test_the_phrases_a_source_in_another_language_must_speak_of() -> None:
@@ -678,8 +712,16 @@ def test_a_definition_names_what_it_defines() -> None:
     assert len(verify(question, f"{named} {aside}", PARDON).kept) == 2
     pronoun = "C'est une décision du Président de la République de réduire une peine [1]."
     assert verify(question, pronoun, PARDON).kept
+    for opening in ("Elle permet", "- Cette mesure permet", "**Elle** permet"):
+        assert verify(question, f"{opening} de réduire une peine [1].", PARDON).kept
     # "Que signifie…", "What does … mean": the word asked about, not "signifie".
     assert not verify("Que signifie la grâce ?", aside, PARDON).kept
+    meaning = "Le mot signifie que les réparations civiles prononcées restent applicables [1]."
+    assert not verify("Que signifie la grâce ?", meaning, PARDON).kept
+    # An acronym is answered by its expansion, in words the question does not have.
+    rsa = "Le revenu de solidarité active (RSA) est versé chaque mois."
+    expansion = "Le revenu de solidarité active, versé chaque mois [1]."
+    assert verify("Que signifie RSA ?", expansion, rsa).kept
     # Another kind of question is answered without repeating its words.
     assert verify("Que deviennent les réparations civiles ?", aside, PARDON).kept
 

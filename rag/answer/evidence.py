@@ -20,7 +20,7 @@ from functools import cached_property
 
 import numpy as np
 
-from rag.text import content_stems, content_words, detect_language, sentences
+from rag.text import content_stems, content_words, detect_language, fold, sentences
 
 # Turns texts into unit vectors in one space for every language (rag.multilingual).
 Encode = Callable[[list[str]], np.ndarray]
@@ -61,12 +61,17 @@ def numbers(text: str) -> set[str]:
 
 # Capitalised words, joined by particles ("Ministry of Labour", "Président de la
 # République"), in a text whose elided articles are blanked ("l'AME", "d'État").
-_UPPER = "A-ZÀ-ÖØ-Þ"
+_UPPER = "A-ZÀ-ÖØ-ÞŒŸ"
 _NAME_RUN = re.compile(
     rf"(?<![\w'\u2019-])[{_UPPER}][\w-]*"
     rf"(?:\s+(?:(?:of|the|de|du|des|la|le)\s+)*[{_UPPER}][\w-]*)*"
 )
 _ELIDED = re.compile(r"\b(?:[cdjlmnst]|qu)['\u2019](?=\w)", re.I)
+# What may open a sentence: its end, a colon, a quote or bracket, a citation marker,
+# a list's dash or bullet, a line break; Markdown's emphasis and heading marks are
+# looked through ("**Le PPRE** est…", "- Le congé…", "[1] Le salarié…").
+_OPENS = '.!?:;«"([]—–-•…\n'
+_MARKUP = " \t*_#>`"
 
 
 def names(text: str) -> list[str]:
@@ -79,8 +84,8 @@ def names(text: str) -> list[str]:
     found: list[str] = []
     for match in _NAME_RUN.finditer(masked):
         start, end = match.span()
-        before = masked[:start].rstrip()
-        if not before or before[-1] in '.!?:;«"([':
+        before = masked[:start].rstrip(_MARKUP)
+        if not before.strip() or before[-1] in _OPENS or before.rstrip()[-1] in _OPENS:
             first = re.match(r"\S+", match.group())
             assert first is not None
             if len(first.group()) >= 2 and first.group().isupper():
@@ -92,6 +97,17 @@ def names(text: str) -> list[str]:
         if end - start >= 2:
             found.append(text[start:end])
     return list(dict.fromkeys(found))
+
+
+def spells_out(text: str, name: str) -> bool:
+    """Does the text name this, as a whole word or words, whatever its case, accents,
+    hyphens and line breaks ("Président de la\nRépublique", "Ile de France" for
+    "Île-de-France"; "AME" is not in "examen")?"""
+
+    def normal(s: str) -> str:
+        return " ".join(fold(s).replace("-", " ").split())
+
+    return re.search(rf"(?<!\w){re.escape(normal(name))}(?!\w)", normal(text)) is not None
 
 
 def term_weights(question_stems: set[str], sentence_stems: Sequence[set[str]]) -> dict[str, float]:

@@ -38,8 +38,10 @@ mentions, a claim stating a figure is kept only if the LLM says the cited senten
 speaks of it, under another name perhaps ("longueur minimale" for "au moins 14
 caractères"); under its threshold the citation fails (bench/abstention.py,
 bench/demo_questions.py).
-Across languages, the names a claim adds ("the United States") are put to the judge of
-mentions as well: the multilingual cosine does not tell one country from another.
+The names a claim states that its source does not spell out ("the United States",
+"Popeye the Sailor" cited to a page on Friends) are put to the judge of mentions as
+well: neither the multilingual cosine nor word-level support tells one name from
+another.
 """
 
 from __future__ import annotations
@@ -52,10 +54,10 @@ from typing import Any
 import numpy as np
 
 from rag.answer.citations import Statement, support_score
-from rag.answer.evidence import Evidence, Window, names, numbers
+from rag.answer.evidence import Evidence, Window, names, numbers, spells_out
 from rag.answer.quantity import asks_quantity, gives_quantity
 from rag.answer.rates import claimed_rates, counted_periods, named_periods, stated_rates
-from rag.text import content_stems, fold
+from rag.text import content_stems
 
 # Reasons a sentence is removed, as the API reports them.
 UNSUPPORTED = "unsupported"  # no source sentence says it
@@ -76,10 +78,12 @@ _DEFINITION = re.compile(
 # The words of a definition question that are not what it asks about.
 _ASKING_MEANING = "signifie signifient veut veulent dire mean means"
 
-# A sentence opening with a pronoun for what the question names ("C'est une mesure…").
+# A sentence opening with a pronoun or a demonstrative standing for what the question
+# names ("C'est une mesure…", "Elle permet…", "Cette aide…", "It is…", "This plan…"),
+# its list dash or emphasis aside.
 _STANDS_FOR = re.compile(
-    r"\s*(?:c['\u2019]est|ce sont|il s['\u2019]agit|elle est|it is|it['\u2019]s|this is"
-    r"|they are)\b",
+    r"[\s*_#>`•–—-]*(?:c['\u2019]est|ce sont|il|elle|ils|elles|cela|ceci|ça|ce|cet|cette"
+    r"|ces|it|its|it['\u2019]s|this|these|they|that)\b",
     re.I,
 )
 
@@ -93,12 +97,13 @@ Mentions = Callable[[str, str], float | None]
 
 # Sentences put to the LLM per claim and source, and for a post-hoc attribution, at
 # most (counting those that cost a fresh prompt). Each costs the judge's prompt and,
-# where the judge of mentions is asked, one per phrase (MENTIONS_ASKED at most): about
-# a second each on two cores, so at most JUDGED_PER_CHECK x (1 + MENTIONS_ASKED)
-# prompts per claim and source.
+# where the judge of mentions is asked, one per phrase and one per name
+# (MENTIONS_ASKED at most of each): about a second each on two cores, so at most
+# JUDGED_PER_CHECK x (1 + 2 x MENTIONS_ASKED) prompts per claim and source; names
+# its source does not spell out are rare in a claim in the source's language.
 JUDGED_PER_CHECK = 2
-# Phrases of the question no source holds put to the judge of mentions per sentence,
-# at most.
+# Phrases of the question, and names of the claim, put to the judge of mentions per
+# sentence, at most (each).
 MENTIONS_ASKED = 2
 
 
@@ -228,7 +233,12 @@ class Verifier:
         "It is…"). spf's grâce présidentielle, its fiche left out, was answered "Les
         réparations civiles prononcées restent applicables [1]": true, from a page on
         the grâce, and no answer. True for any other question."""
-        if not _DEFINITION.search(self.evidence.question):
+        question = self.evidence.question
+        if not _DEFINITION.search(question):
+            return True
+        if any(len(w) >= 2 and w.isupper() for w in re.findall(r"\w+", question)):
+            # "Que signifie RSA ?", "What is a PACS?": its expansion answers it
+            # ("Revenu de solidarité active", "A civil solidarity pact is…").
             return True
         term = self._question_stems - content_stems(_ASKING_MEANING, self.evidence.lang)
         return (
@@ -311,12 +321,16 @@ class Verifier:
             # took "a civil partnership gives 5 days" from the marriage sentence).
             phrases = self.evidence.phrases if crosses else self.evidence.unmatched
             about += phrases[:MENTIONS_ASKED]
-        if crosses:
-            # Across languages a name the claim adds is asked about too: it may be
-            # translated ("European Union", "Union européenne"), or the model's own
-            # ("a president of the United States", 0.51 to the French sentence on
-            # the Président de la République).
-            about += self._added_names(claim, check.window)[:MENTIONS_ASKED]
+        # A name the claim states that its source does not spell out is asked about
+        # too: it may be translated ("European Union", "Union européenne") or spelled
+        # out ("la Caisse d'allocations familiales" for "la Caf"), or not be the
+        # source's at all: clapnq's "who owns the rights to popeye the sailor" was
+        # answered "Popeye the Sailor's rights are owned by Jerry Seinfeld and Bill
+        # Cosby [2]" from a page on the sitcom Friends (word-level support 0.63),
+        # and spf-en's "a president of the United States can grant…" passed the
+        # multilingual cosine (0.51) against the French sentence on the Président de
+        # la République.
+        about += self._unspelled_names(claim, check.window)[:MENTIONS_ASKED]
         for phrase in about:
             said, fresh = _ask(self._mentioned, self.mentions, check.window, phrase)
             asked |= fresh
@@ -328,12 +342,13 @@ class Verifier:
                 return asked
         return asked
 
-    def _added_names(self, claim: str, window: Window) -> list[str]:
-        """The names the claim states that neither the question nor the source
-        (its text, title and heading) spells out."""
+    def _unspelled_names(self, claim: str, window: Window) -> list[str]:
+        """The names the claim states that the source (its text, title and heading)
+        does not spell out, accents and case aside. The question's names too: a claim
+        binding them to a page that never names them is the near miss."""
         source = self.evidence.sources[window.source]
-        held = fold(f"{self.evidence.question} {window.context} {source.text}")
-        return [n for n in names(claim) if fold(n) not in held]
+        held = f"{window.context} {source.text}"
+        return [n for n in names(claim) if not spells_out(held, n)]
 
     def _said_off_topic(self, claim: str) -> bool:
         """Does some source support the claim, only not in a sentence about the
