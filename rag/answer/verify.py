@@ -188,6 +188,8 @@ class Verifier:
         self._claim_vectors: dict[str, np.ndarray] = {}
         self._question_numbers = numbers(evidence.question)
         self._question_stems = content_stems(evidence.question, evidence.lang)
+        self._asks_definition = bool(_DEFINITION.search(evidence.question))
+        self._defined = self._defined_term()
         self._judged: dict[tuple[int, str], float | None] = {}
 
     def verify(self, statements: list[Statement], labels: dict[str, int]) -> Verification:
@@ -226,6 +228,18 @@ class Verifier:
             result.kept = []
         return result
 
+    def _defined_term(self) -> set[str]:
+        """The stems of what the question asks the meaning of; empty when it asks no
+        definition, or asks about an acronym ("Que signifie RSA ?", "What is a
+        PACS?"), which its expansion answers in other words ("Revenu de solidarité
+        active", "A civil solidarity pact is…")."""
+        question = self.evidence.question
+        if not self._asks_definition:
+            return set()
+        if any(len(w) >= 2 and w.isupper() for w in re.findall(r"\w+", question)):
+            return set()
+        return self._question_stems - content_stems(_ASKING_MEANING, self.evidence.lang)
+
     def _names_defined(self, claim: str) -> bool:
         """Where the question asks what something is ("Qu'est-ce qu'une grâce
         présidentielle ?"), does this sentence of the answer speak of it? A definition
@@ -233,17 +247,9 @@ class Verifier:
         "It is…"). spf's grâce présidentielle, its fiche left out, was answered "Les
         réparations civiles prononcées restent applicables [1]": true, from a page on
         the grâce, and no answer. True for any other question."""
-        question = self.evidence.question
-        if not _DEFINITION.search(question):
-            return True
-        if any(len(w) >= 2 and w.isupper() for w in re.findall(r"\w+", question)):
-            # "Que signifie RSA ?", "What is a PACS?": its expansion answers it
-            # ("Revenu de solidarité active", "A civil solidarity pact is…").
-            return True
-        term = self._question_stems - content_stems(_ASKING_MEANING, self.evidence.lang)
         return (
-            not term
-            or bool(term & content_stems(claim, self.evidence.lang))
+            not self._defined
+            or bool(self._defined & content_stems(claim, self.evidence.lang))
             or bool(_STANDS_FOR.match(claim))
         )
 
@@ -262,7 +268,7 @@ class Verifier:
         if not new:
             return True
         circular = len(new) == 1 and asked <= said and not numbers(claim) - self._question_numbers
-        return circular and bool(_DEFINITION.search(self.evidence.question))
+        return circular and self._asks_definition
 
     def check(self, claim: str, source: int) -> Check | None:
         """The source's window that best supports the claim among those bearing on
