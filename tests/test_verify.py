@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rag.answer.citations import parse_citations
+from rag.answer.definition import Role, defined_term, role
 from rag.answer.evidence import Evidence, Source, names, spells_out, without_heading
 from rag.answer.quantity import asks_quantity, gives_quantity
 from rag.answer.verify import (
@@ -724,6 +725,94 @@ def test_a_definition_names_what_it_defines() -> None:
     assert verify("Que signifie RSA ?", expansion, rsa).kept
     # Another kind of question is answered without repeating its words.
     assert verify("Que deviennent les réparations civiles ?", aside, PARDON).kept
+
+
+def test_a_definition_cites_a_sentence_that_says_what_it_is() -> None:
+    """The demo's "Qu'est-ce que la période d'essai ?" was answered with a definition
+    made of the telework sentence, which names the trial period only as the time after
+    which telework is allowed: every word in the source, no definition there. The claim
+    goes, and so does an answer that only names it after a preposition; a sentence
+    that does say what it is, in any of the usual turns, is kept."""
+    question = "Qu'est-ce que la période d'essai ?"
+    swapped = (
+        "La période d'essai est une période pendant laquelle un salarié peut travailler "
+        "à distance jusqu'à 2 jours par semaine [1]."
+    )
+    result = verify(question, swapped, TELEWORK)
+    assert result.kept == [] and [r.reason for r in result.removed] == [UNSUPPORTED]
+    around = "Après la période d'essai, le télétravail est possible jusqu'à 2 jours [1]."
+    result = verify(question, around, TELEWORK)
+    assert result.kept == [] and [r.reason for r in result.removed] == [OFF_TOPIC]
+    for source in (
+        "La période d'essai permet à l'employeur d'évaluer les compétences du salarié.",
+        "Le contrat peut comporter une période d'essai, qui permet à l'employeur "
+        "d'évaluer les compétences du salarié.",
+        "Le dispositif de période d'essai permet à l'employeur d'évaluer les compétences "
+        "du salarié.",
+    ):
+        claim = (
+            "La période d'essai permet à l'employeur d'évaluer les compétences du salarié [1]."
+        )
+        assert verify(question, claim, source).kept, source
+    # The same in English.
+    trial = "After the trial period, employees may work remotely up to 2 days a week."
+    result = verify(
+        "What is a trial period?",
+        "A trial period is a time when employees may work remotely up to 2 days a week [1].",
+        trial,
+        lang="en",
+    )
+    assert result.kept == []
+    # Another question citing the same sentence is checked as usual.
+    assert verify(
+        "Quand le télétravail est-il possible ?",
+        "Le télétravail est possible après la période d'essai [1].",
+        TELEWORK,
+    ).kept
+
+
+@pytest.mark.parametrize(
+    ("question", "term"),
+    [
+        ("Qu'est-ce que la médiation familiale ?", {"mediat", "familial"}),
+        ("Assurance habitation : qu'est-ce que la garantie responsabilité civile ?", None),
+        ("Qu'est-ce qu'un témoin assisté ?", {"temoin", "assist"}),
+        ("Que signifie la sanctification ?", {"sanctif"}),
+        ("What does the song gimme shelter mean", None),
+        ("Qu'est-ce que l'employeur doit payer ?", set()),
+        ("Qu'est-ce que la loi prévoit ?", set()),
+        ("Que signifie RSA ?", set()),
+        ("Combien de jours de congé pour un mariage ?", set()),
+    ],
+)
+def test_what_a_definition_question_asks_about(question: str, term: set[str] | None) -> None:
+    """The term is what follows "qu'est-ce que la", "que signifie" (a topic before it
+    aside); a verb after the noun makes it another question, and an acronym's
+    expansion answers in other words, so neither is held to the definition rules."""
+    lang = "en" if question.startswith("What") else "fr"
+    stems = defined_term(question, lang)
+    if term is None:
+        assert stems and not {"assur", "habit"} & stems
+    else:
+        assert stems == term
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("La médiation familiale est une autre voie de règlement des conflits.", Role.DEFINED),
+        ("Définition La médiation familiale est un temps d'écoute.", Role.DEFINED),
+        ("Le dispositif de médiation familiale permet de régler un conflit.", Role.DEFINED),
+        ("Autrefois appelée médiation familiale, elle aide les parents.", Role.DEFINED),
+        ("Vous pouvez refuser de vous engager dans une médiation familiale.", Role.GOVERNED),
+        ("Le coût de la médiation familiale dépend des revenus.", Role.GOVERNED),
+        ("Le juge peut proposer une médiation familiale.", Role.OTHER),
+        ("La médiation pénale est gratuite.", Role.ABSENT),
+        ("Le juge propose parfois une médiation.", Role.ABSENT),
+    ],
+)
+def test_how_a_sentence_names_the_term(sentence: str, expected: Role) -> None:
+    assert role(sentence, {"mediat", "familial"}, "fr") is expected
 
 
 def test_a_question_is_not_an_answer() -> None:

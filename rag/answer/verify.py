@@ -46,7 +46,6 @@ another.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from rag.answer.citations import Statement, support_score
+from rag.answer.definition import Role, asks_definition, defined_term, opens_with_pronoun, role
 from rag.answer.evidence import Evidence, Window, names, numbers, spells_out
 from rag.answer.quantity import asks_quantity, gives_quantity
 from rag.answer.rates import claimed_rates, counted_periods, named_periods, stated_rates
@@ -66,26 +66,6 @@ RESTATES = "restates_question"  # it says nothing the question did not already s
 # The question asks how many (how long, how much) and no sentence of the answer says it.
 NO_QUANTITY = "no_quantity"
 
-
-# A question asking what something is ("Qu'est-ce qu'un récépissé ?", "What is a
-# morpheme?"; not "What is the capital of France?", which one word answers).
-_DEFINITION = re.compile(
-    r"qu['\u2019]est[- ]ce qu['\u2019]une?\b|\bque (?:signifie|veut dire)\b"
-    r"|^\s*what(?:'s|\u2019s| is| are) (?:a|an)\b|^\s*what does .+ mean\b",
-    re.I,
-)
-
-# The words of a definition question that are not what it asks about.
-_ASKING_MEANING = "signifie signifient veut veulent dire mean means"
-
-# A sentence opening with a pronoun or a demonstrative standing for what the question
-# names ("C'est une mesure…", "Elle permet…", "Cette aide…", "It is…", "This plan…"),
-# its list dash or emphasis aside.
-_STANDS_FOR = re.compile(
-    r"[\s*_#>`•–—-]*(?:c['\u2019]est|ce sont|il|elle|ils|elles|cela|ceci|ça|ce|cet|cette"
-    r"|ces|it|its|it['\u2019]s|this|these|they|that)\b",
-    re.I,
-)
 
 # The LLM's probability that a source sentence (with its context) says what a claim
 # says, as an answer to the question; None when the LLM cannot tell (it is not
@@ -188,8 +168,8 @@ class Verifier:
         self._claim_vectors: dict[str, np.ndarray] = {}
         self._question_numbers = numbers(evidence.question)
         self._question_stems = content_stems(evidence.question, evidence.lang)
-        self._asks_definition = bool(_DEFINITION.search(evidence.question))
-        self._defined = self._defined_term()
+        self._asks_definition = asks_definition(evidence.question)
+        self._defined = defined_term(evidence.question, evidence.lang)
         self._judged: dict[tuple[int, str], float | None] = {}
 
     def verify(self, statements: list[Statement], labels: dict[str, int]) -> Verification:
@@ -228,29 +208,31 @@ class Verifier:
             result.kept = []
         return result
 
-    def _defined_term(self) -> set[str]:
-        """The stems of what the question asks the meaning of; empty when it asks no
-        definition, or asks about an acronym ("Que signifie RSA ?", "What is a
-        PACS?"), which its expansion answers in other words ("Revenu de solidarité
-        active", "A civil solidarity pact is…")."""
-        question = self.evidence.question
-        if not self._asks_definition:
-            return set()
-        if any(len(w) >= 2 and w.isupper() for w in re.findall(r"\w+", question)):
-            return set()
-        return self._question_stems - content_stems(_ASKING_MEANING, self.evidence.lang)
-
     def _names_defined(self, claim: str) -> bool:
         """Where the question asks what something is ("Qu'est-ce qu'une grâce
         présidentielle ?"), does this sentence of the answer speak of it? A definition
         names what it defines, or opens with a pronoun standing for it ("C'est…",
-        "It is…"). spf's grâce présidentielle, its fiche left out, was answered "Les
-        réparations civiles prononcées restent applicables [1]": true, from a page on
-        the grâce, and no answer. True for any other question."""
+        "It is…"); naming it after a preposition ("Après la période d'essai, un
+        salarié peut…") says what holds around it, not what it is. spf's grâce
+        présidentielle, its fiche left out, was answered "Les réparations civiles
+        prononcées restent applicables [1]": true, from a page on the grâce, and no
+        answer. True for any other question (rag.answer.definition)."""
+        if not self._defined or opens_with_pronoun(claim):
+            return True
+        if role(claim, self._defined, self.evidence.lang) is Role.GOVERNED:
+            return False
+        return bool(self._defined & content_stems(claim, self.evidence.lang))
+
+    def _swaps_role(self, claim: str, window: Window) -> bool:
+        """Does the claim say what the term asked about is, citing a sentence that
+        names it only after a preposition? "La période d'essai est une période pendant
+        laquelle un salarié peut travailler à distance… [1]" from "Après la période
+        d'essai, un salarié peut travailler à distance…": every word is there, the
+        definition is not (rag.answer.definition)."""
+        lang = self.evidence.lang
         return (
-            not self._defined
-            or bool(self._defined & content_stems(claim, self.evidence.lang))
-            or bool(_STANDS_FOR.match(claim))
+            role(claim, self._defined, lang) is Role.DEFINED
+            and role(window.text, self._defined, lang) is Role.GOVERNED
         )
 
     def _restates(self, claim: str) -> bool:
@@ -386,6 +368,8 @@ class Verifier:
             # "after the initial 2-week trial period" where the sentence says "2 jours
             # par semaine, après la période d'essai": the figure is there, not what it
             # counts.
+            return 0.0
+        if self._defined and self._swaps_role(claim, window):
             return 0.0
         if not self.evidence.crosses(source):
             return support_score(claim, window.text, self.evidence.lang)
