@@ -57,6 +57,9 @@ QUESTIONS: list[tuple[str, str | None]] = [
     ("Within how many days must expense reports be submitted?", "30"),
     ("Quelle est la longueur minimale d'un mot de passe ?", "14"),
     ("How much of the health insurance does the employer pay?", "60"),
+    # The handbook names the trial period only as the time after which telework is
+    # allowed; it says nowhere what it is.
+    ("Qu'est-ce que la période d'essai ?", None),
 ]
 
 

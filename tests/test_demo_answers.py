@@ -149,3 +149,13 @@ def test_telework_days_are_answered_not_only_quoted(demo: AnswerService) -> None
     assert any(c.path.endswith("livret-accueil.pdf") and c.page == 3 for c in answer.citations), (
         body
     )
+
+
+def test_a_term_named_in_passing_is_not_given_a_definition(demo: AnswerService) -> None:
+    """The handbook names the trial period only in "Le télétravail est possible…
+    après la période d'essai"; the model made of it "La période d'essai est une
+    période pendant laquelle un salarié peut travailler à distance", served as
+    verified."""
+    answer = demo.ask("Qu'est-ce que la période d'essai ?")
+    body = answer.to_dict()
+    assert answer.mode != "generative", body
