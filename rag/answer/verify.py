@@ -23,7 +23,10 @@ the period a figure is counted per: a claim "par an" (per year, monthly...) whos
 source sentence does not count by that period (nor its heading or document's title
 name it) is unsupported ("50 euros par an" against "50 euros par mois"; "a daily
 allowance of 25 days" against "25 jours de congés par an"); and the period a figure
-counts: "a 2-week trial" is not what "2 jours" says.
+counts: "a 2-week trial" is not what "2 jours" says. And asked what something is,
+a claim saying what it is needs a sentence that does not name it only after a
+preposition ("Après la période d'essai, un salarié peut…" says what holds after it;
+rag.answer.definition).
 Bearing on the question is rag.answer.evidence's relevance, relative to the best sentence of
 the sources: a claim that repeats the paid-leave sentence does not answer a question
 about marriage leave. Where the service gives it a judge (the LLM, asked whether the
