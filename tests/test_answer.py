@@ -360,6 +360,31 @@ def test_the_instruction_echoed_in_the_sources_language_is_written_again(
     assert answer.mode == "generative" and "3%" in answer.text
 
 
+def test_sources_naming_a_term_only_in_passing_are_not_said_to_define_it(
+    demo_store: Settings,
+) -> None:
+    """The handbook names the trial period only in "…après la période d'essai…": the
+    check is sure (every word of the question is there), yet the model is not told
+    the sources hold the answer, and when its definition made of the telework sentence
+    is removed the answer is "not found", not the passages."""
+    swapped = (
+        "La période d'essai est une période pendant laquelle un salarié peut "
+        "travailler à distance jusqu'à 2 jours par semaine [1]."
+    )
+    llm = CheckingLLM(swapped, p_yes=0.9)
+    answer = service(checked(demo_store), llm).ask("Qu'est-ce que la période d'essai ?")
+    [generated] = llm.calls
+    assert ANSWER_NOW["fr"] not in str(generated[-1]["content"])
+    assert answer.mode == "not_found", answer.to_dict()
+    assert [r.reason for r in answer.removed] == ["unsupported"]
+    # A term the sources do say what it is keeps both.
+    llm = CheckingLLM("Le télétravail est possible jusqu'à 2 jours par semaine [1].", p_yes=0.9)
+    answer = service(checked(demo_store), llm).ask("Qu'est-ce que le télétravail ?")
+    [generated] = llm.calls
+    assert str(generated[-1]["content"]).endswith(ANSWER_NOW["fr"])
+    assert answer.mode == "generative", answer.to_dict()
+
+
 MARRIAGE_ANSWER = "Le mariage du salarié donne droit à 5 jours de congé payé [1]."
 
 

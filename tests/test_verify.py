@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rag.answer.citations import parse_citations
-from rag.answer.definition import Role, defined_term, role
+from rag.answer.definition import Role, defined_term, role, says_what_it_is
 from rag.answer.evidence import Evidence, Source, names, spells_out, without_heading
 from rag.answer.quantity import asks_quantity, gives_quantity
 from rag.answer.verify import (
@@ -928,3 +928,12 @@ def test_one_sentence_in_two_overlapping_chunks_bears_on_the_question_in_both() 
     assert verified(chunk, other).kept == []
     elsewhere = replace(overlapping, offset=len(before) + 400)
     assert verified(chunk, elsewhere).kept == []
+
+
+def test_whether_some_text_says_what_the_term_is() -> None:
+    term = {"period", "essai"}
+    governed = "Le télétravail est possible après la période d'essai."
+    defined = "La période d'essai permet d'évaluer le salarié."
+    assert says_what_it_is([governed, defined], term, "fr") is True
+    assert says_what_it_is([governed], term, "fr") is False
+    assert says_what_it_is(["Le télétravail est possible."], term, "fr") is None

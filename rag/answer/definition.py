@@ -22,6 +22,7 @@ permet…" included).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from enum import Enum
 
 from rag.text import content_stems, content_words
@@ -148,6 +149,13 @@ def role(sentence: str, term: set[str], lang: str) -> Role:
     if words[-1] in _NAMING or defines:
         return Role.DEFINED
     return Role.OTHER
+
+
+def says_what_it_is(texts: Iterable[str], term: set[str], lang: str) -> bool | None:
+    """Does one of these texts say what the term is (names it as `Role.DEFINED`)? None
+    when none names it: whether they define it in other words cannot be told."""
+    roles = {role(text, term, lang) for text in texts} - {Role.ABSENT}
+    return Role.DEFINED in roles if roles else None
 
 
 def _span(sentence: str, term: set[str], lang: str) -> tuple[int, int] | None:

@@ -27,6 +27,7 @@ import numpy as np
 from opentelemetry.trace import Span
 
 from rag.answer.citations import parse_citations
+from rag.answer.definition import defined_term, says_what_it_is
 from rag.answer.evidence import Evidence, Source, rarity, without_heading
 from rag.answer.links import HTML, UNTRUSTED_URL, DraftGuard, defang, strip_untrusted
 from rag.answer.prompts import (
@@ -550,7 +551,7 @@ class AnswerService:
         verdict = run.answer.answerability
         if score is not None and verdict is not None and score < verdict["threshold"]:
             raise _Finish("not_found")
-        if score is not None and self._confident(run.answer):
+        if score is not None and self._confident(run):
             run.messages = with_line(run.prompt, ANSWER_NOW[run.prompt.lang])
             run.told = True
 
@@ -587,7 +588,7 @@ class AnswerService:
         if answer.answerability is not None:  # checked, and passed: it did not stop us
             raw = without_echo(raw, ANSWER_NOW[run.prompt.lang])
         if looks_not_found(raw) or not raw:
-            if run.hits and self._confident(answer):
+            if run.hits and self._confident(run):
                 # The check says the sources hold the answer and the model declined
                 # anyway (a 1.5B model often does): the passages, labelled, beat a
                 # wrong "not found".
@@ -642,7 +643,7 @@ class AnswerService:
             )
             verify.set_attribute("removed", len(run.answer.removed))
         if not verified:
-            if run.hits and self._confident(run.answer):
+            if run.hits and self._confident(run):
                 # The model itself judged that the sources hold the answer, but no
                 # sentence of the draft could be verified: the passages, labelled.
                 raise _Finish("extractive", UNVERIFIED_INTRO)
@@ -847,16 +848,32 @@ class AnswerService:
         best = max(hits, key=lambda h: scores.get(h.chunk.id, 0.0))
         return scores.get(best.chunk.id, 0.0), best
 
-    def _confident(self, answer: Answer) -> bool:
+    def _confident(self, run: _Run) -> bool:
         """Did the answerability check find, surely enough, that the sources hold the
-        answer (RAG_ANSWER__EXTRACTIVE_THRESHOLD)? Then, when the model declines or
-        nothing it wrote can be verified, the passages are shown rather than "not
-        found". A check with a low threshold only screens questions out; passing it
-        earns no passages."""
+        answer (RAG_ANSWER__EXTRACTIVE_THRESHOLD)? Then the model is told so, and when
+        it declines or nothing it wrote can be verified, the passages are shown rather
+        than "not found". A check with a low threshold only screens questions out;
+        passing it earns no passages. Nor does a question asking what something is
+        whose sources name it, but never as what a sentence says is, does or is called
+        (rag.answer.definition): the demo's "Qu'est-ce que la période d'essai ?" found
+        the telework sentence ("…après la période d'essai…"), the check said yes
+        (every word of the question is there), and the model, told the sources hold
+        the answer, made a definition of it."""
+        answer = run.answer
         if answer.answerability is None:
             return False
         bar = self.settings.answer.extractive_threshold.get(answer.language, 1.0)
-        return answer.answerability["score"] >= bar
+        if answer.answerability["score"] < bar:
+            return False
+        term = defined_term(run.standalone, run.lang)
+        if not term:
+            return True
+        # Each sentence, and each title and heading: a fiche titled "Médiation
+        # familiale" may define it in a sentence opening "Il s'agit…".
+        evidence = self.evidence(run.standalone, run.lang, run.hits)
+        texts = [w.text for w in evidence.windows]
+        texts += [t for source in evidence.sources for t in (source.title, source.heading) if t]
+        return says_what_it_is(texts, term, run.lang) is not False
 
     def relevant(self, hits: list[SearchHit]) -> bool:
         """Anything worth giving the LLM? A full-text match or a close enough vector."""
