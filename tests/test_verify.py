@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rag.answer.citations import parse_citations
-from rag.answer.definition import Role, defined_term, role, says_what_it_is
+from rag.answer.definition import Role, Term, asks_definition, defined_term, only_in_passing, role
 from rag.answer.evidence import Evidence, Source, names, spells_out, without_heading
 from rag.answer.quantity import asks_quantity, gives_quantity
 from rag.answer.verify import (
@@ -740,20 +740,37 @@ def test_a_definition_cites_a_sentence_that_says_what_it_is() -> None:
     )
     result = verify(question, swapped, TELEWORK)
     assert result.kept == [] and [r.reason for r in result.removed] == [UNSUPPORTED]
+    # Said with a pronoun, the same.
+    pronoun = swapped.replace("La période d'essai est", "C'est")
+    assert verify(question, pronoun, TELEWORK).kept == []
+    # A true sentence naming it only after a preposition defines nothing: where the
+    # question surely asks a definition ("qu'un", "que signifie", "what is a"), the
+    # answer goes; "Qu'est-ce que la…" also opens other questions ("Qu'est-ce que la
+    # mutuelle rembourse ?"), so there the sentence is only checked as usual.
     around = "Après la période d'essai, le télétravail est possible jusqu'à 2 jours [1]."
-    result = verify(question, around, TELEWORK)
+    result = verify("Qu'est-ce qu'une période d'essai ?", around, TELEWORK)
     assert result.kept == [] and [r.reason for r in result.removed] == [OFF_TOPIC]
+    assert verify(question, around, TELEWORK).kept
+    claim = "La période d'essai permet à l'employeur d'évaluer les compétences du salarié [1]."
     for source in (
         "La période d'essai permet à l'employeur d'évaluer les compétences du salarié.",
         "Le contrat peut comporter une période d'essai, qui permet à l'employeur "
         "d'évaluer les compétences du salarié.",
+        "Tout salarié est soumis à une période d'essai, qui permet à l'employeur "
+        "d'évaluer les compétences du salarié.",
         "Le dispositif de période d'essai permet à l'employeur d'évaluer les compétences "
         "du salarié.",
+        "Pour les cadres, la période d'essai permet à l'employeur d'évaluer les "
+        "compétences du salarié.",
     ):
-        claim = (
-            "La période d'essai permet à l'employeur d'évaluer les compétences du salarié [1]."
-        )
         assert verify(question, claim, source).kept, source
+    # Said by the preposition the source names it after, a restatement.
+    during = "Pendant la période d'essai, chaque partie peut rompre le contrat sans préavis."
+    restated = (
+        "La période d'essai est une période pendant laquelle chaque partie peut rompre le "
+        "contrat sans préavis [1]."
+    )
+    assert verify(question, restated, during).kept
     # The same in English.
     trial = "After the trial period, employees may work remotely up to 2 days a week."
     result = verify(
@@ -772,29 +789,34 @@ def test_a_definition_cites_a_sentence_that_says_what_it_is() -> None:
 
 
 @pytest.mark.parametrize(
-    ("question", "term"),
+    ("question", "stems", "head", "sure"),
     [
-        ("Qu'est-ce que la médiation familiale ?", {"mediat", "familial"}),
-        ("Assurance habitation : qu'est-ce que la garantie responsabilité civile ?", None),
-        ("Qu'est-ce qu'un témoin assisté ?", {"temoin", "assist"}),
-        ("Que signifie la sanctification ?", {"sanctif"}),
-        ("What does the song gimme shelter mean", None),
-        ("Qu'est-ce que l'employeur doit payer ?", set()),
-        ("Qu'est-ce que la loi prévoit ?", set()),
-        ("Que signifie RSA ?", set()),
-        ("Combien de jours de congé pour un mariage ?", set()),
+        ("Qu'est-ce que la médiation familiale ?", {"mediat", "familial"}, "mediat", False),
+        (
+            "Assurance habitation : qu'est-ce que la garantie responsabilité civile ?",
+            {"garant", "respons", "civil"},
+            "garant",
+            False,
+        ),
+        ("Qu'est-ce qu'un témoin assisté ?", {"temoin", "assist"}, "temoin", True),
+        ("Que signifie la sanctification ?", {"sanctif"}, "sanctif", True),
+        ("What does the song gimme shelter mean", {"song", "gimm", "shelter"}, "song", True),
+        ("Qu'est-ce que l'employeur doit payer ?", None, None, False),
+        ("Qu'est-ce que la mutuelle rembourse ?", None, None, False),
+        ("Que signifie RSA ?", None, None, True),
+        ("Combien de jours de congé pour un mariage ?", None, None, False),
     ],
 )
-def test_what_a_definition_question_asks_about(question: str, term: set[str] | None) -> None:
+def test_what_a_definition_question_asks_about(
+    question: str, stems: set[str] | None, head: str | None, sure: bool
+) -> None:
     """The term is what follows "qu'est-ce que la", "que signifie" (a topic before it
     aside); a verb after the noun makes it another question, and an acronym's
-    expansion answers in other words, so neither is held to the definition rules."""
+    expansion answers in other words. "Qu'est-ce que la…" is not sure to ask one."""
     lang = "en" if question.startswith("What") else "fr"
-    stems = defined_term(question, lang)
-    if term is None:
-        assert stems and not {"assur", "habit"} & stems
-    else:
-        assert stems == term
+    term = defined_term(question, lang)
+    assert term == (None if stems is None else Term(frozenset(stems), str(head)))
+    assert asks_definition(question) is sure
 
 
 @pytest.mark.parametrize(
@@ -809,10 +831,18 @@ def test_what_a_definition_question_asks_about(question: str, term: set[str] | N
         ("Le juge peut proposer une médiation familiale.", Role.OTHER),
         ("La médiation pénale est gratuite.", Role.ABSENT),
         ("Le juge propose parfois une médiation.", Role.ABSENT),
+        ("Les parents ont recours à une médiation familiale, qui les aide.", Role.DEFINED),
+        ("Par médiation familiale, on entend un temps d'écoute.", Role.DEFINED),
+        ("On parle de médiation familiale lorsqu'un tiers aide les parents.", Role.DEFINED),
+        ("Le terme « médiation familiale » désigne un temps d'écoute.", Role.DEFINED),
+        ("Si la médiation familiale échoue, le juge tranche.", Role.GOVERNED),
+        ("Les parents dont la médiation familiale a échoué saisissent le juge.", Role.GOVERNED),
+        ("La fin de la médiation familiale permet de saisir le juge.", Role.GOVERNED),
     ],
 )
 def test_how_a_sentence_names_the_term(sentence: str, expected: Role) -> None:
-    assert role(sentence, {"mediat", "familial"}, "fr") is expected
+    term = Term(frozenset({"mediat", "familial"}), "mediat")
+    assert role(sentence, term, "fr") is expected
 
 
 def test_a_question_is_not_an_answer() -> None:
@@ -930,10 +960,14 @@ def test_one_sentence_in_two_overlapping_chunks_bears_on_the_question_in_both() 
     assert verified(chunk, elsewhere).kept == []
 
 
-def test_whether_some_text_says_what_the_term_is() -> None:
-    term = {"period", "essai"}
+def test_whether_texts_name_the_term_only_in_passing() -> None:
+    """Only in passing: named, and every time after a preposition or in a clause about
+    something else. A mention the reading cannot place may define it."""
+    term = Term(frozenset({"period", "essai"}), "period")
     governed = "Le télétravail est possible après la période d'essai."
     defined = "La période d'essai permet d'évaluer le salarié."
-    assert says_what_it_is([governed, defined], term, "fr") is True
-    assert says_what_it_is([governed], term, "fr") is False
-    assert says_what_it_is(["Le télétravail est possible."], term, "fr") is None
+    other = "Le contrat prévoit une période d'essai de deux mois."
+    assert only_in_passing([governed], term, "fr")
+    assert not only_in_passing([governed, defined], term, "fr")
+    assert not only_in_passing([governed, other], term, "fr")
+    assert not only_in_passing(["Le télétravail est possible."], term, "fr")

@@ -23,30 +23,35 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import Enum
 
-from rag.text import content_stems, content_words
+from rag.text import content_words
 
 # A question asking what something is, with what it asks about: "Qu'est-ce qu'un
 # récépissé ?", "Qu'est-ce que la médiation familiale ?", "Que signifie RSA ?",
 # "What is a morpheme?", "What does PACS mean?" (not "What is the capital of
-# France?", which one word answers).
+# France?", which one word answers). "Qu'est-ce que la…" (`article`) also opens
+# questions that are no definition ("Qu'est-ce que la mutuelle rembourse ?"): only the
+# role check below reads them as one, not the rules that remove a whole answer.
 _DEFINITION = re.compile(
-    r"qu['\u2019]est[- ]ce qu(?:['\u2019]une?\b|e (?:le|la|les)\b|e l['\u2019])(?P<fr>[^?]*)"
-    r"|\bque (?:signifie|signifient|veut dire|veulent dire)\b(?P<fr2>[^?]*)"
-    r"|^\s*what(?:'s|\u2019s| is| are) (?:a|an)\b(?P<en>[^?]*)"
-    r"|^\s*what (?:does|do) (?P<en2>.+?) mean\b",
+    r"qu['\u2019]est[- ]ce qu['\u2019]une?\b(?P<indefinite>[^?]*)"
+    r"|qu['\u2019]est[- ]ce qu(?:e (?:le|la|les)\b|e l['\u2019])(?P<article>[^?]*)"
+    r"|\bque (?:signifie|signifient|veut dire|veulent dire)\b(?P<meaning>[^?]*)"
+    r"|^\s*what(?:'s|\u2019s| is| are) (?:a|an)\b(?P<what>[^?]*)"
+    r"|^\s*what (?:does|do) (?P<mean>.+?) mean\b",
     re.I,
 )
 
 # "Qu'est-ce que l'employeur doit payer ?" asks no definition: a verb follows the noun.
-# (The verbs such questions use; "Qu'est-ce que la loi prévoit ?". French only: "What
-# is a…" holds no verb after it.)
+# (The verbs such questions use; "Qu'est-ce que la loi prévoit ?". The list cannot be
+# complete: a question it misses is read as a definition by the role check only.)
 _VERBS = frozenset(
     """doit doivent peut peuvent faut fait font faire a ont est sont va vont reçoit
-    reçoivent perçoit prend prennent paie paye payer verse couvre couvrent contient
-    dit prévoit prévoient change risque implique entraîne demande donne
-    se s""".split()
+    reçoivent perçoit prend prennent paie paye payer verse versent couvre couvrent
+    contient dit prévoit prévoient change risque implique entraîne demande donne
+    rembourse remboursent valide valident inclut comprend finance accorde fournit
+    propose proposent exige exigent se s""".split()
 )
 
 # Articles, possessives and demonstratives: what stands between a preposition and its
@@ -61,24 +66,46 @@ _PREPOSITIONS = frozenset(
     after before during until since upon following for with without within in on at
     by from to under over through of into throughout""".split()
 )
-# A head noun followed by "de" still defines the term: "Le dispositif d'emploi franc
-# permet…", "The concept of…".
-_HEAD_OF = frozenset("de d du des of".split())
-# What introduces a term being named: "autrefois appelée période d'immersion",
-# "known as".
+# What opens a clause the term is only the condition or the time of: "si la période
+# d'essai est terminée", "dont la période…", "une fois la période…", "once the trial
+# period is over".
+_SUBORDINATE = frozenset(
+    "si lorsque lorsqu quand dont fois once when whenever if unless whose".split()
+)
+# A head noun followed by "de" still defines the term ("Le dispositif d'emploi franc
+# permet…", "The concept of…"), unless it names a moment of it ("La fin de la période
+# d'essai permet…").
+_HEAD_OF = frozenset("de d du of".split())
+_BOUNDS = frozenset(
+    "début fin issue terme expiration suite beginning end expiry completion".split()
+)
+# What introduces a term being named: "autrefois appelée période d'immersion", "On
+# parle de rupture conventionnelle lorsque…".
 _NAMING = frozenset(
     """appelé appelée appelés appelées appelle appellent dit dite dits dites nommé nommée
-    intitulé intitulée called named termed as""".split()
+    intitulé intitulée called named termed""".split()
 )
-# What follows a term being defined.
+_NAMED_AFTER = frozenset({("parle", "de"), ("parle", "d"), ("parler", "de"), ("parler", "d")})
+# What follows a term being defined, its closing quote or emphasis aside.
 _DEFINES = re.compile(
-    r"\s*(?:[:(\u2014\u2013]|,?\s*(?:qui|c['\u2019]est|ce sont|which|i\.e\.)\b"
-    r"|,\s*(?:un|une|a|an)\b"
+    r"[\s»\"\u201d'\u2019*_]*(?:[:(\u2014\u2013]"
+    r"|,?\s*(?:qui|c['\u2019]est|ce sont|which|on entend|on désigne|on appelle|we mean)\b"
+    r"|,?\s*(?:c['\u2019]est-à-dire|i\.e\.)|,\s*(?:un|une|a|an)\b"
     r"|(?:est|sont|désigne|désignent|correspond|correspondent|consiste|consistent|constitue"
     r"|constituent|représente|représentent|permet|permettent|vise|visent|sert|servent"
     r"|s['\u2019]entend|signifie|is|are|means|refers|denotes|allows|consists|was|were)\b)",
     re.I,
 )
+# Right after a term named after a preposition, a relative clause still says what it
+# is or does: "soumis à une période d'essai, qui permet…", "Par période d'essai, on
+# entend…", "subject to a trial period, which…".
+_STILL_DEFINES = re.compile(
+    r"[\s»\"\u201d'\u2019*_]*,?\s*(?:qui|which|on entend|on désigne|on appelle|we mean)\b", re.I
+)
+# A claim saying what the term is by the preposition its source names it after: "une
+# période pendant laquelle chaque partie peut rompre" restates "Pendant la période
+# d'essai, chaque partie peut rompre".
+_RELATIVE = r"\s+(?:lequel|laquelle|lesquels|lesquelles|which)\b"
 
 # A sentence opening with a pronoun or a demonstrative standing for what the question
 # names ("C'est une mesure…", "Elle permet…", "Cette aide…", "It is…", "This plan…"),
@@ -97,33 +124,50 @@ class Role(Enum):
 
     ABSENT = "absent"  # not every word of the term, close together
     DEFINED = "defined"  # as what the sentence says is, does or is called
-    GOVERNED = "governed"  # after a preposition: "après la période d'essai"
+    GOVERNED = "governed"  # after a preposition, or in a clause about something else
     OTHER = "other"  # otherwise ("le juge peut proposer une médiation familiale")
 
 
+@dataclass(frozen=True)
+class Term:
+    """What a question asks the meaning of, as stems."""
+
+    stems: frozenset[str]
+    head: str  # its first word's: where a sentence's mention of it is read
+
+
 def asks_definition(question: str) -> bool:
-    """Does the question ask what something is?"""
-    return _term(question) is not None
-
-
-def defined_term(question: str, lang: str) -> set[str]:
-    """The stems of what the question asks the meaning of; empty when it asks no
-    definition, or asks about an acronym ("Que signifie RSA ?", "Qu'est-ce que l'AME
-    ?"), which its expansion answers in other words ("Revenu de solidarité active")."""
-    term = _term(question)
-    if term is None or any(len(w) >= 2 and w.isupper() for w in _WORD.findall(question)):
-        return set()
-    return content_stems(term, lang)
-
-
-def _term(question: str) -> str | None:
+    """Does the question surely ask what something is ("Qu'est-ce qu'un…", "Que
+    signifie…", "What is a…", "What does… mean")? The rules that remove a whole answer
+    for defining nothing apply to these only."""
     match = _DEFINITION.search(question)
-    if match is None:
+    return match is not None and match.group("article") is None and _term(match) is not None
+
+
+def defined_term(question: str, lang: str) -> Term | None:
+    """What the question asks the meaning of (the words after "qu'est-ce que la", a
+    topic before it aside); None when it asks no definition, or when it has an
+    acronym ("Que signifie RSA ?", "Qu'est-ce que l'AME ?"), whose expansion answers
+    in other words ("Revenu de solidarité active"), or when the question is in
+    capitals."""
+    match = _DEFINITION.search(question)
+    term = _term(match) if match else None
+    if term is None or any(len(w) >= 2 and w.isupper() for w in _WORD.findall(question)):
         return None
-    french = match.group("fr") if match.group("fr") is not None else match.group("fr2")
-    if french is not None:
-        return None if _VERBS & {w.lower() for w in _WORD.findall(french)} else french
-    return match.group("en") or match.group("en2") or ""
+    words = content_words(term, lang)
+    if not words:
+        return None
+    return Term(frozenset(stem for _, _, stem in words), words[0][2])
+
+
+def _term(match: re.Match[str]) -> str | None:
+    french = next(
+        (g for g in ("indefinite", "article", "meaning") if match.group(g) is not None), ""
+    )
+    if french:
+        term = match.group(french)
+        return None if _VERBS & {w.lower() for w in _WORD.findall(term)} else term
+    return match.group("what") or match.group("mean") or ""
 
 
 def opens_with_pronoun(sentence: str) -> bool:
@@ -131,45 +175,81 @@ def opens_with_pronoun(sentence: str) -> bool:
     return bool(_STANDS_FOR.match(sentence))
 
 
-def role(sentence: str, term: set[str], lang: str) -> Role:
-    """How `sentence` names the term whose stems are `term` (its first mention)."""
+def role(sentence: str, term: Term, lang: str) -> Role:
+    """How `sentence` names the term (where its head is first named with the rest)."""
+    return _reading(sentence, term, lang)[0]
+
+
+def defines(claim: str, term: Term, lang: str) -> bool:
+    """Does the claim say what the term is: naming it as its subject ("La période
+    d'essai est…"), or opening with a pronoun for it ("C'est une période…")?"""
+    said = role(claim, term, lang)
+    return said is Role.DEFINED or (said is Role.ABSENT and opens_with_pronoun(claim))
+
+
+def swaps_role(claim: str, source: str, term: Term, lang: str) -> bool:
+    """Does the claim say what the term is from a source sentence that names it only
+    after a preposition, or in a clause about something else? Not when the claim says
+    so by that same preposition ("une période pendant laquelle…" from "Pendant la
+    période d'essai, …")."""
+    if not defines(claim, term, lang):
+        return False
+    said, word = _reading(source, term, lang)
+    if said is not Role.GOVERNED:
+        return False
+    return not re.search(rf"\b{re.escape(word)}{_RELATIVE}", claim, re.I)
+
+
+def only_in_passing(texts: Iterable[str], term: Term, lang: str) -> bool:
+    """Do these texts name the term, and every time only after a preposition or in a
+    clause about something else? (Naming it otherwise may define it in words the
+    reading above does not know: "…une rupture conventionnelle, mode de rupture
+    amiable du CDI".)"""
+    roles = {role(text, term, lang) for text in texts} - {Role.ABSENT}
+    return roles == {Role.GOVERNED}
+
+
+def _reading(sentence: str, term: Term, lang: str) -> tuple[Role, str]:
+    """The role, and the word the term is named after (articles aside)."""
     span = _span(sentence, term, lang)
     if span is None:
-        return Role.ABSENT
+        return Role.ABSENT, ""
     start, end = span
-    before = [w.lower() for w in _WORD.findall(sentence[:start])]
-    words = [w for w in before if w not in _ARTICLES]
-    defines = bool(_DEFINES.match(sentence[end:]))
+    words = [w for w in (w.lower() for w in _WORD.findall(sentence[:start])) if w not in _ARTICLES]
+    after = sentence[end:]
+    last = words[-1] if words else ""
     if not words:
-        return Role.DEFINED  # it opens the sentence
-    if words[-1] in _PREPOSITIONS:
-        if words[-1] in _HEAD_OF and len(words) == 2 and defines:
-            return Role.DEFINED  # "Le dispositif d'emploi franc permet…"
-        return Role.GOVERNED
-    if words[-1] in _NAMING or defines:
-        return Role.DEFINED
-    return Role.OTHER
+        return Role.DEFINED, last  # it opens the sentence
+    if last in _SUBORDINATE:
+        return Role.GOVERNED, last
+    if tuple(words[-2:]) in _NAMED_AFTER or last in _NAMING:
+        return Role.DEFINED, last
+    if last in _PREPOSITIONS:
+        if _STILL_DEFINES.match(after):
+            return Role.DEFINED, last
+        if (
+            last in _HEAD_OF
+            and len(words) == 2
+            and words[0] not in _BOUNDS
+            and _DEFINES.match(after)
+        ):
+            return Role.DEFINED, last  # "Le dispositif d'emploi franc permet…"
+        return Role.GOVERNED, last
+    return (Role.DEFINED if _DEFINES.match(after) else Role.OTHER), last
 
 
-def says_what_it_is(texts: Iterable[str], term: set[str], lang: str) -> bool | None:
-    """Does one of these texts say what the term is (names it as `Role.DEFINED`)? None
-    when none names it: whether they define it in other words cannot be told."""
-    roles = {role(text, term, lang) for text in texts} - {Role.ABSENT}
-    return Role.DEFINED in roles if roles else None
-
-
-def _span(sentence: str, term: set[str], lang: str) -> tuple[int, int] | None:
-    """The offsets of the first run of the sentence's content words holding every stem
-    of the term, with at most two other content words among them."""
-    if not term:
-        return None
+def _span(sentence: str, term: Term, lang: str) -> tuple[int, int] | None:
+    """The offsets of the term's first mention: its head's first occurrence with every
+    other stem of the term among the content words around it (as many as the term
+    has, and one more, on either side: "les cadres, la période d'essai"); from the
+    head to the last of them."""
     words = content_words(sentence, lang)
-    for i, (start, _, stem) in enumerate(words):
-        if stem not in term:
+    reach = len(term.stems) + 1
+    for i, (start, end, stem) in enumerate(words):
+        if stem != term.head:
             continue
-        missing = set(term)
-        for j in range(i, min(len(words), i + len(term) + 2)):
-            missing.discard(words[j][2])
-            if not missing:
-                return start, words[j][1]
+        around = words[max(0, i - reach) : i + reach + 1]
+        if term.stems <= {s for _, _, s in around}:
+            last = max((e for _, e, s in around if s in term.stems), default=end)
+            return start, max(end, last)
     return None

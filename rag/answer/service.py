@@ -27,7 +27,7 @@ import numpy as np
 from opentelemetry.trace import Span
 
 from rag.answer.citations import parse_citations
-from rag.answer.definition import defined_term, says_what_it_is
+from rag.answer.definition import defined_term, only_in_passing
 from rag.answer.evidence import Evidence, Source, rarity, without_heading
 from rag.answer.links import HTML, UNTRUSTED_URL, DraftGuard, defang, strip_untrusted
 from rag.answer.prompts import (
@@ -854,8 +854,8 @@ class AnswerService:
         it declines or nothing it wrote can be verified, the passages are shown rather
         than "not found". A check with a low threshold only screens questions out;
         passing it earns no passages. Nor does a question asking what something is
-        whose sources name it, but never as what a sentence says is, does or is called
-        (rag.answer.definition): the demo's "Qu'est-ce que la période d'essai ?" found
+        whose sources name it only after a preposition or in a clause about something
+        else (rag.answer.definition): the demo's "Qu'est-ce que la période d'essai ?" found
         the telework sentence ("…après la période d'essai…"), the check said yes
         (every word of the question is there), and the model, told the sources hold
         the answer, made a definition of it."""
@@ -866,14 +866,14 @@ class AnswerService:
         if answer.answerability["score"] < bar:
             return False
         term = defined_term(run.standalone, run.lang)
-        if not term:
+        if term is None:
             return True
         # Each sentence, and each title and heading: a fiche titled "Médiation
         # familiale" may define it in a sentence opening "Il s'agit…".
         evidence = self.evidence(run.standalone, run.lang, run.hits)
         texts = [w.text for w in evidence.windows]
         texts += [t for source in evidence.sources for t in (source.title, source.heading) if t]
-        return says_what_it_is(texts, term, run.lang) is not False
+        return not only_in_passing(texts, term, run.lang)
 
     def relevant(self, hits: list[SearchHit]) -> bool:
         """Anything worth giving the LLM? A full-text match or a close enough vector."""

@@ -56,7 +56,14 @@ from typing import Any
 import numpy as np
 
 from rag.answer.citations import Statement, support_score
-from rag.answer.definition import Role, asks_definition, defined_term, opens_with_pronoun, role
+from rag.answer.definition import (
+    Role,
+    asks_definition,
+    defined_term,
+    opens_with_pronoun,
+    role,
+    swaps_role,
+)
 from rag.answer.evidence import Evidence, Window, names, numbers, spells_out
 from rag.answer.quantity import asks_quantity, gives_quantity
 from rag.answer.rates import claimed_rates, counted_periods, named_periods, stated_rates
@@ -172,7 +179,7 @@ class Verifier:
         self._question_numbers = numbers(evidence.question)
         self._question_stems = content_stems(evidence.question, evidence.lang)
         self._asks_definition = asks_definition(evidence.question)
-        self._defined = defined_term(evidence.question, evidence.lang)
+        self._term = defined_term(evidence.question, evidence.lang)
         self._judged: dict[tuple[int, str], float | None] = {}
 
     def verify(self, statements: list[Statement], labels: dict[str, int]) -> Verification:
@@ -212,31 +219,20 @@ class Verifier:
         return result
 
     def _names_defined(self, claim: str) -> bool:
-        """Where the question asks what something is ("Qu'est-ce qu'une grâce
+        """Where the question surely asks what something is ("Qu'est-ce qu'une grâce
         présidentielle ?"), does this sentence of the answer speak of it? A definition
         names what it defines, or opens with a pronoun standing for it ("C'est…",
-        "It is…"); naming it after a preposition ("Après la période d'essai, un
+        "It is…"); naming it only after a preposition ("Après la période d'essai, un
         salarié peut…") says what holds around it, not what it is. spf's grâce
         présidentielle, its fiche left out, was answered "Les réparations civiles
         prononcées restent applicables [1]": true, from a page on the grâce, and no
         answer. True for any other question (rag.answer.definition)."""
-        if not self._defined or opens_with_pronoun(claim):
+        term = self._term
+        if term is None or not self._asks_definition or opens_with_pronoun(claim):
             return True
-        if role(claim, self._defined, self.evidence.lang) is Role.GOVERNED:
+        if role(claim, term, self.evidence.lang) is Role.GOVERNED:
             return False
-        return bool(self._defined & content_stems(claim, self.evidence.lang))
-
-    def _swaps_role(self, claim: str, window: Window) -> bool:
-        """Does the claim say what the term asked about is, citing a sentence that
-        names it only after a preposition? "La période d'essai est une période pendant
-        laquelle un salarié peut travailler à distance… [1]" from "Après la période
-        d'essai, un salarié peut travailler à distance…": every word is there, the
-        definition is not (rag.answer.definition)."""
-        lang = self.evidence.lang
-        return (
-            role(claim, self._defined, lang) is Role.DEFINED
-            and role(window.text, self._defined, lang) is Role.GOVERNED
-        )
+        return bool(term.stems & content_stems(claim, self.evidence.lang))
 
     def _restates(self, claim: str) -> bool:
         """Does the claim say nothing the question did not? "Les conséquences de
@@ -372,7 +368,10 @@ class Verifier:
             # par semaine, après la période d'essai": the figure is there, not what it
             # counts.
             return 0.0
-        if self._defined and self._swaps_role(claim, window):
+        if self._term and swaps_role(claim, window.text, self._term, self.evidence.lang):
+            # "La période d'essai est une période pendant laquelle un salarié peut
+            # travailler à distance… [1]" from "Après la période d'essai, un salarié
+            # peut travailler à distance…": every word is there, the definition is not.
             return 0.0
         if not self.evidence.crosses(source):
             return support_score(claim, window.text, self.evidence.lang)
