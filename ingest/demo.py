@@ -7,6 +7,9 @@ Conseil") and each sits on a known page, which the tests use too.
 
 from __future__ import annotations
 
+import io
+import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 # (title, [pages]) where each page is a list of (heading or "", paragraph) blocks.
@@ -153,6 +156,13 @@ portail fait l'objet d'une demande validée par le manager.</p>
 """
 
 
+# The date written into the generated PDF and DOCX, instead of now: the same bytes on
+# every `rag demo`, so re-ingesting them is a no-op (ingest compares content hashes;
+# with the time of writing inside, the handbook and the expense policy were "updated"
+# and embedded again at each `make serve`).
+_WRITTEN = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 def _pdf_text(text: str) -> str:
     # The PDF core fonts cover cp1252 only; keep the demo free of other characters.
     return text.replace("\u2019", "'").replace("\u202f", " ")
@@ -164,6 +174,7 @@ def write_handbook_pdf(path: Path) -> None:
     title, pages = HANDBOOK_FR
     pdf = FPDF()
     pdf.set_title(_pdf_text(title))
+    pdf.set_creation_date(_WRITTEN)
     for number, blocks in enumerate(pages, start=1):
         pdf.add_page()
         if number == 1:
@@ -184,13 +195,21 @@ def write_expenses_docx(path: Path) -> None:
     title, sections = EXPENSES_EN
     document = docx.Document()
     document.core_properties.title = title
+    document.core_properties.created = document.core_properties.modified = _WRITTEN
     document.add_heading(title, level=1)
     for i, (heading, paragraph) in enumerate(sections):
         if i == 2:
             document.add_page_break()  # Travel and Meals sit on page 2
         document.add_heading(heading, level=2)
         document.add_paragraph(paragraph)
-    document.save(str(path))
+    written = io.BytesIO()
+    document.save(written)
+    # python-docx stamps each zip member with the time of writing.
+    with zipfile.ZipFile(written) as source, zipfile.ZipFile(path, "w") as target:
+        for member in source.infolist():
+            stamped = zipfile.ZipInfo(member.filename, date_time=_WRITTEN.timetuple()[:6])
+            stamped.compress_type = member.compress_type
+            target.writestr(stamped, source.read(member))
 
 
 def write_demo_corpus(folder: Path) -> dict[str, list[Path]]:

@@ -10,6 +10,7 @@ from typing import TypeVar
 import numpy as np
 import pytest
 
+from ingest.demo import write_demo_corpus
 from ingest.pipeline import EXIT_OK, EXIT_SOME_FILES_FAILED, IngestService
 from rag.errors import RagError, StoreLockedError
 from rag.settings import IngestSettings, Settings
@@ -440,3 +441,16 @@ def test_spf_sample_from_shared_datasets(
         text = service.store.document_text(doc.id)
         for chunk in service.store.chunks_for_document(doc.id):
             assert text[chunk.start : chunk.end] == chunk.text
+
+
+def test_the_demo_documents_are_written_the_same_each_time(tmp_path: Path) -> None:
+    """`make serve` runs `rag demo` at each start: with the time of writing inside the
+    PDF and the DOCX, two documents were "updated" and embedded again every time."""
+    first = {
+        p.name: p.read_bytes() for ps in write_demo_corpus(tmp_path / "a").values() for p in ps
+    }
+    again = {
+        p.name: p.read_bytes() for ps in write_demo_corpus(tmp_path / "b").values() for p in ps
+    }
+    assert {"livret-accueil.pdf", "expense-policy.docx"} <= set(first)
+    assert first == again
