@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 
 from rag.text import content_words
 
@@ -209,8 +210,11 @@ def only_in_passing(texts: Iterable[str], term: Term, lang: str) -> bool:
     return roles == {Role.GOVERNED}
 
 
+@lru_cache(maxsize=4096)
 def _reading(sentence: str, term: Term, lang: str) -> tuple[Role, str]:
-    """The role, and the word the term is named after (articles aside)."""
+    """The role, and the word the term is named after (articles aside). Cached:
+    verification reads each claim against every window, and each window for every
+    claim."""
     span = _span(sentence, term, lang)
     if span is None:
         return Role.ABSENT, ""

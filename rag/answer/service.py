@@ -75,7 +75,7 @@ from rag.multilingual import Usem3Encoder, create_multilingual
 from rag.retrieval.hybrid import SearchHit
 from rag.retrieval.service import SearchService
 from rag.settings import Settings
-from rag.text import detect_language, stem_terms
+from rag.text import detect_language, sentences, stem_terms
 from rag.tracing import span
 from rag.types import SearchFilters
 
@@ -870,9 +870,8 @@ class AnswerService:
             return True
         # Each sentence, and each title and heading: a fiche titled "Médiation
         # familiale" may define it in a sentence opening "Il s'agit…".
-        evidence = self.evidence(run.standalone, run.lang, run.hits)
-        texts = [w.text for w in evidence.windows]
-        texts += [t for source in evidence.sources for t in (source.title, source.heading) if t]
+        texts = [hit.chunk.text[s:e] for hit in run.hits for s, e in sentences(hit.chunk.text)]
+        texts += [t for hit in run.hits for t in (hit.document.title, hit.chunk.heading) if t]
         return not only_in_passing(texts, term, run.lang)
 
     def relevant(self, hits: list[SearchHit]) -> bool:
