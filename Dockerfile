@@ -21,7 +21,10 @@ ENV CMAKE_ARGS="-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES
 # which sorts above the default index's, and takes everything else as usual.
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX_URL
-RUN python -m venv /opt/venv \
+# On x86_64, the llm extra's llama.cpp is built without AMX kernels (the Makefile says why).
+RUN if [ "$(uname -m)" = x86_64 ]; then \
+       export CFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" CXXFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"; fi \
+    && python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir \
        ${TORCH_INDEX_URL:+"--extra-index-url=$TORCH_INDEX_URL"} "torch==${TORCH_VERSION}" \
     && /opt/venv/bin/pip install --no-cache-dir ".[${EXTRAS}]"

@@ -9,6 +9,13 @@ STAMP := $(VENV)/.installed
 LLM_STAMP := $(VENV)/.installed-llm
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF
+# llama.cpp builds for this CPU (-march=native); on a CPU with AMX (Intel Sapphire Rapids
+# and later) that compiles ggml's AMX kernels, which crash (SIGSEGV in
+# ggml_backend_amx_mul_mat) on the first prompt with this Q4_K_M model: llama.cpp issue
+# 20824, seen here on 2026-12-01. GCC lets an explicit -mno-* win over -march=native, so
+# these keep every other native instruction set and leave AMX out. x86_64 only: other
+# architectures' compilers do not know the flags.
+LLAMA_CFLAGS := $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 
 .PHONY: compose-tool install demo serve browser test test-slow test-soak eval-ci calibrate lint typecheck bench-ingest bench-retrieval bench-api clean
 
@@ -21,7 +28,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(LLM_STAMP): $(STAMP)
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -q -e '.[dev,llm]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)" \
+		$(PIP) install -q -e '.[dev,llm]'
 	touch $(LLM_STAMP)
 
 install: $(LLM_STAMP)
