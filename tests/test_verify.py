@@ -971,3 +971,24 @@ def test_whether_texts_name_the_term_only_in_passing() -> None:
     assert not only_in_passing([governed, defined], term, "fr")
     assert not only_in_passing([governed, other], term, "fr")
     assert not only_in_passing(["Le télétravail est possible."], term, "fr")
+
+
+GREG = (
+    "Susan Heffley is Greg's mother. Though she is loving, she sometimes seems naive "
+    "about what kids Greg's age are into. She does not like technology. She also wants "
+    "to become a good mother in front of her peers. She is portrayed by Rachael Harris in "
+    "the first three films. Rodrick Heffley is portrayed by Devon Bostick in the films."
+)
+
+
+def test_a_sentence_opening_with_a_pronoun_bears_on_what_the_run_before_it_named() -> None:
+    """The fourth sentence of a run of "She…" says who played Greg's mother, though
+    neither it nor the sentence before names Greg; a sentence naming someone else
+    ends the run (clapnq's "who played greg's mom in diary of a wimpy kid")."""
+    question = "who played greg's mom in diary of a wimpy kid"
+    right = verify(question, "Greg's mom was portrayed by Rachael Harris [1].", GREG, lang="en")
+    assert [v.checks[0].window.text for v in right.kept] == [
+        "She is portrayed by Rachael Harris in the first three films."
+    ]
+    wrong = verify(question, "Greg's mom was portrayed by Devon Bostick [1].", GREG, lang="en")
+    assert wrong.kept == [] and [r.reason for r in wrong.removed] == [OFF_TOPIC]

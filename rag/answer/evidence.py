@@ -25,6 +25,15 @@ from rag.text import content_stems, content_words, detect_language, fold, senten
 # Turns texts into unit vectors in one space for every language (rag.multilingual).
 Encode = Callable[[list[str]], np.ndarray]
 
+# A sentence opening with a personal pronoun or a possessive speaks of what the sentence
+# before it named ("She is portrayed by…", "Il dure 5 jours.", "Son montant est…").
+# Demonstratives ("Cette aide…", "This…") are left out: they as often name something new.
+_CONTINUES = re.compile(
+    r"[\s*_#>`•–—-]*(?:il|elle|ils|elles|son|sa|ses|leur|leurs|he|she|it|they|his|her|its"
+    r"|their)\b",
+    re.I,
+)
+
 # What ends a phrase of the question between two words: punctuation other than an
 # apostrophe or a hyphen ("repas, transport", "(repas)", "repas ? Et").
 _PHRASE_BREAK = re.compile(r"[^\w\s'\u2019-]")
@@ -221,6 +230,7 @@ class Evidence:
 
     def __post_init__(self) -> None:
         self.windows = []
+        continuing: set[int] = set()  # windows whose sentence goes on about the one before
         for i, source in enumerate(self.sources):
             spans = [(s, e) for s, e in sentences(source.text) if e - s >= 3]
             for j, (s, e) in enumerate(spans):
@@ -234,6 +244,8 @@ class Evidence:
                     p for p in dict.fromkeys((source.title, source.heading, before, text)) if p
                 )
                 self.windows.append(Window(i, s, e, text, context))
+                if before and _CONTINUES.match(text):
+                    continuing.add(id(self.windows[-1]))
         self._stems = {id(w): content_stems(w.context, self.lang) for w in self.windows}
         self.weights = term_weights(
             content_stems(self.question, self.lang), list(self._stems.values())
@@ -241,10 +253,32 @@ class Evidence:
         self._lexical = {
             id(w): weighted_coverage(self.weights, self._stems[id(w)]) for w in self.windows
         }
+        self._carry_through_pronouns(continuing)
         self._share_between_overlapping_chunks()
         self._best_lexical = max(self._lexical.values(), default=0.0)
         self._question_vector: np.ndarray | None = None
         self._encoded: dict[int, np.ndarray] = {}
+
+    def _carry_through_pronouns(self, continuing: set[int]) -> None:
+        """A sentence opening with a pronoun for what the sentence before it spoke of
+        ("She is portrayed by Rachael Harris…" after "Susan Heffley is Greg's mother.
+        Though she is loving…") bears on the question at least as much as that one: it
+        says more of the same thing, however few of the question's words it repeats.
+        The context (one sentence back) covers the first step of such a run; this
+        carries it down the run, in order. clapnq's "who played greg's mom" was
+        answered right from the fourth sentence of the run, whose context no longer
+        named Greg (0.65 of the best), and the answer was removed as off topic."""
+        previous: Window | None = None
+        for window in self.windows:
+            if (
+                previous is not None
+                and previous.source == window.source
+                and id(window) in continuing
+            ):
+                self._lexical[id(window)] = max(
+                    self._lexical[id(window)], self._lexical[id(previous)]
+                )
+            previous = window
 
     def _share_between_overlapping_chunks(self) -> None:
         """One sentence of a document, in two overlapping chunks of it, bears on the
