@@ -4,7 +4,7 @@ leaves unless a cited source holds it verbatim, and the streamed draft holds non
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from rag.answer.citations import parse_citations
@@ -130,6 +130,8 @@ def test_the_streamed_draft_never_carries_an_address(cuts: list[int]) -> None:
     st.lists(st.integers(0, 120), max_size=30),
 )
 def test_a_plain_draft_streams_as_written(text: str, cuts: list[int]) -> None:
+    # "[]()" and the like are links (shown as their label): not a plain draft.
+    assume("](" not in text)
     assert "".join(stream(text, [c for c in cuts if c <= len(text)])) == text
 
 
