@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rag.answer.binding import bindings, swaps_binding
 from rag.answer.citations import parse_citations
 from rag.answer.definition import Role, Term, asks_definition, defined_term, only_in_passing, role
 from rag.answer.evidence import Evidence, Source, names, spells_out, without_heading
@@ -992,3 +993,140 @@ def test_a_sentence_opening_with_a_pronoun_bears_on_what_the_run_before_it_named
     ]
     wrong = verify(question, "Greg's mom was portrayed by Devon Bostick [1].", GREG, lang="en")
     assert wrong.kept == [] and [r.reason for r in wrong.removed] == [OFF_TOPIC]
+
+
+LOI_1948 = (
+    "Les logements soumis à la loi de 1948 sont des logements construits avant le 1 er "
+    "septembre 1948 et situés sur certaines communes de plus de 10 000 habitants. "
+    "Le champ d'application de la loi de 1948 se restreint progressivement. Seuls les "
+    "logements dont les locataires sont entrés dans les lieux avant le 23 décembre 1986 "
+    "continuent de bénéficier, sous certaines conditions, du régime de la loi de 1948."
+)
+
+
+def test_a_claim_binding_a_date_to_what_its_source_says_of_another_date_is_unsupported() -> None:
+    """spf's 1948 answer: the date is in the fiche, said of the tenants moving in; the
+    fiche says the dwellings were built before another date. The right claim stays."""
+    question = "Qu'est-ce qu'un logement soumis au régime de la loi de 1948 ?"
+    swapped = verify(
+        question,
+        "Un logement soumis à la loi de 1948 est un logement construit avant le 23 "
+        "décembre 1986 [1].",
+        LOI_1948,
+    )
+    assert swapped.kept == [] and [r.reason for r in swapped.removed] == [UNSUPPORTED]
+    right = verify(
+        question,
+        "Un logement soumis à la loi de 1948 est un logement construit avant le 1er "
+        "septembre 1948 [1].",
+        LOI_1948,
+    )
+    assert [v.checks[0].window.text[:40] for v in right.kept] == [LOI_1948[:40]]
+    tenants = verify(
+        question,
+        "Seuls les logements dont les locataires sont entrés dans les lieux avant le 23 "
+        "décembre 1986 restent soumis à la loi de 1948 [1].",
+        LOI_1948,
+    )
+    assert len(tenants.kept) == 1
+
+
+def test_what_a_figure_is_bound_to() -> None:
+    """The nearest content word before a figure in its clause, past the words that
+    introduce a figure; a date is one figure; a break or a range's second figure binds
+    to nothing; a light verb binds nothing."""
+    assert bindings("construit avant le 23 décembre 1986", "fr") == {("23", "construit")}
+    assert bindings("situés sur des communes de plus de 10 000 habitants", "fr") == {
+        ("10000", "commun")
+    }
+    assert bindings("Mariage : 5 jours. Le PACS et 4 jours.", "fr") == set()
+    assert bindings("de 2 à 5 jours", "fr") == set()
+    assert bindings("Le salarié a droit à 5 jours.", "fr") == set()
+    assert bindings("It was founded in 1899 by Smith.", "en") == {("1899", "found")}
+
+
+@pytest.mark.parametrize(
+    ("claim", "sentence", "text", "lang", "swapped"),
+    [
+        # A paraphrase with a light verb binds nothing.
+        (
+            "Le salarié a droit à 5 jours pour un mariage.",
+            "Pour un mariage, ils bénéficient de 5 jours.",
+            "Les salariés ont droit à 25 jours de congés. Pour un mariage, ils "
+            "bénéficient de 5 jours.",
+            "fr",
+            False,
+        ),
+        # The source binds the word to this figure too (two values of one thing).
+        (
+            "Après 2 ans, le loyer est plafonné à 600 euros.",
+            "Au-delà, le loyer est plafonné à 600 euros.",
+            "Le loyer est plafonné à 500 euros. Au-delà, le loyer est plafonné à 600 euros.",
+            "fr",
+            False,
+        ),
+        # The claim uses the sentence's own word as well.
+        (
+            "The company, incorporated in 1901, was founded in 1901.",
+            "It was incorporated in 1901.",
+            "The company was founded in 1899 by Smith. It was incorporated in 1901.",
+            "en",
+            False,
+        ),
+        (
+            "The company was founded in 1901.",
+            "It was incorporated in 1901.",
+            "The company was founded in 1899 by Smith. It was incorporated in 1901.",
+            "en",
+            True,
+        ),
+        # The sentence uses the claim's word, away from the figure.
+        (
+            "Smith was born in 1950.",
+            "Smith was born in Dayton, Ohio in 1950.",
+            "Smith was born in Dayton, Ohio in 1950. His brother Paul was born in 1948.",
+            "en",
+            False,
+        ),
+        (
+            "Les salariés peuvent télétravailler 2 jours par semaine.",
+            "Le télétravail est ouvert à raison de 2 jours par semaine.",
+            "Le télétravail est ouvert à raison de 2 jours par semaine. Les salariés à "
+            "temps partiel peuvent télétravailler 1 jour par semaine.",
+            "fr",
+            False,
+        ),
+        # The sentence also states the figure bound to nothing; a figure's unit is not
+        # the next figure's word.
+        (
+            "Le préavis est de 2 mois au-delà de 2 ans d'ancienneté.",
+            "Le préavis est de 1 mois pour une ancienneté inférieure à 2 ans et de 2 mois au-delà.",
+            "Le préavis est de 1 mois pour une ancienneté inférieure à 2 ans et de 2 mois au-delà.",
+            "fr",
+            False,
+        ),
+        # Words any figure may follow ("ayant", "due après") bind nothing.
+        (
+            "Un salarié ayant 8 mois d'ancienneté a droit à l'indemnité.",
+            "L'indemnité de licenciement est due après 8 mois d'ancienneté.",
+            "L'indemnité de licenciement est due après 8 mois d'ancienneté. Le salarié "
+            "ayant 2 ans d'ancienneté bénéficie d'un préavis de 2 mois.",
+            "fr",
+            False,
+        ),
+        # Snowball stems "loyer" and "loi" alike; they are not one word.
+        (
+            "Le loyer est de 6,50 € par m².",
+            "Pour un logement de catégorie II, le prix de base est de 6,50 € par m².",
+            "Le loyer des logements relevant de la loi de 1948 est calculé selon la "
+            "surface corrigée. Pour un logement de catégorie II, le prix de base est de "
+            "6,50 € par m².",
+            "fr",
+            False,
+        ),
+    ],
+)
+def test_whether_a_claim_swaps_what_a_figure_is_said_of(
+    claim: str, sentence: str, text: str, lang: str, swapped: bool
+) -> None:
+    assert swaps_binding(claim, sentence, text, lang) is swapped

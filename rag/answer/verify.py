@@ -26,7 +26,9 @@ allowance of 25 days" against "25 jours de congés par an"); and the period a fi
 counts: "a 2-week trial" is not what "2 jours" says. And asked what something is,
 a claim saying what it is needs a sentence that does not name it only after a
 preposition ("Après la période d'essai, un salarié peut…" says what holds after it;
-rag.answer.definition).
+rag.answer.definition). Nor does a sentence support a claim binding one of its figures
+to what the passage says of another figure ("construit avant le 23 décembre 1986" where
+the tenants moved in before that date; rag.answer.binding).
 Bearing on the question is rag.answer.evidence's relevance, relative to the best sentence of
 the sources: a claim that repeats the paid-leave sentence does not answer a question
 about marriage leave. Where the service gives it a judge (the LLM, asked whether the
@@ -55,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.answer.binding import swaps_binding
 from rag.answer.citations import Statement, support_score
 from rag.answer.definition import (
     Role,
@@ -374,6 +377,12 @@ class Verifier:
             # peut travailler à distance…": every word is there, the definition is not.
             return 0.0
         if not self.evidence.crosses(source):
+            if swaps_binding(claim, window.text, source.text, self.evidence.lang):
+                # "un logement construit avant le 23 décembre 1986" from "…entrés dans
+                # les lieux avant le 23 décembre 1986…", the passage saying "construits
+                # avant le 1 er septembre 1948": the figure is there, bound to
+                # something else (rag.answer.binding).
+                return 0.0
             return support_score(claim, window.text, self.evidence.lang)
         vector = self.evidence.vector(window)
         if vector is None:  # no multilingual encoder: nothing vouches for it
