@@ -24,6 +24,7 @@ from rag.answer.verify import (
     Verifier,
     VerifySettings,
 )
+from rag.text import content_stems
 from tests.fakes import BilingualEncoder
 
 LEAVE = (
@@ -907,6 +908,29 @@ def test_coverage_counts_the_question_words_no_source_holds() -> None:
     assert Evidence(MARRIAGE, "fr", sources).coverage() is None, "no rarities, no coverage"
     english = Evidence("How many days off for a wedding?", "en", sources, rarities=rarities)
     assert english.coverage() is None, "no source in the question's language"
+
+
+def test_a_sentence_counting_by_a_period_holds_the_question_s_adjective_for_it() -> None:
+    """ "plafond mensuel" against "dans la limite de 50 euros par mois": the sentence
+    holds "mensuel"; it does not hold "annuel", nor does a duration ("un préavis de 2
+    mois") hold "mensuel"."""
+    telework = Source(
+        "1",
+        "Une indemnité de 2,50 euros est versée par jour télétravaillé, dans la limite "
+        "de 50 euros par mois. Le préavis est de 2 mois.",
+    )
+
+    def coverage(question: str, source: Source = telework) -> float | None:
+        stems = sorted(content_stems(question, "fr"))
+        return Evidence(question, "fr", [source], rarities=dict.fromkeys(stems, 1.0)).coverage()
+
+    monthly = coverage("Quel est le plafond mensuel de l'indemnité de télétravail ?")
+    yearly = coverage("Quel est le plafond annuel de l'indemnité de télétravail ?")
+    assert monthly is not None and yearly is not None and monthly > yearly
+    notice = Source("1", "Le préavis est de 2 mois.")
+    assert coverage("Quel est le préavis mensuel ?", notice) == coverage(
+        "Quel est le préavis annuel ?", notice
+    )
 
 
 def test_a_quote_leaves_out_the_heading_line_above_it_and_nothing_else() -> None:

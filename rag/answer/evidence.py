@@ -20,6 +20,7 @@ from functools import cached_property
 
 import numpy as np
 
+from rag.answer.rates import adjective_period, stated_rates
 from rag.text import content_stems, content_words, detect_language, fold, sentences
 
 # Turns texts into unit vectors in one space for every language (rag.multilingual).
@@ -247,6 +248,13 @@ class Evidence:
                 if before and _CONTINUES.match(text):
                     continuing.add(id(self.windows[-1]))
         self._stems = {id(w): content_stems(w.context, self.lang) for w in self.windows}
+        # The question's period adjectives ("plafond mensuel", "daily allowance"), by
+        # stem: a sentence counting by that period ("50 euros par mois") holds them.
+        self._period_stems = {
+            stem: period
+            for start, end, stem in content_words(self.question, self.lang)
+            if (period := adjective_period(self.question[start:end]))
+        }
         self.weights = term_weights(
             content_stems(self.question, self.lang), list(self._stems.values())
         )
@@ -316,10 +324,19 @@ class Evidence:
         if total <= 0 or not self._own_language:
             return None
         return max(
-            sum(weight for stem, weight in self.rarities.items() if stem in self._stems[id(w)])
-            / total
+            sum(weight for stem, weight in self.rarities.items() if stem in self._held(w)) / total
             for w in self._own_language
         )
+
+    def _held(self, window: Window) -> set[str]:
+        """The question stems the window holds: its own, and the question's period
+        adjectives where it counts by that period ("plafond mensuel" against "dans la
+        limite de 50 euros par mois")."""
+        stems = self._stems[id(window)]
+        if not self._period_stems:
+            return stems
+        rates = stated_rates(window.context, or_named=False)
+        return stems | {stem for stem, period in self._period_stems.items() if period in rates}
 
     @cached_property
     def unmatched(self) -> list[str]:

@@ -116,18 +116,29 @@ def claimed_rates(text: str) -> set[str]:
     return {name for name, pattern in _CLAIMED.items() if pattern.search(text)}
 
 
-def stated_rates(text: str) -> set[str]:
+def stated_rates(text: str, *, or_named: bool = True) -> set[str]:
     """The periods a source sentence counts by ("par mois", "la journée", "per annum",
-    "mensualités", "taux horaire"); where it counts by none, the periods it names."""
+    "mensualités", "taux horaire"); where it counts by none, the periods it names
+    (unless `or_named` is false: "un préavis de 2 mois" counts by no period)."""
     text = _normal(text)
     stated = {name for name, pattern in _STATED.items() if pattern.search(text)}
-    return stated or named_periods(text)
+    return stated or (named_periods(text) if or_named else set())
 
 
 def named_periods(text: str) -> set[str]:
     """The periods a text names at all (a heading, a title: "Prime annuelle")."""
     text = _normal(text)
     return {name for name, pattern in _NAMED.items() if pattern.search(text)}
+
+
+_ADJECTIVES = {name: re.compile(adjectives, re.I) for name, (_, _, adjectives) in _PERIODS.items()}
+
+
+def adjective_period(word: str) -> str | None:
+    """The period a word makes a rate with by itself ("mensuel", "annuelle", "daily"),
+    or None."""
+    word = _normal(word)
+    return next((name for name, p in _ADJECTIVES.items() if p.fullmatch(word)), None)
 
 
 def counted_periods(text: str) -> set[tuple[str, str]]:
