@@ -40,12 +40,12 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rag.answer.evidence import numbers
+from rag.answer.evidence import NUMBER, numbers
 from rag.text import content_stems, content_words, fold
 
 # A figure (as rag.answer.evidence.numbers reads them), a word, or what ends a clause.
 _TOKEN = re.compile(
-    r"(?P<figure>\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)|\d+(?:[.,]\d+)?)"
+    rf"(?P<figure>{NUMBER.pattern})"
     r"|(?P<word>[^\W\d_][\w'\u2019-]*)"
     r"|(?P<break>[,;:.!?()«»\"\[\]\n–—•/]|\s-\s)"
 )

@@ -60,13 +60,13 @@ def _modal(text: str, start: int, end: int) -> bool:
 
 
 # "1 000" (French thousands, with a space or a no-break space), "2,50", "2.5", "14".
-_NUMBER = re.compile(r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?![\d])|\d+(?:[.,]\d+)?")
+NUMBER = re.compile(r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?![\d])|\d+(?:[.,]\d+)?")
 
 
 def numbers(text: str) -> set[str]:
     """The numbers a text states, written one way: thousands joined ("1 000" = "1000"),
     decimal commas as points ("2,50" = "2.50")."""
-    return {re.sub(r"[ \u00a0\u202f]", "", n).replace(",", ".") for n in _NUMBER.findall(text)}
+    return {re.sub(r"[ \u00a0\u202f]", "", n).replace(",", ".") for n in NUMBER.findall(text)}
 
 
 # Capitalised words, joined by particles ("Ministry of Labour", "Président de la
@@ -248,13 +248,6 @@ class Evidence:
                 if before and _CONTINUES.match(text):
                     continuing.add(id(self.windows[-1]))
         self._stems = {id(w): content_stems(w.context, self.lang) for w in self.windows}
-        # The question's period adjectives ("plafond mensuel", "daily allowance"), by
-        # stem: a sentence counting by that period ("50 euros par mois") holds them.
-        self._period_stems = {
-            stem: period
-            for start, end, stem in content_words(self.question, self.lang)
-            if (period := adjective_period(self.question[start:end]))
-        }
         self.weights = term_weights(
             content_stems(self.question, self.lang), list(self._stems.values())
         )
@@ -327,6 +320,16 @@ class Evidence:
             sum(weight for stem, weight in self.rarities.items() if stem in self._held(w)) / total
             for w in self._own_language
         )
+
+    @cached_property
+    def _period_stems(self) -> dict[str, str]:
+        """The question's period adjectives ("plafond mensuel", "daily allowance"), by
+        stem: a sentence counting by that period ("50 euros par mois") holds them."""
+        return {
+            stem: period
+            for start, end, stem in content_words(self.question, self.lang)
+            if (period := adjective_period(self.question[start:end]))
+        }
 
     def _held(self, window: Window) -> set[str]:
         """The question stems the window holds: its own, and the question's period
