@@ -60,6 +60,9 @@ QUESTIONS: list[tuple[str, str | None]] = [
     # The handbook names the trial period only as the time after which telework is
     # allowed; it says nowhere what it is.
     ("Qu'est-ce que la période d'essai ?", None),
+    # Nor how long it lasts: its one sentence gives the telework's 2 days a week.
+    ("Combien de temps dure la période d'essai avant le télétravail ?", None),
+    ("How long is the trial period before telework?", None),
 ]
 
 

@@ -22,7 +22,7 @@ from rag.llm import LLM, LLMUnavailable, NoTokenProbabilities
 from rag.retrieval.service import SearchService
 from rag.settings import Settings
 from rag.types import SearchFilters
-from tests.fakes import CheckingLLM, HashingEmbedder, ScriptedLLM
+from tests.fakes import CheckingLLM, HashingEmbedder, ScriptedLLM, TrialEncoder
 
 
 @pytest.fixture(scope="module")
@@ -383,6 +383,32 @@ def test_sources_naming_a_term_only_in_passing_are_not_said_to_define_it(
     [generated] = llm.calls
     assert str(generated[-1]["content"]).endswith(ANSWER_NOW["fr"])
     assert answer.mode == "generative", answer.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("question", "draft"),
+    [
+        (
+            "Combien de temps dure la période d'essai avant le télétravail ?",
+            "La période d'essai avant le télétravail est de 2 jours par semaine [1].",
+        ),
+        (
+            "How long is the trial period before telework?",
+            "The trial period before telework is 2 days per week [1].",
+        ),
+    ],
+)
+def test_a_measure_taken_from_a_term_named_in_passing_is_not_found(
+    demo_store: Settings, question: str, draft: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check is sure the sources answer (the telework sentence names the trial
+    period); the model's figure is the telework's and is removed; the passages would
+    quote that same sentence, so the answer is "not found", in both languages."""
+    monkeypatch.setattr("rag.answer.service.create_multilingual", lambda name: TrialEncoder())
+    llm = CheckingLLM(draft, p_yes=0.9)
+    answer = service(checked(demo_store), llm).ask(question)
+    assert answer.mode == "not_found", answer.to_dict()
+    assert [r.reason for r in answer.removed] == ["unsupported"]
 
 
 MARRIAGE_ANSWER = "Le mariage du salarié donne droit à 5 jours de congé payé [1]."

@@ -159,3 +159,22 @@ def test_a_term_named_in_passing_is_not_given_a_definition(demo: AnswerService) 
     answer = demo.ask("Qu'est-ce que la période d'essai ?")
     body = answer.to_dict()
     assert answer.mode != "generative", body
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Combien de temps dure la période d'essai avant le télétravail ?",
+        "How long is the trial period before telework?",
+    ],
+)
+def test_how_long_a_term_named_in_passing_lasts_is_not_found(
+    demo: AnswerService, question: str
+) -> None:
+    """The handbook names the trial period only as the time after which telework is
+    allowed ("…jusqu'à 2 jours par semaine, après la période d'essai…"); the model
+    answered that it lasts 2 days a week, in French and in English, served as
+    verified."""
+    answer = demo.ask(question)
+    body = answer.to_dict()
+    assert answer.mode == "not_found", body

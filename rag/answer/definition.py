@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
 
@@ -57,11 +57,11 @@ _VERBS = frozenset(
 
 # Articles, possessives and demonstratives: what stands between a preposition and its
 # noun ("après la période", "pendant votre période").
-_ARTICLES = frozenset(
+ARTICLES = frozenset(
     """le la les l un une des ce cet cette ces son sa ses leur leurs votre vos notre nos
     mon ma mes the a an this that these those its their your our""".split()
 )
-_PREPOSITIONS = frozenset(
+PREPOSITIONS = frozenset(
     """après avant pendant durant lors dès depuis jusqu sauf hors pour par sur sous
     dans en avec sans contre vers selon entre chez de d du au aux à outre
     after before during until since upon following for with without within in on at
@@ -70,13 +70,13 @@ _PREPOSITIONS = frozenset(
 # What opens a clause the term is only the condition or the time of: "si la période
 # d'essai est terminée", "dont la période…", "une fois la période…", "once the trial
 # period is over".
-_SUBORDINATE = frozenset(
+SUBORDINATE = frozenset(
     "si lorsque lorsqu quand dont fois once when whenever if unless whose".split()
 )
 # A head noun followed by "de" still defines the term ("Le dispositif d'emploi franc
 # permet…", "The concept of…"), unless it names a moment of it ("La fin de la période
 # d'essai permet…").
-_HEAD_OF = frozenset("de d du of".split())
+HEAD_OF = frozenset("de d du of".split())
 _BOUNDS = frozenset(
     "début fin issue terme expiration suite beginning end expiry completion".split()
 )
@@ -135,6 +135,7 @@ class Term:
 
     stems: frozenset[str]
     head: str  # its first word's: where a sentence's mention of it is read
+    text: str = field(default="", compare=False)  # as the question words it
 
 
 def asks_definition(question: str) -> bool:
@@ -215,24 +216,29 @@ def _reading(sentence: str, term: Term, lang: str) -> tuple[Role, str]:
     """The role, and the word the term is named after (articles aside). Cached:
     verification reads each claim against every window, and each window for every
     claim."""
-    span = _span(sentence, term, lang)
-    if span is None:
+    where = span(sentence, term, lang)
+    if where is None:
         return Role.ABSENT, ""
-    start, end = span
-    words = [w for w in (w.lower() for w in _WORD.findall(sentence[:start])) if w not in _ARTICLES]
+    return role_at(sentence, *where)
+
+
+def role_at(sentence: str, start: int, end: int) -> tuple[Role, str]:
+    """How the sentence names what it holds between these offsets, and the word it is
+    named after (articles aside)."""
+    words = [w for w in (w.lower() for w in _WORD.findall(sentence[:start])) if w not in ARTICLES]
     after = sentence[end:]
     last = words[-1] if words else ""
     if not words:
         return Role.DEFINED, last  # it opens the sentence
-    if last in _SUBORDINATE:
+    if last in SUBORDINATE:
         return Role.GOVERNED, last
     if tuple(words[-2:]) in _NAMED_AFTER or last in _NAMING:
         return Role.DEFINED, last
-    if last in _PREPOSITIONS:
+    if last in PREPOSITIONS:
         if _STILL_DEFINES.match(after):
             return Role.DEFINED, last
         if (
-            last in _HEAD_OF
+            last in HEAD_OF
             and len(words) == 2
             and words[0] not in _BOUNDS
             and _DEFINES.match(after)
@@ -242,7 +248,7 @@ def _reading(sentence: str, term: Term, lang: str) -> tuple[Role, str]:
     return (Role.DEFINED if _DEFINES.match(after) else Role.OTHER), last
 
 
-def _span(sentence: str, term: Term, lang: str) -> tuple[int, int] | None:
+def span(sentence: str, term: Term, lang: str) -> tuple[int, int] | None:
     """The offsets of the term's first mention: its head's first occurrence with every
     other stem of the term among the content words around it (as many as the term
     has, and one more, on either side: "les cadres, la période d'essai"); from the

@@ -638,14 +638,19 @@ class AnswerService:
         yield {"type": "stage", "name": "verify"}
         with self._timed(run, "verify") as verify:
             judge, mentions = self._judges(run.standalone, run.lang, run.params, run.answer)
-            verified = self._verify(
+            verification = self._verify(
                 run.answer, run.draft, run.standalone, run.hits, run.lang, judge, mentions
             )
             verify.set_attribute("removed", len(run.answer.removed))
-        if not verified:
-            if run.hits and self._confident(run):
+        if not verification.kept:
+            if run.hits and not verification.in_passing and self._confident(run):
                 # The model itself judged that the sources hold the answer, but no
                 # sentence of the draft could be verified: the passages, labelled.
+                # Not when its claim of how long or how much something is came from a
+                # sentence naming it only in passing (rag.answer.measure): that
+                # sentence is what made the sources look as if they held the answer,
+                # as "…jusqu'à 2 jours par semaine, après la période d'essai…" does for
+                # "How long is the trial period?".
                 raise _Finish("extractive", UNVERIFIED_INTRO)
             raise _Finish("not_found")
 
@@ -998,10 +1003,11 @@ class AnswerService:
         lang: str,
         judge: Judge | None = None,
         mentions: Mentions | None = None,
-    ) -> bool:
+    ) -> Verification:
         """Keep the draft's sentences that a source sentence about the question
-        supports, re-cited where the model cited the wrong source or none (rag.answer.verify).
-        False when none is left."""
+        supports, re-cited where the model cited the wrong source or none
+        (rag.answer.verify); the answer holds them, and the verification says what is
+        kept."""
         web = answer.web_sources
         parsed = parse_citations(raw, len(hits), len(web))
         if parsed.dropped or parsed.dropped_web:
@@ -1028,7 +1034,7 @@ class AnswerService:
         answer.removed = verification.removed
         self._removal_notices(answer, verification)
         if not verification.kept:
-            return False
+            return verification
         answer.text = verification.text()
         best: dict[str, Citation | WebCitation] = {}
         for sentence in verification.kept:
@@ -1068,7 +1074,7 @@ class AnswerService:
         answer.web_citations = sorted(
             (c for c in best.values() if isinstance(c, WebCitation)), key=lambda c: c.n
         )
-        return True
+        return verification
 
     @staticmethod
     def _strip_links(

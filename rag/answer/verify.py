@@ -10,8 +10,9 @@ For each sentence of the draft (rag.answer.citations parses them with their `[n]
    source, if one passes;
 3. otherwise it is removed, with the reason.
 An answer to "combien", "how many", "how long" none of whose kept sentences states a
-quantity is removed whole (rag.answer.quantity); so is an answer to "what is X" none
-of whose kept sentences speaks of X.
+quantity is removed whole (rag.answer.quantity); so is an answer to "how long is X"
+all of whose kept sentences name X only in passing (rag.answer.measure), and one to
+"what is X" none of whose kept sentences speaks of X.
 The rule users rely on: cited and verified, or not said.
 
 Support within the question's language is lexical (rag.answer.citations.support_score: content
@@ -26,7 +27,10 @@ allowance of 25 days" against "25 jours de congés par an"); and the period a fi
 counts: "a 2-week trial" is not what "2 jours" says. And asked what something is,
 a claim saying what it is needs a sentence that does not name it only after a
 preposition ("Après la période d'essai, un salarié peut…" says what holds after it;
-rag.answer.definition). Nor does a sentence support a claim binding one of its figures
+rag.answer.definition); asked how long or how much something is, a claim stating it
+needs a sentence that does not name it only in passing ("…jusqu'à 2 jours par semaine,
+après la période d'essai" does not say how long the trial period lasts;
+rag.answer.measure). Nor does a sentence support a claim binding one of its figures
 to what the passage says of another figure ("construit avant le 23 décembre 1986" where
 the tenants moved in before that date; rag.answer.binding).
 Bearing on the question is rag.answer.evidence's relevance, relative to the best sentence of
@@ -68,6 +72,7 @@ from rag.answer.definition import (
     swaps_role,
 )
 from rag.answer.evidence import Evidence, Window, names, numbers, spells_out
+from rag.answer.measure import in_passing, measured_term, passing_at, span_across, states_measure
 from rag.answer.quantity import asks_quantity, gives_quantity
 from rag.answer.rates import claimed_rates, counted_periods, named_periods, stated_rates
 from rag.text import content_stems
@@ -148,6 +153,10 @@ class Verified:
 class Verification:
     kept: list[Verified] = field(default_factory=list)
     removed: list[Removal] = field(default_factory=list)
+    # A claim of how long or how much the question's term is met a sentence naming it
+    # only in passing (rag.answer.measure): the sources were found to hold the answer
+    # on the strength of a sentence that does not give it.
+    in_passing: bool = False
 
     def text(self) -> str:
         """The answer from the kept sentences, each ending with its markers."""
@@ -183,6 +192,9 @@ class Verifier:
         self._question_stems = content_stems(evidence.question, evidence.lang)
         self._asks_definition = asks_definition(evidence.question)
         self._term = defined_term(evidence.question, evidence.lang)
+        self._measured = measured_term(evidence.question, evidence.lang)
+        self._aligned: dict[int, tuple[int, int] | None] = {}
+        self._in_passing = False
         self._judged: dict[tuple[int, str], float | None] = {}
 
     def verify(self, statements: list[Statement], labels: dict[str, int]) -> Verification:
@@ -214,6 +226,18 @@ class Verifier:
             # Each sentence may be supported; together they do not say how many.
             result.removed += [Removal(v.text, NO_QUANTITY) for v in result.kept]
             result.kept = []
+        measured = self._measured
+        if (
+            result.kept
+            and measured
+            and all(in_passing(v.text, measured, self.evidence.lang) for v in result.kept)
+        ):
+            # "Après la période d'essai, le télétravail est possible 2 jours par
+            # semaine" is true, and no answer to how long the trial period lasts.
+            result.removed += [Removal(v.text, NO_QUANTITY) for v in result.kept]
+            result.kept = []
+            self._in_passing = True
+        result.in_passing = self._in_passing
         if result.kept and not any(self._names_defined(v.text) for v in result.kept):
             # Each sentence may be supported and on the page about it; none says what
             # the thing asked about is.
@@ -376,7 +400,13 @@ class Verifier:
             # travailler à distance… [1]" from "Après la période d'essai, un salarié
             # peut travailler à distance…": every word is there, the definition is not.
             return 0.0
-        if not self.evidence.crosses(source):
+        crosses = self.evidence.crosses(source)
+        if not crosses and self._measures_in_passing(claim, window):
+            # "La période d'essai … est de 2 jours par semaine" from "Le télétravail
+            # est possible jusqu'à 2 jours par semaine, après la période d'essai":
+            # the figure is the telework's (rag.answer.measure).
+            return 0.0
+        if not crosses:
             if swaps_binding(claim, window.text, source.text, self.evidence.lang):
                 # "un logement construit avant le 23 décembre 1986" from "…entrés dans
                 # les lieux avant le 23 décembre 1986…", the passage saying "construits
@@ -387,7 +417,31 @@ class Verifier:
         vector = self.evidence.vector(window)
         if vector is None:  # no multilingual encoder: nothing vouches for it
             return 0.0
-        return max(float(self._claim_vector(claim) @ vector), 0.0)
+        score = max(float(self._claim_vector(claim) @ vector), 0.0)
+        if score >= self._threshold(window) and self._measures_in_passing(claim, window):
+            return 0.0  # "The trial period … is 2 days per week", the same across
+        return score
+
+    def _measures_in_passing(self, claim: str, window: Window) -> bool:
+        """Does the claim say how long or how much the question's term is, from a
+        sentence naming it only in passing? Across languages the term is found in the
+        sentence by the multilingual encoder (once per window), or the check passes."""
+        term, lang = self._measured, self.evidence.lang
+        if term is None or not states_measure(claim, term, lang):
+            return False
+        if not self.evidence.crosses(self.evidence.sources[window.source]):
+            passing = in_passing(window.text, term, lang)
+        elif self.evidence.encode is None:
+            return False
+        else:
+            if id(window) not in self._aligned:
+                self._aligned[id(window)] = span_across(
+                    window.text, term.text, self.evidence.encode
+                )
+            where = self._aligned[id(window)]
+            passing = where is not None and passing_at(window.text, *where)
+        self._in_passing |= passing
+        return passing
 
     def _claim_vector(self, claim: str) -> np.ndarray:
         if claim not in self._claim_vectors:
