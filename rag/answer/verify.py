@@ -400,32 +400,33 @@ class Verifier:
             # travailler à distance… [1]" from "Après la période d'essai, un salarié
             # peut travailler à distance…": every word is there, the definition is not.
             return 0.0
-        crosses = self.evidence.crosses(source)
-        if not crosses and self._measures_in_passing(claim, window):
-            # "La période d'essai … est de 2 jours par semaine" from "Le télétravail
-            # est possible jusqu'à 2 jours par semaine, après la période d'essai":
-            # the figure is the telework's (rag.answer.measure).
-            return 0.0
-        if not crosses:
+        if not self.evidence.crosses(source):
             if swaps_binding(claim, window.text, source.text, self.evidence.lang):
                 # "un logement construit avant le 23 décembre 1986" from "…entrés dans
                 # les lieux avant le 23 décembre 1986…", the passage saying "construits
                 # avant le 1 er septembre 1948": the figure is there, bound to
                 # something else (rag.answer.binding).
                 return 0.0
-            return support_score(claim, window.text, self.evidence.lang)
-        vector = self.evidence.vector(window)
-        if vector is None:  # no multilingual encoder: nothing vouches for it
-            return 0.0
-        score = max(float(self._claim_vector(claim) @ vector), 0.0)
+            score = support_score(claim, window.text, self.evidence.lang)
+        else:
+            vector = self.evidence.vector(window)
+            if vector is None:  # no multilingual encoder: nothing vouches for it
+                return 0.0
+            score = max(float(self._claim_vector(claim) @ vector), 0.0)
         if score >= self._threshold(window) and self._measures_in_passing(claim, window):
-            return 0.0  # "The trial period … is 2 days per week", the same across
+            # "La période d'essai … est de 2 jours par semaine" (or "The trial period
+            # … is 2 days per week") from "Le télétravail est possible jusqu'à 2 jours
+            # par semaine, après la période d'essai": every word is there, and the
+            # figure is the telework's (rag.answer.measure).
+            return 0.0
         return score
 
     def _measures_in_passing(self, claim: str, window: Window) -> bool:
         """Does the claim say how long or how much the question's term is, from a
         sentence naming it only in passing? Across languages the term is found in the
-        sentence by the multilingual encoder (once per window), or the check passes."""
+        sentence by the multilingual encoder (once per window), or the check passes.
+        Asked only of a sentence that would otherwise support the claim, so that
+        `Verification.in_passing` says such a sentence is what the claim came from."""
         term, lang = self._measured, self.evidence.lang
         if term is None or not states_measure(claim, term, lang):
             return False
