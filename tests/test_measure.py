@@ -282,6 +282,27 @@ def test_a_measure_is_not_taken_from_a_sentence_naming_the_term_in_passing() -> 
     assert verify(question, "Le télétravail est possible 2 jours par semaine [1].", TELEWORK).kept
 
 
+def test_a_measure_right_after_the_term_is_a_claim_of_it() -> None:
+    """ "Les cadres ont une période d'essai de 2 jours" says how long a trial period
+    lasts as surely as "La période d'essai dure 2 jours": refused from the sentence
+    naming it in passing, which shares most of its words."""
+    claim = "Les cadres et les apprentis ont une période d'essai de 2 jours [1]."
+    result = verify(TRIAL, claim, TELEWORK)
+    assert result.kept == [] and result.in_passing
+
+
+def test_in_passing_is_said_only_of_a_sentence_that_would_support_the_claim() -> None:
+    """A claim the sentence would not support anyway (too many words it lacks) is
+    unsupported for that; the verification does not say it came from a mention in
+    passing, so the service may still show the passages."""
+    claim = (
+        "La période d'essai des cadres, apprentis, stagiaires, intérimaires et saisonniers "
+        "dure 2 jours [1]."
+    )
+    result = verify(TRIAL, claim, TELEWORK)
+    assert [r.reason for r in result.removed] == [UNSUPPORTED] and not result.in_passing
+
+
 def test_the_same_across_languages_where_the_encoder_finds_the_term() -> None:
     """The English question over the French handbook: the encoder finds "période
     d'essai" for "trial period" in the sentence, and it is named in passing there."""

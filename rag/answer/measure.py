@@ -190,9 +190,13 @@ def _in_locution(word: str, following: str) -> bool:
 
 def states_measure(claim: str, term: Term, lang: str) -> bool:
     """Does the claim say how long or how much the term is: naming it as its subject
-    ("La période d'essai est de 2 mois"), or opening with a pronoun for it ("Elle dure
-    2 mois")?"""
-    return defines(claim, term, lang)
+    ("La période d'essai est de 2 mois"), opening with a pronoun for it ("Elle dure 2
+    mois"), or with its measure right after it ("Les cadres ont une période d'essai de
+    2 jours")?"""
+    if defines(claim, term, lang):
+        return True
+    where = span(claim, term, lang)
+    return where is not None and _measures_it(claim[where[1] :])
 
 
 def in_passing(sentence: str, term: Term, lang: str) -> bool:
