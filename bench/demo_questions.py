@@ -63,6 +63,9 @@ QUESTIONS: list[tuple[str, str | None]] = [
     # Nor how long it lasts: its one sentence gives the telework's 2 days a week.
     ("Combien de temps dure la période d'essai avant le télétravail ?", None),
     ("How long is the trial period before telework?", None),
+    # Nor how long paternity leave lasts: the birth leave's 3 days are "en plus du congé
+    # de paternité".
+    ("Combien de temps dure le congé de paternité ?", None),
 ]
 
 

@@ -310,10 +310,16 @@ class BilingualEncoder:
 
 
 class TrialEncoder(BilingualEncoder):
-    """The test encoder with the trial period in its glossary (apart: the other
-    tests' telework sentence names it, and would be further from their questions)."""
+    """The test encoder with the trial period and paternity leave in its glossary
+    (apart: the other tests' telework sentence names the trial period, and would be
+    further from their questions)."""
 
-    GLOSSARY = (*BilingualEncoder.GLOSSARY, ("période", "period"), ("essai", "trial"))
+    GLOSSARY = (
+        *BilingualEncoder.GLOSSARY,
+        ("période", "period"),
+        ("essai", "trial"),
+        ("paternité", "paternity"),
+    )
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)

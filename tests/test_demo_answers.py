@@ -166,6 +166,7 @@ def test_a_term_named_in_passing_is_not_given_a_definition(demo: AnswerService) 
     [
         "Combien de temps dure la période d'essai avant le télétravail ?",
         "How long is the trial period before telework?",
+        "Combien de temps dure le congé de paternité ?",
     ],
 )
 def test_how_long_a_term_named_in_passing_lasts_is_not_found(
@@ -174,7 +175,8 @@ def test_how_long_a_term_named_in_passing_lasts_is_not_found(
     """The handbook names the trial period only as the time after which telework is
     allowed ("…jusqu'à 2 jours par semaine, après la période d'essai…"); the model
     answered that it lasts 2 days a week, in French and in English, served as
-    verified."""
+    verified. And paternity leave only besides the birth leave ("…3 jours, en plus du
+    congé de paternité"): "3 jours, en plus du congé de paternité [1]" was served."""
     answer = demo.ask(question)
     body = answer.to_dict()
     assert answer.mode == "not_found", body

@@ -219,6 +219,27 @@ def test_a_sentence_naming_the_term_in_passing(sentence: str, passing: bool) -> 
             "Pendant toute la durée du congé parental, le salarié a droit à 5 jours de formation.",
             True,
         ),
+        # Besides it: the demo's birth leave, "en plus du congé de paternité".
+        (
+            "Combien de temps dure le congé de paternité ?",
+            "La naissance d'un enfant donne droit à 3 jours, en plus du congé de paternité.",
+            True,
+        ),
+        (
+            "Combien de temps dure le congé de paternité ?",
+            "3 jours, en plus du congé de paternité.",
+            True,
+        ),
+        (
+            "How long is paternity leave?",
+            "The birth of a child gives 3 days of leave, in addition to paternity leave.",
+            True,
+        ),
+        (
+            "Combien de temps dure le congé de paternité ?",
+            "Le congé de paternité dure 25 jours, en plus des 3 jours de naissance.",
+            False,
+        ),
         # A figure after it, not tied to it; a pronoun or a measure noun of someone or
         # something else.
         (
@@ -312,6 +333,25 @@ def test_the_same_across_languages_where_the_encoder_finds_the_term() -> None:
     assert result.kept == [] and [r.reason for r in result.removed] == [UNSUPPORTED]
     weekly = "How many days of telework per week?"
     assert verify(weekly, "Telework is possible 2 days per week [1].", TELEWORK, lang="en").kept
+
+
+BIRTH = "La naissance d'un enfant donne droit à 3 jours, en plus du congé de paternité."
+
+
+def test_an_answer_naming_the_term_besides_its_figure_is_no_answer_in_either_language() -> None:
+    """The demo's birth leave: "3 jours, en plus du congé de paternité" is true, and no
+    answer to how long paternity leave lasts; nor is the model's English with the
+    French name left in it, where the encoder finds the term."""
+    question = "Combien de temps dure le congé de paternité ?"
+    result = verify(question, "3 jours, en plus du congé de paternité [1].", BIRTH)
+    assert result.kept == [] and [r.reason for r in result.removed] == [NO_QUANTITY]
+    assert result.in_passing
+    english = "How long is paternity leave?"
+    result = verify(english, "3 days, plus the congé de paternité [1].", BIRTH, lang="en")
+    assert result.kept == [] and [r.reason for r in result.removed] == [NO_QUANTITY]
+    # The birth-leave question itself is answered by the same sentence.
+    birth = "Combien de jours de congé pour la naissance d'un enfant ?"
+    assert verify(birth, "La naissance d'un enfant donne droit à 3 jours [1].", BIRTH).kept
 
 
 def test_a_term_is_found_across_languages_only_when_close_enough() -> None:

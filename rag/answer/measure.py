@@ -94,17 +94,23 @@ _MEASURES = frozenset(
 )
 # The words naming a term only as the time or the condition of what the sentence
 # measures: prepositions of time and of exception ("après la période d'essai", "sauf
-# pendant les congés"), and what opens a subordinate clause ("si", "lorsque", "once").
+# pendant les congés", "3 days, plus paternity leave"), and what opens a subordinate
+# clause ("si", "lorsque", "once").
 _ASIDE = SUBORDINATE | frozenset(
-    """après avant pendant durant lors dès depuis jusqu sauf hors hormis excepté
+    """après avant pendant durant lors dès depuis jusqu sauf hors hormis excepté outre
     after before during until till since upon following throughout except outside
-    """.split()
+    besides excluding plus""".split()
 )
-# Nouns making "de" a word of time or condition after a preposition: "à la fin du
-# préavis", "à l'issue de", "au cours de", "en cas de", "at the end of".
+# Nouns making "de" a word of time, condition or exception after a preposition: "à la
+# fin du préavis", "à l'issue de", "au cours de", "en cas de", "en plus du", "en
+# dehors de", "au lieu de", "at the end of", "in addition to"; and on their own, "apart
+# from", "instead of".
 _TIME_NOUNS = frozenset(
-    "fin issue terme cours cas expiration suite début end course case expiry completion".split()
+    """fin issue terme cours cas expiration suite début plus dehors lieu end course case
+    expiry completion addition""".split()
 )
+_ON_THEIR_OWN = frozenset("apart instead".split())
+_OF = HEAD_OF | {"to", "from"}
 # What ties a figure right after a noun to it: "période d'essai de 2 mois", "…est de",
 # "…dure", "…coûte"; and the bounds ("ne peut dépasser", "cannot exceed").
 _OWN = frozenset(
@@ -239,7 +245,7 @@ def passing_at(sentence: str, start: int, end: int) -> bool:
     measure noun of its own ("…renouvelée, la durée totale ne peut dépasser 8 mois";
     not "…, le montant de l'indemnité est de 95 €")."""
     said, word = role_at(sentence, start, end)
-    if said is not Role.GOVERNED or not _aside(sentence[:start], word):
+    if said is Role.DEFINED or not _aside(sentence[:start], word):
         return False
     after = sentence[end:]
     bracket = _BRACKETED.match(after)
@@ -262,8 +268,9 @@ def _aside(before: str, word: str) -> bool:
     """Is the word the term is named after (`role_at`) one of time, condition or
     exception: one of `_ASIDE` ("après", "lorsque"), a preposition after one ("sauf
     pour", "except for"), or "de" after a noun making one ("à la fin du", "à l'issue
-    de", "au cours de", "en cas de", "at the end of"; not "La fin du préavis
-    intervient…") or after a measure noun following one ("pendant toute la durée du")?"""
+    de", "au cours de", "en cas de", "en plus du", "at the end of", "in addition to";
+    not "La fin du préavis intervient…") or after a measure noun following one
+    ("pendant toute la durée du")?"""
     if word in _ASIDE:
         return True
     words = [w for w in (w.lower() for w in _WORD.findall(before)) if w not in ARTICLES]
@@ -272,11 +279,13 @@ def _aside(before: str, word: str) -> bool:
     noun, ahead = words[-2], words[-3] if len(words) > 2 else ""
     if word in PREPOSITIONS and noun in _ASIDE:
         return True
-    if word not in HEAD_OF:
+    if word not in _OF:
         return False
     if noun in _TIME_NOUNS:
         return ahead in PREPOSITIONS or ahead in ("suivant", "following")
-    return noun in _MEASURES and bool(_ASIDE & set(words[-6:-2]))
+    if noun in _ON_THEIR_OWN:
+        return True
+    return word in HEAD_OF and noun in _MEASURES and bool(_ASIDE & set(words[-6:-2]))
 
 
 def _measures_it(clause: str) -> bool:

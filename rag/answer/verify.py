@@ -69,6 +69,7 @@ from rag.answer.definition import (
     defined_term,
     opens_with_pronoun,
     role,
+    span,
     swaps_role,
 )
 from rag.answer.evidence import Evidence, Window, names, numbers, spells_out
@@ -226,11 +227,10 @@ class Verifier:
             # Each sentence may be supported; together they do not say how many.
             result.removed += [Removal(v.text, NO_QUANTITY) for v in result.kept]
             result.kept = []
-        measured = self._measured
         if (
             result.kept
-            and measured
-            and all(in_passing(v.text, measured, self.evidence.lang) for v in result.kept)
+            and self._measured
+            and all(self._names_in_passing(v.text) for v in result.kept)
         ):
             # "Après la période d'essai, le télétravail est possible 2 jours par
             # semaine" is true, and no answer to how long the trial period lasts.
@@ -420,6 +420,20 @@ class Verifier:
             # figure is the telework's (rag.answer.measure).
             return 0.0
         return score
+
+    def _names_in_passing(self, text: str) -> bool:
+        """Does an answer sentence name the question's measured term only in passing?
+        Where it does not name it in the question's language, the multilingual encoder
+        looks for it in the other ("3 days, plus the congé de paternité")."""
+        term, lang = self._measured, self.evidence.lang
+        if term is None:
+            return False
+        if in_passing(text, term, lang):
+            return True
+        if span(text, term, lang) is not None or self.evidence.encode is None:
+            return False
+        where = span_across(text, term.text, self.evidence.encode)
+        return where is not None and passing_at(text, *where)
 
     def _measures_in_passing(self, claim: str, window: Window) -> bool:
         """Does the claim say how long or how much the question's term is, from a
