@@ -15,7 +15,7 @@ much it is; a claim saying so (X its subject) is unsupported by it
 whose reading of the words around a term this uses). Checked on a review's 100
 sentences of both kinds, about 30 of them from spf's fiches (no faithful one refused;
 30 of 34 swaps caught, the rest naming X as a verb's object), and on every sentence of
-spf giving a figure against 24 measure questions (71 of 108,480 pairs read as in
+spf giving a figure against 24 measure questions (73 of 108,480 pairs read as in
 passing; read one by one, all are but two borderline ones, a bare "congé" and a
 worked example).
 
