@@ -340,6 +340,13 @@ _LONGEST = 4
 Encode = Callable[[list[str]], np.ndarray]
 
 
+def in_passing_across(sentence: str, term: Term, encode: Encode) -> bool:
+    """`in_passing` for a sentence in another language than the term: its words found
+    by the multilingual encoder (`span_across`), their role read as within one."""
+    where = span_across(sentence, term.text, encode)
+    return where is not None and passing_at(sentence, *where)
+
+
 def span_across(sentence: str, phrase: str, encode: Encode) -> tuple[int, int] | None:
     """The offsets of the run of words of `sentence` (in another language) closest to
     `phrase` in the multilingual space, if at least ALIGNED: 1 to 4 words, neither

@@ -73,7 +73,7 @@ from rag.answer.definition import (
     swaps_role,
 )
 from rag.answer.evidence import Evidence, Window, names, numbers, spells_out
-from rag.answer.measure import in_passing, measured_term, passing_at, span_across, states_measure
+from rag.answer.measure import in_passing, in_passing_across, measured_term, states_measure
 from rag.answer.quantity import asks_quantity, gives_quantity
 from rag.answer.rates import claimed_rates, counted_periods, named_periods, stated_rates
 from rag.text import content_stems
@@ -194,7 +194,7 @@ class Verifier:
         self._asks_definition = asks_definition(evidence.question)
         self._term = defined_term(evidence.question, evidence.lang)
         self._measured = measured_term(evidence.question, evidence.lang)
-        self._aligned: dict[int, tuple[int, int] | None] = {}
+        self._across: dict[int, bool] = {}  # in passing, by window in another language
         self._in_passing = False
         self._judged: dict[tuple[int, str], float | None] = {}
 
@@ -432,8 +432,7 @@ class Verifier:
             return True
         if span(text, term, lang) is not None or self.evidence.encode is None:
             return False
-        where = span_across(text, term.text, self.evidence.encode)
-        return where is not None and passing_at(text, *where)
+        return in_passing_across(text, term, self.evidence.encode)
 
     def _measures_in_passing(self, claim: str, window: Window) -> bool:
         """Does the claim say how long or how much the question's term is, from a
@@ -449,12 +448,11 @@ class Verifier:
         elif self.evidence.encode is None:
             return False
         else:
-            if id(window) not in self._aligned:
-                self._aligned[id(window)] = span_across(
-                    window.text, term.text, self.evidence.encode
+            if id(window) not in self._across:
+                self._across[id(window)] = in_passing_across(
+                    window.text, term, self.evidence.encode
                 )
-            where = self._aligned[id(window)]
-            passing = where is not None and passing_at(window.text, *where)
+            passing = self._across[id(window)]
         self._in_passing |= passing
         return passing
 
