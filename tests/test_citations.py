@@ -111,6 +111,55 @@ def test_focus_cuts_a_run_on_sentence_to_its_matching_words() -> None:
     assert "mariage" in kept
 
 
+TELEWORK = (
+    "Le télétravail est possible jusqu'à 2 jours par semaine, après la période d'essai. "
+    "Une indemnité de 2,50 euros est versée par jour télétravaillé, dans la limite de "
+    "50 euros par mois."
+)
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+@pytest.mark.parametrize(
+    ("question", "kept_first"),
+    [
+        ("Quel est le montant journalier de l'indemnité de télétravail ?", "Une indemnité"),
+        ("Combien de jours de télétravail par semaine ?", "Le télétravail"),
+    ],
+)
+def test_focus_puts_first_the_sentence_counting_by_the_period_asked(
+    question: str, kept_first: str
+) -> None:
+    from rag.answer.prompts import focus
+
+    kept = focus(TELEWORK, question, "fr", 20, words)
+    assert kept.startswith(kept_first), kept
+    assert words(kept) <= 20, "the budget still cuts the other sentence away"
+
+
+def test_focus_across_languages_ranks_by_closeness_and_keeps_near_ties() -> None:
+    from rag.answer.prompts import NEAR, focus
+
+    def close(scores: dict[str, float]):  # type: ignore[no-untyped-def]
+        return lambda parts: [scores[p.split()[0]] for p in parts]
+
+    question = "What is the daily allowance for remote work?"
+    # The telework sentence is closer; the allowance one, counting per day, is twice as
+    # close once the daily rate is counted, and comes first.
+    kept = focus(TELEWORK, question, "en", 20, words, closeness=close({"Le": 0.36, "Une": 0.26}))
+    assert kept.startswith("Une indemnité")
+    # Without a rate asked: the closest first, the other kept past the budget (up to
+    # twice it) only when it is near the best.
+    asked = "What does the handbook say about remote work?"
+    near = focus(TELEWORK, asked, "en", 20, words, closeness=close({"Le": 0.36, "Une": 0.3}))
+    assert near.startswith("Le télétravail") and "2,50 euros" in near
+    far = NEAR * 0.36 - 0.05
+    alone = focus(TELEWORK, asked, "en", 20, words, closeness=close({"Le": 0.36, "Une": far}))
+    assert alone.startswith("Le télétravail") and "2,50" not in alone
+
+
 def test_long_titles_are_shortened_in_the_prompt_only() -> None:
     from types import SimpleNamespace
 
