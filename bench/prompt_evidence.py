@@ -23,8 +23,7 @@ the product's prompt, with no LLM call, and counts
 
 Variants in the same run: `product` (the settings from the environment), and the
 baselines `ranked_only` (sentences ranked by the question's words, or by the
-multilingual cosine across languages, cut at the budget: no rate counted twice, no
-near sentence kept past the budget),
+multilingual cosine across languages, with no rate counted twice),
 `whole_sentences_in_order` (no ranking, the first sentences that fit) and
 `twice_the_budget` (RAG_ANSWER__SOURCE_TOKENS doubled: what a larger prompt would keep).
 Questions whose reference is not in the gold document's chunks that the prompt holds
@@ -166,16 +165,16 @@ def in_order(
 
 
 def ranked_only(product: Callable[..., str]) -> Callable[..., str]:
-    """The product's focus without its rules (rates, near sentences): the sentences
-    ranked and cut at the budget."""
+    """The product's focus without its rate rule: the sentences ranked by the
+    question's words (or the multilingual cosine) alone."""
 
     def focus(*args: Any, **kw: Any) -> str:
-        saved = prompts.NEAR, prompts.stated_rates
-        prompts.NEAR, prompts.stated_rates = float("inf"), lambda *a, **k: set()
+        saved = prompts.stated_rates
+        prompts.stated_rates = lambda *a, **k: set()
         try:
             return product(*args, **kw)
         finally:
-            prompts.NEAR, prompts.stated_rates = saved
+            prompts.stated_rates = saved
 
     return focus
 

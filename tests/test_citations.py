@@ -139,25 +139,18 @@ def test_focus_puts_first_the_sentence_counting_by_the_period_asked(
     assert words(kept) <= 20, "the budget still cuts the other sentence away"
 
 
-def test_focus_across_languages_ranks_by_closeness_and_keeps_near_ties() -> None:
-    from rag.answer.prompts import NEAR, focus
+def test_focus_across_languages_ranks_by_closeness_and_the_rate_asked() -> None:
+    from rag.answer.prompts import focus
 
-    def close(scores: dict[str, float]):  # type: ignore[no-untyped-def]
-        return lambda parts: [scores[p.split()[0]] for p in parts]
+    def close(parts: list[str]) -> list[float]:  # the real encoder's cosines
+        return [{"Le": 0.36, "Une": 0.26}[p.split()[0]] for p in parts]
 
-    question = "What is the daily allowance for remote work?"
-    # The telework sentence is closer; the allowance one, counting per day, is twice as
-    # close once the daily rate is counted, and comes first.
-    kept = focus(TELEWORK, question, "en", 20, words, closeness=close({"Le": 0.36, "Une": 0.26}))
-    assert kept.startswith("Une indemnité")
-    # Without a rate asked: the closest first, the other kept past the budget (up to
-    # twice it) only when it is near the best.
-    asked = "What does the handbook say about remote work?"
-    near = focus(TELEWORK, asked, "en", 20, words, closeness=close({"Le": 0.36, "Une": 0.3}))
-    assert near.startswith("Le télétravail") and "2,50 euros" in near
-    far = NEAR * 0.36 - 0.05
-    alone = focus(TELEWORK, asked, "en", 20, words, closeness=close({"Le": 0.36, "Une": far}))
-    assert alone.startswith("Le télétravail") and "2,50" not in alone
+    # The telework sentence is closer; the allowance one, counting per day, counts
+    # twice for a question asking a daily figure, and comes first.
+    daily = focus(TELEWORK, "What is the daily allowance?", "en", 20, words, closeness=close)
+    assert daily.startswith("Une indemnité") and "2 jours" not in daily
+    plain = focus(TELEWORK, "What about remote work?", "en", 20, words, closeness=close)
+    assert plain.startswith("Le télétravail") and "2,50" not in plain
 
 
 def test_long_titles_are_shortened_in_the_prompt_only() -> None:

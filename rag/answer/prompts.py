@@ -199,12 +199,6 @@ def looks_not_found(answer: str) -> bool:
 # share (the multilingual encoder's cosines).
 Closeness = Callable[[list[str]], list[float]]
 
-# A sentence of a passage whose score for the question (shared words, or the
-# multilingual cosine) is at least this share of the best sentence's is kept past the
-# budget, up to twice it (focus). 0.9 kept 12 of spf's 14 gold sentences across
-# languages, 0.7 all 14 (bench/prompt_evidence.py).
-NEAR = 0.7
-
 
 def focus(
     passage: str,
@@ -229,19 +223,14 @@ def focus(
     before (docs/answers.md). With `closeness` (a passage in another language than the
     question: no word is shared) the sentences are ranked by it instead.
 
-    Two rules then, each measured by bench/prompt_evidence.py (docs/benchmarks.md): a
-    question asking a rate ("the daily allowance", "par semaine") counts twice a
-    sentence counting by that period (the cosine put "Le télétravail est possible
-    jusqu'à 2 jours par semaine" above "Une indemnité de 2,50 euros est versée par jour
-    télétravaillé" for "What is the daily allowance for remote work?", and the budget
-    cut the answer away); and the sentences within NEAR of the best are kept up to
-    twice the budget, since neither shared words nor the cosine tell close sentences
-    apart surely (the gold sentence was kept for 35 of spf's 44 questions against 32 at
-    the budget, 14 of its 14 English questions against 10, 44 of clapnq's 64 against
-    41). Carrying a sentence's score down to the next one opening with a pronoun, as
-    verification does, kept one more of spf's and three fewer of clapnq's: English
-    pages run on with "It…" and "Its…", and those filled the budget. A budget of 0
-    keeps the whole passage, in order."""
+    A question asking a rate ("the daily allowance", "par semaine") counts twice a
+    sentence counting by that period, as verification reads it: the cosine put "Le
+    télétravail est possible jusqu'à 2 jours par semaine" above "Une indemnité de 2,50
+    euros est versée par jour télétravaillé" for "What is the daily allowance for
+    remote work?", and the budget cut the answer away. Keeping more sentences keeps
+    the one that answers more often, and the 1.5B model answers worse from them
+    (bench/prompt_evidence.py, docs/benchmarks.md). A budget of 0 keeps the whole
+    passage, in order."""
     parts = [
         piece
         for s, e in sentences(passage)
@@ -262,13 +251,11 @@ def focus(
             for score, part in zip(scores, parts, strict=True)
         ]
     ranked = sorted(range(len(parts)), key=lambda i: (-scores[i], i))
-    best = scores[ranked[0]] if ranked else 0.0
     keep: list[int] = []
     used = 0
     for i in ranked:
         cost = count(parts[i])
-        near = best > 0 and scores[i] >= NEAR * best
-        if keep and used + cost > (2 * budget if near else budget):
+        if keep and used + cost > budget:
             continue
         keep.append(i)
         used += cost
