@@ -98,14 +98,19 @@ def test_english_question_finds_its_sentence_lower_on_a_french_page(demo: Answer
         assert "60" in answer.text and body["all_citations_supported"], body
 
 
-def test_a_count_of_days_is_not_served_as_a_daily_allowance(demo: AnswerService) -> None:
+def test_the_daily_allowance_is_answered_from_its_sentence(demo: AnswerService) -> None:
     """The paid-leave sentence says "25 jours ... par an": a count of days, no daily
-    figure. It was served as "The daily allowance for remote work is 25 days per year"."""
+    figure. It was served as "The daily allowance for remote work is 25 days per year";
+    later the prompt held the telework sentence ("2 jours par semaine") and not the
+    2,50 euros one, and the labelled passages quoted the wrong one. A sentence counting
+    by the period asked ("par jour") now leads its source, in the prompt and in the
+    verifier's relevance across languages."""
     answer = demo.ask("What is the daily allowance for remote work?")
     body = answer.to_dict()
-    if answer.mode == "generative":
-        assert "25" not in answer.text, body
-        assert "2.50" in answer.text.replace(",", "."), body
+    assert answer.mode == "generative", body
+    assert "25" not in answer.text and "2.50" in answer.text.replace(",", "."), body
+    assert any(c.page == 3 and "2,50 euros" in c.quote for c in answer.citations), body
+    assert body["all_citations_supported"], body
 
 
 def test_a_monthly_ceiling_is_not_a_yearly_one(demo: AnswerService) -> None:
