@@ -169,12 +169,12 @@ def ranked_only(product: Callable[..., str]) -> Callable[..., str]:
     question's words (or the multilingual cosine) alone."""
 
     def focus(*args: Any, **kw: Any) -> str:
-        saved = prompts.stated_rates
-        prompts.stated_rates = lambda *a, **k: set()
+        saved = prompts.rate_weight
+        prompts.rate_weight = lambda text, asked: 1.0
         try:
             return product(*args, **kw)
         finally:
-            prompts.stated_rates = saved
+            prompts.rate_weight = saved
 
     return focus
 

@@ -20,7 +20,7 @@ from functools import cached_property
 
 import numpy as np
 
-from rag.answer.rates import adjective_period, stated_rates
+from rag.answer.rates import adjective_period, rate_weight, stated_rates
 from rag.text import content_stems, content_words, detect_language, fold, sentences
 
 # Turns texts into unit vectors in one space for every language (rag.multilingual).
@@ -430,9 +430,7 @@ class Evidence:
         work?" (0.36 against 0.26), and the right answer, citing the second, was
         removed as off topic. As rag.answer.prompts.focus ranks it for the prompt."""
         assert self._question_vector is not None
-        cosine = float(vector @ self._question_vector)
-        counts = self._asked_rates & stated_rates(window.text, or_named=False)
-        return cosine * 2 if counts and cosine > 0 else cosine
+        return float(vector @ self._question_vector) * rate_weight(window.text, self._asked_rates)
 
     @cached_property
     def _best_semantic(self) -> float:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.answer.evidence import term_weights, weighted_coverage
-from rag.answer.rates import stated_rates
+from rag.answer.rates import rate_weight, stated_rates
 from rag.answer.web import WebResult
 from rag.llm.base import Message
 from rag.retrieval.hybrid import SearchHit
@@ -247,8 +247,7 @@ def focus(
         scores = [weighted_coverage(weights, content_stems(part, lang)) for part in parts]
     if asked := stated_rates(question, or_named=False):
         scores = [
-            score * (2 if asked & stated_rates(part, or_named=False) else 1)
-            for score, part in zip(scores, parts, strict=True)
+            score * rate_weight(part, asked) for score, part in zip(scores, parts, strict=True)
         ]
     ranked = sorted(range(len(parts)), key=lambda i: (-scores[i], i))
     keep: list[int] = []

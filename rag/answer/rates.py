@@ -125,6 +125,15 @@ def stated_rates(text: str, *, or_named: bool = True) -> set[str]:
     return stated or (named_periods(text) if or_named else set())
 
 
+def rate_weight(text: str, asked: set[str]) -> float:
+    """How much a sentence counts for a question asking a figure per these periods
+    (`stated_rates(question, or_named=False)`): twice where it counts by one of them
+    ("2,50 euros par jour" for "the daily allowance"), once otherwise. The prompt's
+    cut of a source (rag.answer.prompts.focus) and relevance across languages
+    (rag.answer.evidence) weigh a sentence alike."""
+    return 2.0 if asked and asked & stated_rates(text, or_named=False) else 1.0
+
+
 def named_periods(text: str) -> set[str]:
     """The periods a text names at all (a heading, a title: "Prime annuelle")."""
     text = _normal(text)
