@@ -12,7 +12,10 @@ configured LLM (with its `exclude_doc_ids` hidden from retrieval, as the eval
 runner asks it; `--dataset` repeats to combine question files), and reports the
 share of unanswerable questions that get `not_found` (target >= 0.80), the share
 of answerable ones that get an answer (target >= 0.85), and the share of answers
-whose citations are all in range and supported. Prints one JSON object.
+whose citations are all in range and supported, and how many answers were written
+again from one sentence after their first draft failed verification (`redrafted`,
+by the mode they ended in: without the redraft each would have been the labelled
+passages, so one run gives the baseline too). Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -69,6 +72,10 @@ def main() -> None:
                 # passages shown after the draft was wiped out)
                 "answerability": answer.answerability,
                 "removed": [r.reason for r in answer.removed],
+                # written again from one sentence after the first draft failed
+                # verification: without the redraft (RAG_ANSWER__REDRAFT false), this
+                # answer would have been the labelled passages
+                "redrafted": "redraft_s" in answer.timings,
                 "answer": answer.text[:300],
             }
         )
@@ -95,6 +102,17 @@ def main() -> None:
                     label: {
                         mode: sum(r["mode"] == mode for r in rows if r["answerable"] == flag)
                         for mode in ("generative", "extractive", "not_found")
+                    }
+                    for label, flag in (("answerable", True), ("unanswerable", False))
+                },
+                "redrafted": {
+                    label: {
+                        mode: sum(
+                            r["redrafted"] and r["mode"] == mode
+                            for r in rows
+                            if r["answerable"] == flag
+                        )
+                        for mode in ("generative", "extractive")
                     }
                     for label, flag in (("answerable", True), ("unanswerable", False))
                 },

@@ -5,10 +5,12 @@ right, passages, not found or wrong.
 
 Asks each question of QUESTIONS on the demo store (`rag demo` documents; built in a
 temporary folder unless `--data-dir` names a store that holds them) with the
-configured LLM, three times: as the product (word-level verification, the LLM judge
-of cited sentences and the judge of mentions) and, as baselines in the same run,
-without the judge of mentions (`RAG_ANSWER__MENTION_VETO` 0) and with neither judge
-(word-level verification alone). An answer is
+configured LLM: as the product (word-level verification, the LLM judge of cited
+sentences, the judge of mentions, the redraft from one sentence) and, as baselines in
+the same run (`--baseline`, all by default), without the redraft
+(`RAG_ANSWER__REDRAFT` false), without the judge of mentions
+(`RAG_ANSWER__MENTION_VETO` 0) and with neither judge (word-level verification
+alone). An answer is
 
 - `right`: a generated answer stating the expected figure (or "not found" where the
   documents do not say it);
@@ -124,28 +126,49 @@ def run(settings: Settings) -> dict[str, object]:
     return {"outcomes": counts, "seconds": round(time.perf_counter() - started, 1), "rows": rows}
 
 
+BASELINES = {
+    "redraft": "baseline: without the redraft (the labelled passages at once)",
+    "mentions": "baseline: without the judge of mentions",
+    "judges": "baseline: word-level only (both judges off)",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, help="a store holding the demo documents")
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        choices=sorted(BASELINES),
+        help="the baselines to run beside the product (repeatable; default: all)",
+    )
     args = parser.parse_args()
+    chosen = args.baseline or list(BASELINES)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=args.data_dir) if args.data_dir else build_store(Path(tmp))
-        report = {
-            "questions": len(QUESTIONS),
-            "product (word-level + judge + judge of mentions)": run(settings),
-            "baseline: without the judge of mentions": run(without(settings, "mention_veto")),
-            "baseline: word-level only (both judges off)": run(
-                without(settings, "mention_veto", "judge_veto")
-            ),
+        variants = {
+            "redraft": lambda: changed(settings, redraft=False),
+            "mentions": lambda: without(settings, "mention_veto"),
+            "judges": lambda: without(settings, "mention_veto", "judge_veto"),
         }
+        report: dict[str, object] = {
+            "questions": len(QUESTIONS),
+            "product (word-level + judge + judge of mentions + redraft)": run(settings),
+        }
+        for name in chosen:
+            report[BASELINES[name]] = run(variants[name]())
     print(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+def changed(settings: Settings, **update: object) -> Settings:
+    answer = settings.answer.model_copy(update=update)
+    return settings.model_copy(update={"answer": answer})
 
 
 def without(settings: Settings, *vetoes: str) -> Settings:
     """These answer settings (per-language vetoes) turned off."""
-    update = {name: {lang: 0.0 for lang in getattr(settings.answer, name)} for name in vetoes}
-    answer = settings.answer.model_copy(update=update)
-    return settings.model_copy(update={"answer": answer})
+    off = {name: dict.fromkeys(getattr(settings.answer, name), 0.0) for name in vetoes}
+    return changed(settings, **off)
 
 
 if __name__ == "__main__":

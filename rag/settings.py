@@ -209,6 +209,13 @@ class AnswerSettings(BaseModel):
         "up to about this many LLM tokens (prefill dominates answer time on CPU); 0 keeps "
         "whole passages.",
     )
+    redraft: bool = Field(
+        True,
+        description="When no sentence of a draft can be verified and the answerability check "
+        "was sure the sources answer, the model writes the answer again from the one "
+        "sentence that bears most on the question, and that draft is verified in turn; "
+        "off: the labelled passages at once.",
+    )
     min_dense_score: float = Field(
         0.2,
         ge=-1,

@@ -417,11 +417,15 @@ MARRIAGE_ANSWER = "Le mariage du salarié donne droit à 5 jours de congé payé
 def test_the_judge_vetoes_a_citation_it_doubts(demo_store: Settings) -> None:
     """Every word of the claim is in the cited sentence; the LLM asked about that
     sentence says it does not say so: the claim is not served."""
-    llm = CheckingLLM(MARRIAGE_ANSWER, p_yes=0.9, judge={"mariage": 0.1})
+    # The check is sure the sources answer: the draft is written again from the
+    # marriage sentence alone, and the model says the same.
+    llm = CheckingLLM(MARRIAGE_ANSWER, MARRIAGE_ANSWER, p_yes=0.9, judge={"mariage": 0.1})
     answer = service(checked(demo_store), llm).ask("Combien de jours de congé pour un mariage ?")
-    # The check was sure the sources answer: the passages, labelled as unverified.
+    # Neither draft verified: the passages, labelled as unverified; the sentence both
+    # drafts lost is reported once.
     assert answer.mode == "extractive" and answer.text.startswith(UNVERIFIED_INTRO["fr"])
     assert [r.reason for r in answer.removed] == ["off_topic"]
+    assert len(llm.calls) == 2
     [judged] = set(llm.judged)
     assert judged.endswith(SUPPORTS["fr"]) and "Le mariage du salarié" in judged
     assert "Question : Combien de jours de congé pour un mariage ?" in judged
@@ -462,7 +466,7 @@ def test_a_question_word_no_source_holds_is_asked_of_the_cited_sentence(
     the claim in its sentence, is not served as the meal allowance."""
     question = "Quel est le montant de l'indemnité de repas ?"
     draft = "Le montant de l'indemnité de repas est de 2,50 euros par jour télétravaillé [1]."
-    llm = CheckingLLM(draft, p_yes=0.5, mentions={"repas": 0.1})
+    llm = CheckingLLM(draft, draft, p_yes=0.5, mentions={"repas": 0.1})
     answer = service(checked(demo_store), llm).ask(question)
     assert answer.mode != "generative" and "indemnité de repas" not in answer.text
     assert [r.reason for r in answer.removed] == ["off_topic"]
@@ -532,7 +536,9 @@ def test_coverage_counts_only_what_the_caller_may_see(demo_store: Settings) -> N
         update={"answerable_coverage_weight": {"fr": 0.5, "en": 0.0}}
     )
     settings = base.model_copy(update={"answer": answer_settings})
-    llm = CheckingLLM("Chaque salarié acquiert 25 jours ouvrés de congés payés par an [1].", 0.9)
+    llm = CheckingLLM(
+        "Chaque salarié acquiert 25 jours ouvrés de congés payés par an [1].", p_yes=0.9
+    )
     svc = service(settings, llm)
     question = "Combien de jours de congés payés donne la prime d'objectifs ?"
     public = SearchFilters(groups=("public",))
@@ -581,6 +587,61 @@ def test_model_declining_after_a_passed_check_gives_the_passages(demo_store: Set
     assert answer.mode == "extractive" and answer.text.startswith(DECLINED_INTRO["fr"])
     assert answer.citations and all(c.supported for c in answer.citations)
     assert any("declined" in n for n in answer.notices)
+
+
+PAID_LEAVE_ANSWER = "Chaque salarié acquiert 25 jours ouvrés de congés payés par an [1]."
+
+
+def test_an_unverified_draft_is_written_again_from_the_sentence_that_answers(
+    demo_store: Settings,
+) -> None:
+    """The sure check says the sources answer; the draft gives the paid-leave figure,
+    the sentence above the marriage one, and is removed as off topic. The model is
+    asked again with the marriage sentence alone, and that draft is served, verified;
+    the tokens of the first were taken back, and the first's removal is reported."""
+    llm = CheckingLLM(PAID_LEAVE_ANSWER, MARRIAGE_ANSWER, p_yes=0.9)
+    events = list(
+        service(checked(demo_store), llm).stream("Combien de jours de congé pour un mariage ?")
+    )
+    answer = events[-1]["answer"]
+    kinds = [e["type"] for e in events]
+    assert kinds.index("reset") < len(kinds) - 1
+    assert {"type": "stage", "name": "redraft"} in events
+    # The second draft's tokens stream after the reset.
+    after = "".join(e["text"] for e in events[kinds.index("reset") :] if e["type"] == "token")
+    assert after == MARRIAGE_ANSWER
+    assert answer.mode == "generative" and "5 jours" in answer.text, answer.to_dict()
+    assert answer.citations and all(c.supported for c in answer.citations)
+    assert any("mariage" in c.quote for c in answer.citations)
+    assert [(r.reason, "25 jours" in r.text) for r in answer.removed] == [("off_topic", True)]
+    assert any("answered again" in n for n in answer.notices)
+    # The second prompt holds one source: the marriage sentence, not its page.
+    second = str(llm.calls[1][-1]["content"])
+    assert "[2]" not in second and "mariage" in second and "congés payés" not in second
+    assert answer.timings["redraft_s"] > 0
+
+
+def test_the_redraft_is_off_at_false(demo_store: Settings) -> None:
+    settings = checked(demo_store)
+    off = settings.answer.model_copy(update={"redraft": False})
+    llm = CheckingLLM(PAID_LEAVE_ANSWER, MARRIAGE_ANSWER, p_yes=0.9)
+    answer = service(settings.model_copy(update={"answer": off}), llm).ask(
+        "Combien de jours de congé pour un mariage ?"
+    )
+    assert answer.mode == "extractive" and answer.text.startswith(UNVERIFIED_INTRO["fr"])
+    assert len(llm.calls) == 1
+
+
+def test_no_redraft_when_the_check_was_not_sure(demo_store: Settings) -> None:
+    """Under the extractive threshold an unverified draft is "not found", as before: a
+    second draft would answer what the check doubted the sources say."""
+    settings = checked(demo_store)
+    sure_at = settings.answer.model_copy(update={"extractive_threshold": {"fr": 0.8}})
+    llm = CheckingLLM(PAID_LEAVE_ANSWER, MARRIAGE_ANSWER, p_yes=0.6)
+    answer = service(settings.model_copy(update={"answer": sure_at}), llm).ask(
+        "Combien de jours de congé pour un mariage ?"
+    )
+    assert answer.mode == "not_found" and len(llm.calls) == 1
 
 
 def test_a_draft_that_only_repeats_the_instruction_is_written_again(

@@ -269,6 +269,18 @@ def test_the_phrases_a_source_in_another_language_must_speak_of() -> None:
     assert found[0] == "expense reports" and "must" not in " ".join(found)
 
 
+def test_a_sentence_in_another_language_is_asked_first_what_no_own_source_holds() -> None:
+    """The French telework page holds "indemnité", not "montant" nor "repas": an
+    English sentence cited for the meal allowance is asked about those two; asked about
+    "indemnité" (the first two by length), the 1.5B model refused the expense policy's
+    meal sentence (0.45) and "repas" was never asked."""
+    meals = "Meals during business travel are reimbursed up to 25 euros per meal."
+    evidence = Evidence(MEAL, "fr", [Source("1", meals), Source("2", TELEWORK)])
+    assert evidence.phrases[:2] == ["montant", "repas"]
+    # With no source in the question's language, the longest first, as before.
+    assert Evidence(MEAL, "fr", [Source("1", meals)]).phrases == ["montant", "indemnité", "repas"]
+
+
 def test_the_judge_of_mentions_is_asked_of_two_phrases_per_sentence_at_most() -> None:
     question = "Quel est le montant de l'indemnité pour le repas, le transport et l'hôtel ?"
     draft = "L'indemnité est de 2,50 euros par jour télétravaillé [1]."

@@ -349,12 +349,17 @@ class Evidence:
         sentence holds them to tell apart), and a claim can bind them to a sentence
         that speaks of something else: "l'indemnité de repas est de 2,50 euros" from
         "une indemnité de 2,50 euros par jour télétravaillé"."""
+        if not self._held_in_language:
+            return []
+        return self._phrases(self._held_in_language)
+
+    @cached_property
+    def _held_in_language(self) -> set[str]:
+        """The stems the sources in the question's language hold."""
         held: set[str] = set()
         for window in self._own_language:
             held |= self._stems[id(window)]
-        if not held:
-            return []
-        return self._phrases(held)
+        return held
 
     @cached_property
     def phrases(self) -> list[str]:
@@ -366,9 +371,15 @@ class Evidence:
         days of leave" close to "Le mariage du salarié donne droit à 5 jours"."""
         # Every word is "missing" here: runs of adjacent words only ("civil
         # partnership", not "days of leave for a civil partnership", which a page on
-        # days of leave speaks of), longest first: the judge is asked about two.
+        # days of leave speaks of); the judge is asked about two. First those no
+        # source in the question's language holds, which only the other language's
+        # sentence can speak of ("repas" of "le montant de l'indemnité de repas", the
+        # French pages speaking of a telework "indemnité"), then the longest.
         phrases = self._phrases(set(), adjacent=True)
-        return sorted(phrases, key=lambda p: -len(p.split()))
+        return sorted(
+            phrases,
+            key=lambda p: (content_stems(p, self.lang) <= self._held_in_language, -len(p.split())),
+        )
 
     def _phrases(self, held: set[str], adjacent: bool = False) -> list[str]:
         """Runs of the question's content words not in `held`, as it phrases them; with

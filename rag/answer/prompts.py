@@ -348,6 +348,7 @@ def build_prompt(
     limit: int | None = None,
     closeness: Closeness | None = None,
     prompt_lang: str | None = None,
+    texts: Sequence[str] | None = None,
 ) -> Prompt:
     """The chat messages, with up to `limit` sources, as many as fit the context (by
     token count): internal sources first, then web results in what is left, in a
@@ -357,7 +358,8 @@ def build_prompt(
     ranked by the question's words, its sentences would keep their document order and
     the answer could be cut away (the mutual-insurance rate after the password rules).
     `prompt_lang`: the language the instructions are written in (system_prompt), the
-    question's by default; the answer is asked in the question's."""
+    question's by default; the answer is asked in the question's. `texts`: what each
+    hit shows instead of its sentences about the question (the redraft's one quote)."""
     sources_label, question_label, _ = _LABELS[lang]
     prompt_lang = prompt_lang if prompt_lang in _SYSTEM else lang
     system = system_prompt(prompt_lang, lang) + (WEB_INSTRUCTIONS[prompt_lang] if web else "")
@@ -380,15 +382,19 @@ def build_prompt(
         if len(used) >= limit:
             break
         crossing = closeness is not None and detect_language(hit.chunk.text, default=lang) != lang
-        text = focus(
-            hit.chunk.text,
-            question,
-            lang,
-            source_tokens,
-            count_tokens,
-            shown,
-            weights,
-            closeness if crossing else None,
+        text = (
+            texts[i]
+            if texts is not None
+            else focus(
+                hit.chunk.text,
+                question,
+                lang,
+                source_tokens,
+                count_tokens,
+                shown,
+                weights,
+                closeness if crossing else None,
+            )
         )
         if not text:
             repeats += 1

@@ -89,6 +89,10 @@ NO_PROBABILITIES = (
     "answerability not checked: the language model does not report token probabilities"
 )
 
+REDRAFTED = (
+    "the first draft could not be verified: answered again from the sentence that bears "
+    "most on the question"
+)
 WEB_ONLY = "answered from web results only: external sources, not checked by the company"
 WEB_DISABLED = (
     "web search is not enabled on this deployment (RAG_WEB__ENABLED); the answer uses "
@@ -269,6 +273,7 @@ class _Run:
     draft: str = ""  # the generated answer, before verification
     streamed: bool = False  # tokens went out that a reset has not taken back
     told: bool = False  # the prompt ends with ANSWER_NOW (a sure check added it)
+    verified_notices: int = 0  # the answer's notices before verification added its own
     groups: tuple[str, ...] | None = None  # the caller's, when not every one (filters)
 
 
@@ -636,6 +641,7 @@ class AnswerService:
         """Keep the draft's verified sentences (rag.answer.verify); with none left, the
         passages when the check was sure, else `not_found`."""
         yield {"type": "stage", "name": "verify"}
+        run.verified_notices = len(run.answer.notices)
         with self._timed(run, "verify") as verify:
             judge, mentions = self._judges(run.standalone, run.lang, run.params, run.answer)
             verification = self._verify(
@@ -645,14 +651,65 @@ class AnswerService:
         if not verification.kept:
             if run.hits and not verification.in_passing and self._confident(run):
                 # The model itself judged that the sources hold the answer, but no
-                # sentence of the draft could be verified: the passages, labelled.
-                # Not when its claim of how long or how much something is came from a
-                # sentence naming it only in passing (rag.answer.measure): that
-                # sentence is what made the sources look as if they held the answer,
-                # as "…jusqu'à 2 jours par semaine, après la période d'essai…" does for
-                # "How long is the trial period?".
+                # sentence of the draft could be verified: written again from the
+                # sentence that bears most on the question, else the passages,
+                # labelled. Not when its claim of how long or how much something is
+                # came from a sentence naming it only in passing (rag.answer.measure):
+                # that sentence is what made the sources look as if they held the
+                # answer, as "…jusqu'à 2 jours par semaine, après la période
+                # d'essai…" does for "How long is the trial period?".
+                if self.settings.answer.redraft and not run.found:
+                    yield from self._stage_redraft(run)
+                    return
                 raise _Finish("extractive", UNVERIFIED_INTRO)
             raise _Finish("not_found")
+
+    def _stage_redraft(self, run: _Run) -> Iterator[Event]:
+        """The draft again, from one sentence: the lead passage's that bears most on
+        the question, the one the labelled passages would quote first. Given five
+        passages cut to their sentences, the 1.5B model often answers from the wrong
+        one (the demo's "Quel est le montant de l'indemnité de repas ?" got the
+        telework allowance, removed as off topic, though the expense policy's meal
+        sentence led) or paraphrases past what verification accepts; given the one
+        sentence, it restates it. The second draft is verified against every source,
+        as the first was; with nothing verified, the passages, labelled."""
+        assert run.prompt is not None
+        answer = run.answer
+        lead = self.evidence(run.standalone, run.lang, run.hits[:1]).best_for_question(0)
+        if lead is None:
+            raise _Finish("extractive", UNVERIFIED_INTRO, reset=run.streamed)
+        if run.streamed:
+            yield {"type": "reset"}
+            run.streamed = False
+        prompt = self.prompt(
+            run.standalone, run.hits[:1], run.lang, run.params, limit=1, texts=[lead.text]
+        )
+        messages = with_line(prompt, ANSWER_NOW[prompt.lang]) if run.told else prompt.messages
+        removed = list(answer.removed)
+        yield {"type": "stage", "name": "redraft"}
+        try:
+            with self._timed(run, "redraft") as redraft:
+                draft = yield from self._draft(run, messages, redraft)
+        except LLMUnavailable as exc:
+            log.warning("redraft failed, answering with the passages: %s", exc)
+            answer.notices.append(LLM_UNAVAILABLE)
+            raise _Finish("extractive", UNVERIFIED_INTRO, reset=run.streamed) from exc
+        raw = draft.strip()
+        if run.told:
+            raw = without_echo(raw, ANSWER_NOW[prompt.lang])
+        if not raw or looks_not_found(raw):
+            raise _Finish("extractive", UNVERIFIED_INTRO, reset=run.streamed)
+        # The first draft's removals are reported with this one's, and counted once.
+        del answer.notices[run.verified_notices :]
+        with self._timed(run, "verify_redraft") as verify:
+            judge, mentions = self._judges(run.standalone, run.lang, run.params, answer)
+            verification = self._verify(
+                answer, raw, run.standalone, run.hits, run.lang, judge, mentions, removed
+            )
+            verify.set_attribute("removed", len(answer.removed))
+        if not verification.kept:
+            raise _Finish("extractive", UNVERIFIED_INTRO, reset=run.streamed)
+        answer.notices.append(REDRAFTED)
 
     def _finish(self, run: _Run, mode: Mode, intro: dict[str, str] = EXTRACTIVE_INTRO) -> Event:
         """The one way an answer leaves: its mode's text, its notices, its total time."""
@@ -706,11 +763,13 @@ class AnswerService:
         params: GenerationParams,
         web: Sequence[WebResult] = (),
         limit: int | None = None,
+        texts: Sequence[str] | None = None,
     ) -> Prompt:
         """The answer's prompt for up to `limit` of these sources (the setting by
         default), as the service builds it (the benches compare against exactly this
         prompt). Its instructions are in the language of the source that leads
-        (system_prompt), its answer in the question's."""
+        (system_prompt), its answer in the question's. `texts`: what each source shows
+        instead of its sentences about the question."""
         lead = hits[0].chunk.text if hits else ""
         return build_prompt(
             question,
@@ -724,6 +783,7 @@ class AnswerService:
             limit=self.settings.answer.sources if limit is None else limit,
             closeness=self._closeness(question),
             prompt_lang=detect_language(lead, default=lang) if lead else lang,
+            texts=texts,
         )
 
     def _closeness(self, question: str) -> Closeness | None:
@@ -1003,11 +1063,12 @@ class AnswerService:
         lang: str,
         judge: Judge | None = None,
         mentions: Mentions | None = None,
+        earlier: Sequence[Removal] = (),
     ) -> Verification:
         """Keep the draft's sentences that a source sentence about the question
         supports, re-cited where the model cited the wrong source or none
         (rag.answer.verify); the answer holds them, and the verification says what is
-        kept."""
+        kept. `earlier`: what an earlier draft lost, reported with this one's."""
         web = answer.web_sources
         parsed = parse_citations(raw, len(hits), len(web))
         if parsed.dropped or parsed.dropped_web:
@@ -1031,6 +1092,8 @@ class AnswerService:
             parsed.statements, labels
         )
         self._strip_links(verification, hits, web)
+        removed = {(r.text, r.reason): r for r in [*earlier, *verification.removed]}
+        verification.removed = list(removed.values())
         answer.removed = verification.removed
         self._removal_notices(answer, verification)
         if not verification.kept:
