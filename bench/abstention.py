@@ -98,24 +98,10 @@ def main() -> None:
                     / max(len(answerable), 1),
                     3,
                 ),
-                "modes": {
-                    label: {
-                        mode: sum(r["mode"] == mode for r in rows if r["answerable"] == flag)
-                        for mode in ("generative", "extractive", "not_found")
-                    }
-                    for label, flag in (("answerable", True), ("unanswerable", False))
-                },
-                "redrafted": {
-                    label: {
-                        mode: sum(
-                            r["redrafted"] and r["mode"] == mode
-                            for r in rows
-                            if r["answerable"] == flag
-                        )
-                        for mode in ("generative", "extractive")
-                    }
-                    for label, flag in (("answerable", True), ("unanswerable", False))
-                },
+                "modes": by_mode(rows, ("generative", "extractive", "not_found")),
+                "redrafted": by_mode(
+                    [r for r in rows if r["redrafted"]], ("generative", "extractive")
+                ),
                 "answers_with_all_citations_supported": round(
                     sum(r["all_supported"] for r in answered) / max(len(answered), 1), 3
                 ),
@@ -125,6 +111,16 @@ def main() -> None:
             indent=2,
         )
     )
+
+
+def by_mode(rows: list[dict[str, object]], modes: tuple[str, ...]) -> dict[str, dict[str, int]]:
+    """How many of these rows ended in each mode, answerable and unanswerable apart."""
+    return {
+        label: {
+            mode: sum(r["mode"] == mode for r in rows if r["answerable"] == flag) for mode in modes
+        }
+        for label, flag in (("answerable", True), ("unanswerable", False))
+    }
 
 
 if __name__ == "__main__":

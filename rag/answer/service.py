@@ -675,7 +675,9 @@ class AnswerService:
         as the first was; with nothing verified, the passages, labelled."""
         assert run.prompt is not None
         answer = run.answer
-        lead = self.evidence(run.standalone, run.lang, run.hits[:1]).best_for_question(0)
+        # Scored among every source, as the passages are: a word's weight depends on
+        # the sentences it is weighed against.
+        lead = self.evidence(run.standalone, run.lang, run.hits).best_for_question(0)
         if lead is None:
             raise _Finish("extractive", UNVERIFIED_INTRO, reset=run.streamed)
         if run.streamed:
