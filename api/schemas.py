@@ -258,6 +258,12 @@ class Answerability(BaseModel):
         "weighed by rarity (null where it does not count: across languages, or a weight of 0).",
     )
     threshold: float
+    redraft_p_yes: float | None = Field(
+        None,
+        description="Where no sentence of the first draft could be verified: the LLM's "
+        "probability that the one sentence a second draft would restate answers the question "
+        "by itself (RAG_ANSWER__REDRAFT_THRESHOLD); null where not asked.",
+    )
 
 
 class AnswerResponse(BaseModel):

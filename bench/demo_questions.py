@@ -8,7 +8,8 @@ temporary folder unless `--data-dir` names a store that holds them) with the
 configured LLM: as the product (word-level verification, the LLM judge of cited
 sentences, the judge of mentions, the redraft from one sentence) and, as baselines in
 the same run (`--baseline`, all by default), without the redraft
-(`RAG_ANSWER__REDRAFT` false), without the judge of mentions
+(`RAG_ANSWER__REDRAFT` false), with the redraft written whatever the LLM says of its
+one sentence (`RAG_ANSWER__REDRAFT_THRESHOLD` 0), without the judge of mentions
 (`RAG_ANSWER__MENTION_VETO` 0) and with neither judge (word-level verification
 alone). An answer is
 
@@ -128,6 +129,7 @@ def run(settings: Settings) -> dict[str, object]:
 
 BASELINES = {
     "redraft": "baseline: without the redraft (the labelled passages at once)",
+    "ungated": "baseline: the redraft without asking whether its sentence answers",
     "mentions": "baseline: without the judge of mentions",
     "judges": "baseline: word-level only (both judges off)",
 }
@@ -148,12 +150,13 @@ def main() -> None:
         settings = Settings(data_dir=args.data_dir) if args.data_dir else build_store(Path(tmp))
         variants = {
             "redraft": lambda: changed(settings, redraft=False),
+            "ungated": lambda: changed(settings, redraft_threshold=0.0),
             "mentions": lambda: without(settings, "mention_veto"),
             "judges": lambda: without(settings, "mention_veto", "judge_veto"),
         }
         report: dict[str, object] = {
             "questions": len(QUESTIONS),
-            "product (word-level + judge + judge of mentions + redraft)": run(settings),
+            "product (word-level + judge + judge of mentions + checked redraft)": run(settings),
         }
         for name in chosen:
             report[BASELINES[name]] = run(variants[name]())

@@ -216,6 +216,14 @@ class AnswerSettings(BaseModel):
         "sentence that bears most on the question, and that draft is verified in turn; "
         "off: the labelled passages at once.",
     )
+    redraft_threshold: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="The redraft is written only when the LLM's probability that that one "
+        "sentence answers the question by itself reaches this; below, the labelled "
+        "passages. 0: not asked.",
+    )
     min_dense_score: float = Field(
         0.2,
         ge=-1,

@@ -71,7 +71,8 @@ _MENTIONED = re.compile(
 
 class CheckingLLM(ScriptedLLM):
     """A ScriptedLLM that also answers the answerability check: P(first choice) is
-    `p_yes`, or the check raises `check_error`. Records the check's messages.
+    `p_yes` (`then_p_yes` for every check after the first, as the redraft's), or the
+    check raises `check_error`. Records the check's messages.
 
     The verifier's support judge (rag.answer.prompts.SUPPORTS) is answered apart:
     `judge` maps a word of the judged claim to its P(yes) (the first match; `judge_p`
@@ -91,9 +92,11 @@ class CheckingLLM(ScriptedLLM):
         judge_p: float = 0.9,
         judge_error: Exception | None = None,
         mentions: dict[str, float] | None = None,
+        then_p_yes: float | None = None,
     ) -> None:
         super().__init__(*replies)
         self.p_yes, self.check_error = p_yes, check_error
+        self.then_p_yes = p_yes if then_p_yes is None else then_p_yes
         self.judge, self.judge_p, self.judge_error = judge or {}, judge_p, judge_error
         self.mentions = mentions or {}
         self.checks: list[list[Message]] = []
@@ -122,7 +125,8 @@ class CheckingLLM(ScriptedLLM):
         self.checks.append(messages)
         if self.check_error is not None:
             raise self.check_error
-        return {choices[0]: self.p_yes, choices[1]: 1.0 - self.p_yes}
+        p = self.p_yes if len(self.checks) == 1 else self.then_p_yes
+        return {choices[0]: p, choices[1]: 1.0 - p}
 
 
 class SlowLLM(ScriptedLLM):

@@ -619,6 +619,30 @@ def test_an_unverified_draft_is_written_again_from_the_sentence_that_answers(
     second = str(llm.calls[1][-1]["content"])
     assert "[2]" not in second and "mariage" in second and "congés payés" not in second
     assert answer.timings["redraft_s"] > 0
+    assert answer.answerability is not None
+    assert answer.answerability["redraft_p_yes"] == pytest.approx(0.9)
+
+
+def test_no_redraft_when_the_sentence_alone_does_not_answer(demo_store: Settings) -> None:
+    """The check over the five passages was sure, but asked of the one sentence the
+    redraft would restate, the LLM doubts it answers: the labelled passages, and no
+    second draft (a verified restatement of a sentence that does not answer would be
+    served as the answer)."""
+    llm = CheckingLLM(PAID_LEAVE_ANSWER, MARRIAGE_ANSWER, p_yes=0.9, then_p_yes=0.3)
+    events = list(
+        service(checked(demo_store), llm).stream("Combien de jours de congé pour un mariage ?")
+    )
+    answer = events[-1]["answer"]
+    assert answer.mode == "extractive" and answer.text.startswith(UNVERIFIED_INTRO["fr"])
+    assert len(llm.calls) == 1, "no second draft"
+    assert len(llm.checks) == 2
+    # The second check was asked of the one sentence: the marriage one, not its page.
+    alone = str(llm.checks[1][-1]["content"])
+    assert "mariage" in alone and "congés payés" not in alone
+    assert answer.answerability is not None
+    assert answer.answerability["redraft_p_yes"] == pytest.approx(0.3)
+    assert {"type": "stage", "name": "redraft"} not in events
+    assert "redraft_check_s" in answer.timings
 
 
 def test_the_redraft_is_off_at_false(demo_store: Settings) -> None:

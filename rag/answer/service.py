@@ -680,12 +680,14 @@ class AnswerService:
         lead = self.evidence(run.standalone, run.lang, run.hits).best_for_question(0)
         if lead is None:
             raise _Finish("extractive", UNVERIFIED_INTRO, reset=run.streamed)
-        if run.streamed:
-            yield {"type": "reset"}
-            run.streamed = False
         prompt = self.prompt(
             run.standalone, run.hits[:1], run.lang, run.params, limit=1, texts=[lead.text]
         )
+        if not self._lead_answers(run, prompt):
+            raise _Finish("extractive", UNVERIFIED_INTRO, reset=run.streamed)
+        if run.streamed:
+            yield {"type": "reset"}
+            run.streamed = False
         messages = with_line(prompt, ANSWER_NOW[prompt.lang]) if run.told else prompt.messages
         removed = list(answer.removed)
         yield {"type": "stage", "name": "redraft"}
@@ -712,6 +714,35 @@ class AnswerService:
         if not verification.kept:
             raise _Finish("extractive", UNVERIFIED_INTRO, reset=run.streamed)
         answer.notices.append(REDRAFTED)
+
+    def _lead_answers(self, run: _Run, prompt: Prompt) -> bool:
+        """Does the one sentence a redraft would restate answer the question by itself,
+        by the LLM's probability of "yes" to ANSWERABLE over it alone
+        (RAG_ANSWER__REDRAFT_THRESHOLD)? The check before generation judged the five
+        passages together; the sentence that bears most on the question's words may
+        still not answer it. clapnq's unanswerable "what were key resources exploited
+        by colonial settlers in new england" passed that check, its draft was removed,
+        and the redraft restated the lead sentence, verified word for word: "Since the
+        soil and weather in New England was not suitable for farming, many people did
+        not farm [1]", served as the answer. Unsure, or unable to ask: the passages,
+        labelled, as without the redraft."""
+        bar = self.settings.answer.redraft_threshold
+        if bar <= 0:
+            return True
+        if not isinstance(self.llm, ScoresChoices):
+            return False
+        yes, no = YES_NO[run.lang]
+        try:
+            with self._timed(run, "redraft_check"):
+                p_yes = self.llm.choice_probabilities(
+                    with_line(prompt, ANSWERABLE[run.lang]), [yes, no], run.params
+                )[yes]
+        except (LLMUnavailable, NoTokenProbabilities) as exc:
+            log.warning("redraft not checked, answering with the passages: %s", exc)
+            return False
+        if run.answer.answerability is not None:
+            run.answer.answerability["redraft_p_yes"] = p_yes
+        return p_yes >= bar
 
     def _finish(self, run: _Run, mode: Mode, intro: dict[str, str] = EXTRACTIVE_INTRO) -> Event:
         """The one way an answer leaves: its mode's text, its notices, its total time."""
