@@ -238,9 +238,10 @@ class Answer:
             "notices": self.notices,
             "answerability": (
                 {
-                    # coverage: null where it did not count (no weight, across languages)
+                    # coverage: null where it did not count (no weight, across languages);
+                    # redraft_p_yes: where the redraft's sentence was checked
                     k: round(self.answerability[k], 4) if k in self.answerability else None
-                    for k in ("score", "p_yes", "dense", "coverage", "threshold")
+                    for k in ("score", "p_yes", "dense", "coverage", "threshold", "redraft_p_yes")
                 }
                 if self.answerability
                 else None

@@ -209,7 +209,14 @@ def test_every_answer_field_reaches_the_client(make_api) -> None:  # type: ignor
     r = api.post("/v1/ask", api.employee, json={"question": MARRIAGE, "web": True, "stream": True})
     events = dict(sse_events(r.text))
     for answer in (body, events["done"]):
-        assert set(answer["answerability"]) == {"score", "p_yes", "dense", "coverage", "threshold"}
+        assert set(answer["answerability"]) == {
+            "score",
+            "p_yes",
+            "dense",
+            "coverage",
+            "threshold",
+            "redraft_p_yes",
+        }
         [removed] = answer["removed"]
         assert "homards" in removed["text"] and removed["reason"] in ("unsupported", "off_topic")
         assert [c["kind"] for c in answer["citations"]] == ["document", "web"]
