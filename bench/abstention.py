@@ -15,7 +15,8 @@ of answerable ones that get an answer (target >= 0.85), and the share of answers
 whose citations are all in range and supported, and how many answers were written
 again from one sentence after their first draft failed verification (`redrafted`,
 by the mode they ended in: without the redraft each would have been the labelled
-passages, so one run gives the baseline too). Prints one JSON object.
+passages, so one run gives the baseline too). `--definitions` keeps the questions
+asking what something is. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.datasets import load_questions
 from eval.runner import exclusion_filters
+from rag.answer.definition import asks_definition
 from rag.answer.service import AnswerService
 from rag.settings import Settings
 
@@ -48,9 +50,17 @@ def main() -> None:
         help="skip this many questions of each class first (e.g. 50: questions the "
         "answerability check was not calibrated on)",
     )
+    parser.add_argument(
+        "--definitions",
+        action="store_true",
+        help='only the questions asking what something is ("Qu\'est-ce qu\'un…", "What '
+        'is a…"), which verification checks on what the answer adds to the question',
+    )
     args = parser.parse_args()
     service = AnswerService(Settings(data_dir=args.data_dir))
     questions = [q for path in args.dataset for q in load_questions(path)]
+    if args.definitions:
+        questions = [q for q in questions if asks_definition(q.question)]
     window = slice(args.offset, args.offset + args.per_class)
     answerable = [q for q in questions if q.answerable][window]
     unanswerable = [q for q in questions if not q.answerable][window]
@@ -77,6 +87,7 @@ def main() -> None:
                 # answer would have been the labelled passages
                 "redrafted": "redraft_s" in answer.timings,
                 "answer": answer.text[:300],
+                "question": q.question,
             }
         )
     answered = [r for r in rows if r["mode"] != "not_found"]

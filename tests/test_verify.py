@@ -708,6 +708,40 @@ def test_a_circular_definition_is_not_an_answer() -> None:
     assert verify("Qu'est-ce que l'employeur doit payer ?", f"{paid} [1]", paid).kept
 
 
+RECEIPTS = (
+    "Pour bénéficier des prestations familiales, vous devez présenter l'un des titres "
+    "suivants :\nrécépissé de demande de titre de séjour reconnu réfugié,\nou récépissé "
+    "de demande de titre de séjour étranger admis par l'asile."
+)
+
+
+def test_a_definition_is_checked_on_what_it_adds_to_the_question() -> None:
+    """Asked what something is, the words a claim adds to the question's must be the
+    source's: spf's récépissé, its fiche left out, was defined from a list naming the
+    récépissés a refugee may show, half the claim's words the question's (support
+    0.5, the threshold) and none of what it said the récépissé is. A definition the
+    sentence gives, in the question's words and its own, is kept."""
+    question = "Qu'est-ce qu'un récépissé de demande de titre de séjour ?"
+    invented = (
+        "Un récépissé de demande de titre de séjour est un document qui confirme que "
+        "votre demande a été rejetée ou acceptée [1]."
+    )
+    result = verify(question, invented, RECEIPTS)
+    assert result.kept == [] and [r.reason for r in result.removed] == [UNSUPPORTED]
+    source = (
+        "Le récépissé de demande de titre de séjour est un document provisoire qui "
+        "autorise votre séjour en France pendant l'examen de votre demande."
+    )
+    given = (
+        "Un récépissé de demande de titre de séjour est un document provisoire qui "
+        "autorise votre séjour pendant l'examen de la demande [1]."
+    )
+    assert verify(question, given, source).kept
+    # Another kind of question is checked on every word of the claim, as before.
+    listed = "Le récépissé de demande de titre de séjour reconnu réfugié est accepté [1]."
+    assert verify("Quels titres permettent les prestations familiales ?", listed, RECEIPTS).kept
+
+
 PARDON = (
     "La grâce présidentielle permet au Président de la République de réduire une peine. "
     "En cas de grâce, les réparations civiles prononcées restent applicables."
@@ -816,6 +850,12 @@ def test_a_definition_cites_a_sentence_that_says_what_it_is() -> None:
         ("Qu'est-ce qu'un témoin assisté ?", {"temoin", "assist"}, "temoin", True),
         ("Que signifie la sanctification ?", {"sanctif"}, "sanctif", True),
         ("What does the song gimme shelter mean", {"song", "gimm", "shelter"}, "song", True),
+        (
+            "Qu'est-ce qu'un récépissé de demande de titre de séjour ?",
+            {"recepiss", "demand", "titr", "sejour"},
+            "recepiss",
+            True,
+        ),
         ("Qu'est-ce que l'employeur doit payer ?", None, None, False),
         ("Qu'est-ce que la mutuelle rembourse ?", None, None, False),
         ("Que signifie RSA ?", None, None, True),
@@ -826,7 +866,8 @@ def test_what_a_definition_question_asks_about(
     question: str, stems: set[str] | None, head: str | None, sure: bool
 ) -> None:
     """The term is what follows "qu'est-ce que la", "que signifie" (a topic before it
-    aside); a verb after the noun makes it another question, and an acronym's
+    aside); a verb after the noun makes it another question ("demande" after "de" is
+    a noun), and an acronym's
     expansion answers in other words. "Qu'est-ce que la…" is not sure to ask one."""
     lang = "en" if question.startswith("What") else "fr"
     term = defined_term(question, lang)

@@ -140,13 +140,17 @@ def parse_citations(answer: str, n_sources: int, n_web: int = 0) -> ParsedAnswer
     return ParsedAnswer(text, statements, sorted(set(dropped)), sorted(set(dropped_web)))
 
 
-def support_score(statement: str, passage: str, lang: str) -> float:
+def support_score(
+    statement: str, passage: str, lang: str, known: frozenset[str] | set[str] = frozenset()
+) -> float:
     """Share of the statement's content words found in the passage, in [0, 1].
 
     Numbers weigh double, and a number the passage does not contain halves the
     score: "4 jours" against a passage saying "5 jours" is the typical invention.
+    `known`: stems left out of the count (the question's, where only what the
+    statement adds to it is to be checked).
     """
-    wanted = content_stems(statement, lang)
+    wanted = content_stems(statement, lang) - known
     if not wanted:
         return 1.0  # nothing to check ("Oui [1].")
     found = content_stems(passage, lang)

@@ -168,8 +168,19 @@ def _term(match: re.Match[str]) -> str | None:
     )
     if french:
         term = match.group(french)
-        return None if _VERBS & {w.lower() for w in _WORD.findall(term)} else term
+        return None if _has_verb(term) else term
     return match.group("what") or match.group("mean") or ""
+
+
+def _has_verb(term: str) -> bool:
+    """Does a word of `_VERBS` stand as a verb in the words after "qu'est-ce que"? Not
+    after an article or a preposition, where it is a noun: "un récépissé de demande de
+    titre de séjour", "le fait générateur"."""
+    words = [w.lower() for w in _WORD.findall(term)]
+    return any(
+        word in _VERBS and not (i and words[i - 1] in ARTICLES | PREPOSITIONS)
+        for i, word in enumerate(words)
+    )
 
 
 def opens_with_pronoun(sentence: str) -> bool:

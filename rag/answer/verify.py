@@ -408,6 +408,18 @@ class Verifier:
                 # something else (rag.answer.binding).
                 return 0.0
             score = support_score(claim, window.text, self.evidence.lang)
+            if self._asks_definition:
+                # What the claim says the term is, its words beyond the question's,
+                # must be the sentence's too: spf's "Qu'est-ce qu'un récépissé de
+                # demande de titre de séjour ?", its fiche left out, got "Un récépissé
+                # de demande de titre de séjour est un document qui confirme que votre
+                # demande a été rejetée ou acceptée [1]" from a list naming the
+                # récépissés a refugee may show: half its words are the question's, so
+                # half were found (0.5, the threshold), and none of what it adds.
+                score = min(
+                    score,
+                    support_score(claim, window.text, self.evidence.lang, self._question_stems),
+                )
         else:
             vector = self.evidence.vector(window)
             if vector is None:  # no multilingual encoder: nothing vouches for it
