@@ -867,8 +867,8 @@ def test_what_a_definition_question_asks_about(
 ) -> None:
     """The term is what follows "qu'est-ce que la", "que signifie" (a topic before it
     aside); a verb after the noun makes it another question ("demande" after "de" is
-    a noun), and an acronym's
-    expansion answers in other words. "Qu'est-ce que la…" is not sure to ask one."""
+    a noun), and an acronym's expansion answers in other words. "Qu'est-ce que la…"
+    is not sure to ask one."""
     lang = "en" if question.startswith("What") else "fr"
     term = defined_term(question, lang)
     assert term == (None if stems is None else Term(frozenset(stems), str(head)))

@@ -67,6 +67,8 @@ PREPOSITIONS = frozenset(
     after before during until since upon following for with without within in on at
     by from to under over through of into throughout""".split()
 )
+# What stands before a noun, not before a verb: "de demande", "la demande".
+_BEFORE_NOUNS = ARTICLES | PREPOSITIONS
 # What opens a clause the term is only the condition or the time of: "si la période
 # d'essai est terminée", "dont la période…", "une fois la période…", "once the trial
 # period is over".
@@ -178,8 +180,7 @@ def _has_verb(term: str) -> bool:
     titre de séjour", "le fait générateur"."""
     words = [w.lower() for w in _WORD.findall(term)]
     return any(
-        word in _VERBS and not (i and words[i - 1] in ARTICLES | PREPOSITIONS)
-        for i, word in enumerate(words)
+        word in _VERBS and not (i and words[i - 1] in _BEFORE_NOUNS) for i, word in enumerate(words)
     )
 
 

@@ -730,20 +730,24 @@ class AnswerService:
         bar = self.settings.answer.redraft_threshold
         if bar <= 0:
             return True
-        if not isinstance(self.llm, ScoresChoices):
-            return False
-        yes, no = YES_NO[run.lang]
+        # A redraft follows a sure answerability check: the backend scores choices.
+        assert run.answer.answerability is not None
         try:
             with self._timed(run, "redraft_check"):
-                p_yes = self.llm.choice_probabilities(
-                    with_line(prompt, ANSWERABLE[run.lang]), [yes, no], run.params
-                )[yes]
+                p_yes = self._p_answerable(prompt, run.lang, run.params)
         except (LLMUnavailable, NoTokenProbabilities) as exc:
             log.warning("redraft not checked, answering with the passages: %s", exc)
             return False
-        if run.answer.answerability is not None:
-            run.answer.answerability["redraft_p_yes"] = p_yes
+        run.answer.answerability["redraft_p_yes"] = p_yes
         return p_yes >= bar
+
+    def _p_answerable(self, prompt: Prompt, lang: str, params: GenerationParams) -> float:
+        """The LLM's probability of "yes" to ANSWERABLE over this prompt's sources."""
+        assert isinstance(self.llm, ScoresChoices)
+        yes, no = YES_NO[lang]
+        return self.llm.choice_probabilities(
+            with_line(prompt, ANSWERABLE[lang]), [yes, no], params
+        )[yes]
 
     def _finish(self, run: _Run, mode: Mode, intro: dict[str, str] = EXTRACTIVE_INTRO) -> Event:
         """The one way an answer leaves: its mode's text, its notices, its total time."""
@@ -889,12 +893,8 @@ class AnswerService:
         questions; its yes/no probability ranks them better, and the blends better
         still (bench/answerability.py). `groups`: the caller's, when it may not see every
         document. None when the backend cannot tell probabilities."""
-        yes, no = YES_NO[lang]
-        assert isinstance(self.llm, ScoresChoices)
         try:
-            p_yes = self.llm.choice_probabilities(
-                with_line(prompt, ANSWERABLE[lang]), [yes, no], params
-            )[yes]
+            p_yes = self._p_answerable(prompt, lang, params)
         except NoTokenProbabilities as exc:
             log.warning("answerability not checked: %s", exc)
             answer.notices.append(NO_PROBABILITIES)
