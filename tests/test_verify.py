@@ -1230,3 +1230,79 @@ def test_across_languages_a_sentence_counting_by_the_period_asked_bears_on_it_mo
 
     assert relevances("What is the daily allowance for remote work?") == [0.69, 1.0]
     assert relevances("What does the handbook say about remote work?") == [1.0, 0.72]
+
+
+WIMPY = (
+    "Susan Heffley is Greg's mother. She does not like technology and worries about "
+    "her sons. She is portrayed by Rachael Harris in the first three films of the "
+    "series. In The Long Haul, she is portrayed by Alicia Silverstone."
+)
+
+
+def test_across_languages_a_name_is_cited_from_the_sentence_that_says_it() -> None:
+    """The multilingual cosine does not tell one name from another: clapnq-fr's "La
+    mère de Greg … est Alicia Silverstone [1]" was kept citing "Susan Heffley is Greg's
+    mother.", the page naming her three sentences further down. A name the source
+    spells out must be in the cited sentence or its context; the question's names and
+    acronyms (a translation, "l'UN") are not held to it."""
+    question = "Qui joue la mère de Greg dans la série ?"
+    draft = "La mère de Greg est jouée par Alicia Silverstone [1]."
+    result = verify(question, draft, WIMPY)
+    assert [c.window.text for c in result.kept[0].checks] == [
+        "In The Long Haul, she is portrayed by Alicia Silverstone."
+    ]
+    # Named nowhere near any sentence: none supports it (the ones the glossary-less
+    # test encoder finds as close as the others).
+    alone = WIMPY.replace(" In The Long Haul, she is portrayed by Alicia Silverstone.", "")
+    named_elsewhere = alone + " The Long Haul cast Alicia Silverstone."
+    result = verify(question, "Susan Heffley est la mère de Greg [1].", named_elsewhere)
+    assert result.kept[0].checks[0].window.text == "Susan Heffley is Greg's mother."
+    # The question's names and acronyms are not anchors.
+    un = WIMPY + " The UN Conference was held in 1992."
+    result = verify("Qui est Susan Heffley ?", "Susan Heffley, selon l'UN, est la mère [1].", un)
+    assert result.kept[0].checks[0].window.text == "Susan Heffley is Greg's mother."
+
+
+AGENDA = (
+    "Agenda 21\n\nAgenda 21 is a non-binding action plan of the United Nations with "
+    "regard to sustainable development. It is a product of the Earth Summit held in "
+    "Rio de Janeiro in 1992."
+)
+
+
+def test_relevance_is_relative_to_the_best_sentence_not_to_a_title_line() -> None:
+    """Across languages the page's title line "Agenda 21" was the closest to "Qu'était
+    l'Agenda 21 du Sommet de la Terre ?", and the sentence saying what it is bore on
+    the question 0.67 as much: the right answer citing it was removed as off topic."""
+
+    def encode(texts: list[str]) -> np.ndarray:
+        cosines = {"Agenda 21": 0.8, "Agenda": 0.54, "It": 0.5}  # to the question
+
+        def vector(text: str) -> list[float]:
+            c = cosines.get(text, cosines.get(text.split()[0], 1.0))
+            return [c, float(np.sqrt(1 - c * c))]
+
+        return np.array([vector(t) for t in texts], dtype=np.float32)
+
+    question = "Qu'était l'Agenda 21 du Sommet de la Terre ?"
+    evidence = Evidence(question, "fr", [Source("1", AGENDA)], encode)
+    relevance = {w.text.split()[-1]: round(evidence.relevance(w), 2) for w in evidence.windows}
+    assert relevance == {"21": 1.0, "development.": 1.0, "1992.": 0.93}
+
+
+def test_across_languages_the_question_s_names_are_asked_of_the_whole_passage() -> None:
+    """A claim repeating the question's name in translation ("le Sommet de la Terre")
+    cites the sentence with the fact, which seldom names the subject again: asked of
+    that sentence, the judge of mentions said no (0.08); asked of the passage, yes.
+    The claim's own names are still asked of the sentence."""
+    question = "Qu'était l'Agenda 21 du Sommet de la Terre ?"
+    draft = (
+        "L'Agenda 21 du Sommet de la Terre est un plan d'action de l'ONU pour le "
+        "développement durable [1]."
+    )
+    mentions = Mentions({}, default=0.9)
+    result = verify(question, draft, AGENDA, mentions=mentions)
+    assert result.kept
+    asked = dict((phrase, sentence) for sentence, phrase in mentions.asked)
+    assert "Earth Summit" in asked["Sommet de la Terre"]  # the whole passage
+    assert "Earth Summit" not in asked["ONU"]  # the cited sentence and its context

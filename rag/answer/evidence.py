@@ -155,6 +155,17 @@ def is_heading(text: str) -> bool:
     return bool(text) and "\n" not in text and len(text.split()) <= 6 and text[-1] not in ".!?"
 
 
+def _sentences(windows: list[Window]) -> list[Window]:
+    """The windows a relevance is relative to: the sentences, not a title line alone
+    (all of them where there is nothing else). A title line holds the question's
+    words and says nothing: across languages "Agenda 21", the page's first line, was
+    the closest to "Qu'était l'Agenda 21 du Sommet de la Terre de Rio de Janeiro ?",
+    and the sentence saying what it is ("Agenda 21 is a non-binding, voluntarily
+    implemented action plan of the United Nations…") bore on the question only 0.67
+    as much: the model's right answer, citing it, was removed as off topic."""
+    return [w for w in windows if not is_heading(w.text)] or windows
+
+
 def starts_with_heading(text: str) -> bool:
     """Does the text start with a heading line: a short first line, not ending like a
     sentence, with more text after it (what PDF extraction gives for a title)?"""
@@ -256,7 +267,9 @@ class Evidence:
         }
         self._carry_through_pronouns(continuing)
         self._share_between_overlapping_chunks()
-        self._best_lexical = max(self._lexical.values(), default=0.0)
+        self._best_lexical = max(
+            (self._lexical[id(w)] for w in _sentences(self.windows)), default=0.0
+        )
         self._question_vector: np.ndarray | None = None
         self._encoded: dict[int, np.ndarray] = {}
 
@@ -450,7 +463,7 @@ class Evidence:
         if encoded is None or not self._crossing:
             return 0.0
         _, by_window = encoded
-        return max(self._semantic(w, by_window[id(w)]) for w in self._crossing)
+        return max(self._semantic(w, by_window[id(w)]) for w in _sentences(self._crossing))
 
     def vector(self, window: Window) -> np.ndarray | None:
         """The window's multilingual vector (sources in another language only)."""
@@ -475,10 +488,10 @@ class Evidence:
             vector, best = self.vector(window), self._best_semantic
             if vector is None or best <= 0:
                 return 0.0
-            return max(self._semantic(window, vector), 0.0) / best
+            return min(max(self._semantic(window, vector), 0.0) / best, 1.0)
         if self._best_lexical <= 0:
             return 0.0
-        return self._lexical[id(window)] / self._best_lexical
+        return min(self._lexical[id(window)] / self._best_lexical, 1.0)
 
     def best_for_question(self, source: int) -> Window | None:
         """The source's sentence that bears most on the question (what an

@@ -72,7 +72,7 @@ from rag.answer.definition import (
     span,
     swaps_role,
 )
-from rag.answer.evidence import Evidence, Window, names, numbers, spells_out
+from rag.answer.evidence import Evidence, Source, Window, names, numbers, spells_out
 from rag.answer.measure import in_passing, in_passing_across, measured_term, states_measure
 from rag.answer.quantity import asks_quantity, gives_quantity
 from rag.answer.rates import claimed_rates, counted_periods, named_periods, stated_rates
@@ -346,7 +346,16 @@ class Verifier:
         # la République.
         about += self._unspelled_names(claim, check.window)[:MENTIONS_ASKED]
         for phrase in about:
-            said, fresh = _ask(self._mentioned, self.mentions, check.window, phrase)
+            # Across languages, a name the claim repeats from the question ("le Sommet
+            # de la Terre de Rio de Janeiro") is asked of the whole passage: the
+            # sentence with the fact seldom names the subject again ("Agenda 21 is a
+            # non-binding … action plan of the United Nations…", the Earth Summit
+            # named in the next sentence: 0.08 asked of the sentence alone). The
+            # question's phrases and the claim's own names are asked of the sentence.
+            whole = crosses and phrase in names(claim) and spells_out(self.evidence.question, phrase)
+            said, fresh = _ask(
+                self._mentioned, self.mentions, check.window, phrase, source if whole else None
+            )
             asked |= fresh
             if said is None:
                 continue
@@ -363,6 +372,26 @@ class Verifier:
         source = self.evidence.sources[window.source]
         held = f"{window.context} {source.text}"
         return [n for n in names(claim) if not spells_out(held, n)]
+
+    def _names_elsewhere(self, claim: str, window: Window) -> bool:
+        """Across languages, does the claim state a name (not the question's) that its
+        source spells out, only not in this sentence or its context? A person's or a
+        place's name reads the same in both languages, so the sentence that says it is
+        the one to cite; the multilingual cosine does not tell one name from another.
+        clapnq-fr's "Qui joue la mère de Greg dans Journal d'un dégonflé ?" was answered
+        "La mère de Greg … est Alicia Silverstone [1]" citing "Susan Heffley is Greg's
+        mother." (cosine 0.54), the page naming her three sentences further down, in
+        another film. Acronyms are left out: "l'UN" for the United Nations, spelled out
+        in the sentence, is a translation, and the source's "UN Conference" elsewhere
+        says nothing of it. Names the source never spells out go to the judge of
+        mentions (`_unspelled_names`)."""
+        source = self.evidence.sources[window.source]
+        near = f"{source.title} {source.heading} {window.context}"
+        return any(
+            spells_out(source.text, name) and not spells_out(near, name)
+            for name in names(claim)
+            if not name.isupper() and not spells_out(self.evidence.question, name)
+        )
 
     def _said_off_topic(self, claim: str) -> bool:
         """Does some source support the claim, only not in a sentence about the
@@ -423,6 +452,8 @@ class Verifier:
         else:
             vector = self.evidence.vector(window)
             if vector is None:  # no multilingual encoder: nothing vouches for it
+                return 0.0
+            if self._names_elsewhere(claim, window):
                 return 0.0
             score = max(float(self._claim_vector(claim) @ vector), 0.0)
         if score >= self._threshold(window) and self._measures_in_passing(claim, window):
@@ -486,11 +517,13 @@ def _ask(
     judge: Callable[[str, str], float | None],
     window: Window,
     text: str,
+    passage: Source | None = None,
 ) -> tuple[float | None, bool]:
-    """A judge's verdict on this window (with its context) and text, asked once per
-    answer; and whether it cost a fresh prompt."""
-    key = (id(window), text)
+    """A judge's verdict on this window (with its context), or on the whole `passage`
+    when given, and text, asked once per answer; and whether it cost a fresh prompt."""
+    key = (id(window) if passage is None else id(passage), text)
     if key in cache:
         return cache[key], False
-    cache[key] = judge(window.context, text)
+    context = window.context if passage is None else f"{passage.title}\n{passage.text}".strip()
+    cache[key] = judge(context, text)
     return cache[key], True
