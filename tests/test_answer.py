@@ -13,6 +13,7 @@ from rag.answer.prompts import (
     NOT_FOUND,
     SUPPORTS,
     UNVERIFIED_INTRO,
+    answer_now,
     mentions_messages,
     supports_messages,
 )
@@ -344,19 +345,23 @@ def test_sources_in_the_other_language_get_instructions_in_theirs(demo_store: Se
     assert generated[0]["content"] == system_prompt("fr", "en")
     assert "Réponds en anglais" in generated[0]["content"]
     assert check[-1]["content"].endswith(ANSWERABLE["en"])
-    assert generated[-1]["content"].endswith(ANSWER_NOW["fr"])
+    # The line after the question names the answer's language too: last thing before
+    # the answer (the model wrote "4 jours de leave pour un PACS" without it).
+    assert generated[-1]["content"].endswith(answer_now("fr", "en"))
+    assert "réponds en anglais à partir d'elles" in generated[-1]["content"]
     assert answer.mode == "generative" and answer.language == "en"
 
 
 def test_the_instruction_echoed_in_the_sources_language_is_written_again(
     demo_store: Settings,
 ) -> None:
-    echo = ANSWER_NOW["fr"].replace("[n]", "[1]")
+    told = answer_now("fr", "en")
+    echo = told.replace("[n]", "[1]")
     llm = CheckingLLM(echo, "The raise budget is 3% of the payroll [1].", p_yes=0.9)
     answer = service(checked(demo_store), llm).ask(
         "What is the raise budget this year?", filters=SearchFilters(groups=("hr",))
     )
-    assert len(llm.calls) == 2 and ANSWER_NOW["fr"] not in str(llm.calls[1][-1]["content"])
+    assert len(llm.calls) == 2 and told not in str(llm.calls[1][-1]["content"])
     assert answer.mode == "generative" and "3%" in answer.text
 
 

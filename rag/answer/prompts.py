@@ -169,6 +169,24 @@ ANSWER_NOW = {
     "fr": "Les sources contiennent la réponse : réponds à partir d'elles, en citant [n].",
     "en": "The sources contain the answer: answer from them, citing [n].",
 }
+_ANSWER_NOW_IN = {
+    "fr": "Les sources contiennent la réponse : réponds {language} à partir d'elles, en "
+    "citant [n].",
+    "en": "The sources contain the answer: answer {language} from them, citing [n].",
+}
+
+
+def answer_now(prompt_lang: str, answer_lang: str) -> str:
+    """ANSWER_NOW in the instructions' language; where the answer is to be in the
+    other one (the sources are in the other language than the question), it says
+    which, last thing before the answer: with the language named only in the system
+    prompt, the 1.5B model answered the demo's "How many days of leave for a PACS?"
+    "4 jours de leave pour un PACS [1]", half in its French source's words."""
+    if answer_lang == prompt_lang or answer_lang not in _IN_LANGUAGE.get(prompt_lang, {}):
+        return ANSWER_NOW[prompt_lang]
+    return _ANSWER_NOW_IN[prompt_lang].format(language=_IN_LANGUAGE[prompt_lang][answer_lang])
+
+
 DECLINED_INTRO = {
     "fr": "Le modèle n'a pas formulé de réponse, mais les sources semblent la contenir ; "
     "voici les passages les plus pertinents :",

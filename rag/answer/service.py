@@ -31,7 +31,6 @@ from rag.answer.definition import defined_term, only_in_passing
 from rag.answer.evidence import Evidence, Source, rarity, without_heading
 from rag.answer.links import HTML, UNTRUSTED_URL, DraftGuard, defang, strip_untrusted
 from rag.answer.prompts import (
-    ANSWER_NOW,
     ANSWERABLE,
     DECLINED_INTRO,
     EXTRACTIVE_INTRO,
@@ -40,6 +39,7 @@ from rag.answer.prompts import (
     YES_NO,
     Closeness,
     Prompt,
+    answer_now,
     build_prompt,
     looks_not_found,
     mentions_messages,
@@ -558,7 +558,7 @@ class AnswerService:
         if score is not None and verdict is not None and score < verdict["threshold"]:
             raise _Finish("not_found")
         if score is not None and self._confident(run):
-            run.messages = with_line(run.prompt, ANSWER_NOW[run.prompt.lang])
+            run.messages = with_line(run.prompt, answer_now(run.prompt.lang, run.lang))
             run.told = True
 
     def _stage_generate(self, run: _Run) -> Iterator[Event]:
@@ -573,7 +573,7 @@ class AnswerService:
         try:
             with self._timed(run, "generate", **attributes) as generate:
                 draft = yield from self._draft(run, run.messages, generate)
-                told = ANSWER_NOW[run.prompt.lang]
+                told = answer_now(run.prompt.lang, run.lang)
                 if run.told and draft.strip() and not without_echo(draft, told):
                     log.info("the draft only repeated the instruction: written again")
                     generate.set_attribute("redrafted", True)
@@ -592,7 +592,7 @@ class AnswerService:
             answer.notices.append("the LLM server cut the prompt: raise RAG_LLM__CONTEXT_SIZE")
         raw = draft.strip()
         if answer.answerability is not None:  # checked, and passed: it did not stop us
-            raw = without_echo(raw, ANSWER_NOW[run.prompt.lang])
+            raw = without_echo(raw, answer_now(run.prompt.lang, run.lang))
         if looks_not_found(raw) or not raw:
             if run.hits and self._confident(run):
                 # The check says the sources hold the answer and the model declined
@@ -689,7 +689,8 @@ class AnswerService:
         if run.streamed:
             yield {"type": "reset"}
             run.streamed = False
-        messages = with_line(prompt, ANSWER_NOW[prompt.lang]) if run.told else prompt.messages
+        told = answer_now(prompt.lang, run.lang)
+        messages = with_line(prompt, told) if run.told else prompt.messages
         removed = list(answer.removed)
         yield {"type": "stage", "name": "redraft"}
         try:
@@ -701,7 +702,7 @@ class AnswerService:
             raise _Finish("extractive", UNVERIFIED_INTRO, reset=run.streamed) from exc
         raw = draft.strip()
         if run.told:
-            raw = without_echo(raw, ANSWER_NOW[prompt.lang])
+            raw = without_echo(raw, told)
         if not raw or looks_not_found(raw):
             raise _Finish("extractive", UNVERIFIED_INTRO, reset=run.streamed)
         # The first draft's removals are reported with this one's, and counted once.

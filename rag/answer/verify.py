@@ -352,7 +352,8 @@ class Verifier:
             # non-binding … action plan of the United Nations…", the Earth Summit
             # named in the next sentence: 0.08 asked of the sentence alone). The
             # question's phrases and the claim's own names are asked of the sentence.
-            whole = crosses and phrase in names(claim) and spells_out(self.evidence.question, phrase)
+            asked_of_question = spells_out(self.evidence.question, phrase)
+            whole = crosses and phrase in names(claim) and asked_of_question
             said, fresh = _ask(
                 self._mentioned, self.mentions, check.window, phrase, source if whole else None
             )
