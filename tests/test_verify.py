@@ -1306,3 +1306,27 @@ def test_across_languages_the_question_s_names_are_asked_of_the_whole_passage() 
     asked = dict((phrase, sentence) for sentence, phrase in mentions.asked)
     assert "Earth Summit" in asked["Sommet de la Terre"]  # the whole passage
     assert "Earth Summit" not in asked["ONU"]  # the cited sentence and its context
+
+
+def test_pointing_at_the_sources_adds_nothing_to_the_question() -> None:
+    """clapnq's unanswerable "where is deforestation occurring in the united states"
+    was answered "Deforestation is occurring in the United States, as stated in the
+    first source [1]", cited to the page's title line: it says nothing the question
+    did not. Pointing at the sources is no answer, in either language; what a claim
+    says beside it still is."""
+    page = (
+        "Deforestation in the United States\n\n"
+        "The Struggles of the First State to Preserve its Forests."
+    )
+    question = "where is deforestation occurring in the united states"
+    draft = "Deforestation is occurring in the United States, as stated in the first source [1]."
+    result = verify(question, draft, page, lang="en")
+    assert result.kept == [] and [r.reason for r in result.removed] == [RESTATES]
+    french = verify(
+        MARRIAGE, "Selon la première source, il y a des jours de congé pour un mariage [1].", LEAVE
+    )
+    assert [r.reason for r in french.removed] == [RESTATES]
+    kept = verify(
+        MARRIAGE, "Les sources indiquent que le mariage donne droit à 5 jours [1].", LEAVE
+    )
+    assert kept.kept and kept.removed == []
