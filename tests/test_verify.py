@@ -1330,3 +1330,58 @@ def test_pointing_at_the_sources_adds_nothing_to_the_question() -> None:
         MARRIAGE, "Les sources indiquent que le mariage donne droit à 5 jours [1].", LEAVE
     )
     assert kept.kept and kept.removed == []
+
+
+def test_a_title_line_supports_no_claim() -> None:
+    """Across languages the cosine of a claim naming a page's subject to the page's
+    title line is high: clapnq-fr's "Le drapeau de la République démocratique du Congo
+    est un drapeau bleu… [1]" was kept citing "Flag of the Democratic Republic of the
+    Congo" (0.54), its first line. A title line, short or the document's title, says
+    nothing; a line with a figure does."""
+    title = "Flag of the Democratic Republic of the Congo"
+
+    def encode(texts: list[str]) -> np.ndarray:
+        cosines = {"Flag": 0.8, "It": 0.3}  # to the claim, and to the question
+
+        def vector(text: str) -> list[float]:
+            c = cosines.get(text.split()[0], 1.0)
+            return [c, float(np.sqrt(1 - c * c))]
+
+        return np.array([vector(t) for t in texts], dtype=np.float32)
+
+    def kept(text: str, claim: str) -> list[str]:
+        source = Source("1", text, title=title)
+        evidence = Evidence("Que représente le drapeau du Congo ?", "fr", [source], encode)
+        parsed = parse_citations(claim, 1)
+        result = Verifier(evidence, VerifySettings()).verify(parsed.statements, {"1": 0})
+        return [c.window.text for v in result.kept for c in v.checks]
+
+    page = f"{title}\n\nIt has a blue field with a yellow star."
+    assert kept(page, "Le drapeau du Congo est un drapeau bleu [1].") == []
+    # The line with a figure, as a list or a table gives it, is a statement.
+    rows = "Flag adopted : 2006\n\nIt has a blue field with a yellow star."
+    assert kept(rows, "Le drapeau a été adopté en 2006 [1].") == ["Flag adopted : 2006"]
+
+
+def test_across_languages_a_loose_cosine_is_not_support() -> None:
+    """spf-en's "What is a receipt for a residence permit application?" was answered
+    "…a document issued by the government to confirm that a person has been granted
+    permission to live in a specific country [1]" from a list of papers to provide, at
+    a multilingual cosine of 0.45; the right citations read across spf-en and
+    clapnq-fr scored 0.52 and up, but one."""
+
+    def kept(cosine: float) -> bool:
+        def encode(texts: list[str]) -> np.ndarray:
+            def vector(text: str) -> list[float]:
+                c = cosine if text.startswith("Pour") else 1.0
+                return [c, float(np.sqrt(1 - c * c))]
+
+            return np.array([vector(t) for t in texts], dtype=np.float32)
+
+        papers = "Pour la carte de résident, votre passeport et un justificatif de domicile."
+        evidence = Evidence("What is a receipt?", "en", [Source("1", papers)], encode)
+        claim = "A receipt is a document confirming a permission to live in France [1]."
+        parsed = parse_citations(claim, 1)
+        return bool(Verifier(evidence, VerifySettings()).verify(parsed.statements, {"1": 0}).kept)
+
+    assert not kept(0.47) and kept(0.55)

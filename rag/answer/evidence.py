@@ -155,17 +155,6 @@ def is_heading(text: str) -> bool:
     return bool(text) and "\n" not in text and len(text.split()) <= 6 and text[-1] not in ".!?"
 
 
-def _sentences(windows: list[Window]) -> list[Window]:
-    """The windows a relevance is relative to: the sentences, not a title line alone
-    (all of them where there is nothing else). A title line holds the question's
-    words and says nothing: across languages "Agenda 21", the page's first line, was
-    the closest to "Qu'était l'Agenda 21 du Sommet de la Terre de Rio de Janeiro ?",
-    and the sentence saying what it is ("Agenda 21 is a non-binding, voluntarily
-    implemented action plan of the United Nations…") bore on the question only 0.67
-    as much: the model's right answer, citing it, was removed as off topic."""
-    return [w for w in windows if not is_heading(w.text)] or windows
-
-
 def starts_with_heading(text: str) -> bool:
     """Does the text start with a heading line: a short first line, not ending like a
     sentence, with more text after it (what PDF extraction gives for a title)?"""
@@ -268,7 +257,7 @@ class Evidence:
         self._carry_through_pronouns(continuing)
         self._share_between_overlapping_chunks()
         self._best_lexical = max(
-            (self._lexical[id(w)] for w in _sentences(self.windows)), default=0.0
+            (self._lexical[id(w)] for w in self._sentences(self.windows)), default=0.0
         )
         self._question_vector: np.ndarray | None = None
         self._encoded: dict[int, np.ndarray] = {}
@@ -411,6 +400,26 @@ class Evidence:
             previous_missing, previous_end = missing, end
         return list(dict.fromkeys(self.question[s:e] for s, e in runs))
 
+    def is_title_line(self, window: Window) -> bool:
+        """Is the window a title line alone, no sentence: a short line not ending like
+        one ("Agenda 21"), or its document's title or its section's heading however
+        long ("Flag of the Democratic Republic of the Congo", a clapnq page's first
+        line)? It names a subject and says nothing of it."""
+        source = self.sources[window.source]
+        text = fold(window.text.strip().lstrip("#").strip())
+        return is_heading(window.text) or text in {fold(source.title), fold(source.heading)}
+
+    def _sentences(self, windows: list[Window]) -> list[Window]:
+        """The windows a relevance is relative to: the sentences, not a title line
+        alone (all of them where there is nothing else). A title line holds the
+        question's words and says nothing: across languages "Agenda 21", the page's
+        first line, was the closest to "Qu'était l'Agenda 21 du Sommet de la Terre de
+        Rio de Janeiro ?", and the sentence saying what it is ("Agenda 21 is a
+        non-binding, voluntarily implemented action plan of the United Nations…")
+        bore on the question only 0.67 as much: the model's right answer, citing it,
+        was removed as off topic."""
+        return [w for w in windows if not self.is_title_line(w)] or windows
+
     def crosses(self, source: Source) -> bool:
         """Is this source in another language than the question (and the answer)?"""
         return detect_language(source.text, default=self.lang) != self.lang
@@ -463,7 +472,7 @@ class Evidence:
         if encoded is None or not self._crossing:
             return 0.0
         _, by_window = encoded
-        return max(self._semantic(w, by_window[id(w)]) for w in _sentences(self._crossing))
+        return max(self._semantic(w, by_window[id(w)]) for w in self._sentences(self._crossing))
 
     def vector(self, window: Window) -> np.ndarray | None:
         """The window's multilingual vector (sources in another language only)."""

@@ -73,7 +73,14 @@ from rag.answer.definition import (
     span,
     swaps_role,
 )
-from rag.answer.evidence import Evidence, Source, Window, names, numbers, spells_out
+from rag.answer.evidence import (
+    Evidence,
+    Source,
+    Window,
+    names,
+    numbers,
+    spells_out,
+)
 from rag.answer.measure import in_passing, in_passing_across, measured_term, states_measure
 from rag.answer.quantity import asks_quantity, gives_quantity
 from rag.answer.rates import claimed_rates, counted_periods, named_periods, stated_rates
@@ -111,7 +118,7 @@ MENTIONS_ASKED = 2
 class VerifySettings:
     support_threshold: float = 0.5
     relevance_ratio: float = 0.75
-    cross_language_support: float = 0.45
+    cross_language_support: float = 0.5
     judge_veto: float = 0.0
     """With a judge: a citation the word-level check passes fails under this P(yes).
     (The judge only vetoes: letting it pass claims the word-level check fails added
@@ -411,6 +418,14 @@ class Verifier:
 
     def _support(self, claim: str, window: Window) -> float:
         if not numbers(claim) <= numbers(window.text) | self._question_numbers:
+            return 0.0
+        if self.evidence.is_title_line(window) and not numbers(window.text):
+            # A title line names a subject and says nothing of it: across languages
+            # the cosine of a claim naming the subject to it is high, and clapnq-fr's
+            # "La croix de Victoria est décernée par le roi britannique [1]" was kept
+            # citing "Victoria Cross" (0.54), "Le drapeau … est un drapeau bleu…"
+            # citing "Flag of the Democratic Republic of the Congo" (0.54). (A line
+            # with a figure, "Mariage : 5 jours", says something.)
             return 0.0
         source = self.evidence.sources[window.source]
         said = stated_rates(window.text) | named_periods(f"{source.title} {source.heading}")
