@@ -1385,3 +1385,27 @@ def test_across_languages_a_loose_cosine_is_not_support() -> None:
         return bool(Verifier(evidence, VerifySettings()).verify(parsed.statements, {"1": 0}).kept)
 
     assert not kept(0.47) and kept(0.55)
+
+
+def test_the_retriever_s_first_hit_keeps_a_place_in_the_prompt() -> None:
+    """Ordered by the multilingual encoder alone, the demo's English expense-policy
+    passages went above the French handbook's telework allowance, the retriever's
+    first hit for "What is the telework allowance?", and the prompt's three sources
+    did not hold the answer: the retriever's first stays among the first `keep`."""
+    from rag.answer.service import AnswerService
+    from rag.settings import Settings
+
+    class Hit:  # the fields the ordering reads
+        def __init__(self, text: str) -> None:
+            self.chunk = type("Chunk", (), {"text": text, "heading": "", "start": 0})()
+            self.document = type("Document", (), {"title": "", "id": id(self)})()
+
+    service = AnswerService(Settings(), llm=object(), multilingual=BilingualEncoder())  # type: ignore[arg-type]
+    question = "How many days can I work remotely per week?"
+    first = Hit("Le budget est voté en conseil, chaque année, par les salariés.")
+    others = [Hit(f"Remote work: {n} days a week, with a laptop.") for n in range(3)]
+    hits = [first, *others]
+    ordered = service.order_across_languages(question, "en", hits)  # type: ignore[arg-type]
+    assert ordered[-1] is first, "the encoder alone puts it last"
+    kept = service.order_across_languages(question, "en", hits, keep=2)  # type: ignore[arg-type]
+    assert kept == [others[0], first, others[1], others[2]] and hits[0] is first

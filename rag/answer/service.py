@@ -458,13 +458,21 @@ class AnswerService:
         with self._timed(run, "retrieve") as retrieve:
             result = self.search.search(run.standalone, self.retrieval_k(run.wanted), filters)
             retrieve.set_attribute("hits", len(result.hits))
-            run.hits = self.order_across_languages(run.standalone, run.lang, result.hits)
+            # Whether anything relevant was found is the retriever's say, before the
+            # hits are ordered across languages: that order put the demo's English
+            # expense policy above the French handbook's telework allowance for "What
+            # is the telework allowance?", the one passage over the vector threshold
+            # fell out of the first `wanted`, and the answer was "not found".
+            found = self.relevant(result.hits[: run.wanted])
+            run.hits = self.order_across_languages(
+                run.standalone, run.lang, result.hits, keep=run.wanted
+            )
         if pending is not None:
             yield {"type": "stage", "name": "web"}
             with span("web", run.root) as web_span:
                 run.found = self._web_results(pending, run.answer)
                 web_span.set_attribute("results", len(run.found))
-        if not self.relevant(run.hits[: run.wanted]):
+        if not found:
             if not run.found:
                 raise _Finish("not_found")
             # Nothing internal, but the web has something: answer from it, and say so
@@ -848,20 +856,32 @@ class AnswerService:
         return closeness
 
     def order_across_languages(
-        self, question: str, lang: str, hits: list[SearchHit]
+        self, question: str, lang: str, hits: list[SearchHit], keep: int | None = None
     ) -> list[SearchHit]:
         """When the hits mix the question's language with another, order them by their
         sentence closest to the question in the multilingual space. BM25 shares no
         word across languages, so in a mixed store it lifts passages in the question's
         language that only share its common words ("days", "work") above the one in
         another language that answers; a sentence-level similarity both languages share
-        does not. Hits in one language keep the retriever's order."""
+        does not. Hits in one language keep the retriever's order.
+        `keep`: the retriever's first hit stays among the first `keep` (the ones the
+        prompt takes): the encoder alone put the demo's English expense-policy
+        sentences above "Une indemnité de 2,50 euros est versée par jour télétravaillé"
+        for "What is the telework allowance?", the retriever's first, and the answer
+        was written from passages that do not hold it."""
+        ordered = self._closest_first(question, lang, hits)
+        if keep and hits and hits[0] in ordered[keep:]:
+            ordered.remove(hits[0])
+            ordered.insert(keep - 1, hits[0])
+        return ordered
+
+    def _closest_first(self, question: str, lang: str, hits: list[SearchHit]) -> list[SearchHit]:
         encoder = self.multilingual
         if encoder is None or len(hits) < 2:
-            return hits
+            return list(hits)
         languages = {detect_language(hit.chunk.text, default=lang) for hit in hits}
         if languages == {lang}:
-            return hits
+            return list(hits)
         evidence = self.evidence(question, lang, hits)
         closest = [
             max((evidence.similarity(w) for w in evidence.windows_of(i)), default=0.0)
