@@ -73,14 +73,7 @@ from rag.answer.definition import (
     span,
     swaps_role,
 )
-from rag.answer.evidence import (
-    Evidence,
-    Source,
-    Window,
-    names,
-    numbers,
-    spells_out,
-)
+from rag.answer.evidence import Evidence, Source, Window, names, numbers, spells_out
 from rag.answer.measure import in_passing, in_passing_across, measured_term, states_measure
 from rag.answer.quantity import asks_quantity, gives_quantity
 from rag.answer.rates import claimed_rates, counted_periods, named_periods, stated_rates
@@ -354,6 +347,7 @@ class Verifier:
         # multilingual cosine (0.51) against the French sentence on the Président de
         # la République.
         about += self._unspelled_names(claim, check.window)[:MENTIONS_ASKED]
+        stated = names(claim) if crosses else []
         for phrase in about:
             # Across languages, a name the claim repeats from the question ("le Sommet
             # de la Terre de Rio de Janeiro") is asked of the whole passage: the
@@ -361,8 +355,7 @@ class Verifier:
             # non-binding … action plan of the United Nations…", the Earth Summit
             # named in the next sentence: 0.08 asked of the sentence alone). The
             # question's phrases and the claim's own names are asked of the sentence.
-            asked_of_question = spells_out(self.evidence.question, phrase)
-            whole = crosses and phrase in names(claim) and asked_of_question
+            whole = phrase in stated and spells_out(self.evidence.question, phrase)
             said, fresh = _ask(
                 self._mentioned, self.mentions, check.window, phrase, source if whole else None
             )
@@ -396,9 +389,8 @@ class Verifier:
         says nothing of it. Names the source never spells out go to the judge of
         mentions (`_unspelled_names`)."""
         source = self.evidence.sources[window.source]
-        near = f"{source.title} {source.heading} {window.context}"
         return any(
-            spells_out(source.text, name) and not spells_out(near, name)
+            spells_out(source.text, name) and not spells_out(window.context, name)
             for name in names(claim)
             if not name.isupper() and not spells_out(self.evidence.question, name)
         )
