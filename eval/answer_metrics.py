@@ -40,16 +40,26 @@ def join_contexts(contexts: Sequence[str]) -> str:
 
 
 def faithfulness(
-    judge: Judge, question: str, answer: str, contexts: Sequence[str]
+    judge: Judge,
+    question: str,
+    answer: str,
+    contexts: Sequence[str],
+    statements: Sequence[str] | None = None,
 ) -> dict[str, Scored]:
-    """{"faithfulness": ..., "faithfulness_graded": ...} for one answer."""
-    split = judge.structured(
-        "faithfulness", prompts.statements(question, strip_markers(answer)), prompts.Statements
-    )
-    if not split.ok:
-        failed = Scored(None, {"error": split.error})
-        return {"faithfulness": failed, "faithfulness_graded": failed}
-    statements = [s.strip() for s in split.value["statements"] if s.strip()]
+    """{"faithfulness": ..., "faithfulness_graded": ...} for one answer.
+
+    `statements`, when given, are the answer's claims already split (an extractive
+    answer's quotes): the judge does not split them again.
+    """
+    if statements is None:
+        split = judge.structured(
+            "faithfulness", prompts.statements(question, strip_markers(answer)), prompts.Statements
+        )
+        if not split.ok:
+            failed = Scored(None, {"error": split.error})
+            return {"faithfulness": failed, "faithfulness_graded": failed}
+        statements = split.value["statements"]
+    statements = [s.strip() for s in statements if s.strip()]
     if not statements:
         failed = Scored(None, {"error": "the judge found no statement in the answer"})
         return {"faithfulness": failed, "faithfulness_graded": failed}

@@ -155,9 +155,14 @@ class Evaluator:
             metrics[name] = scored.value
             details[name] = scored.detail
 
+        # An extractive answer's claims are its quotes: split by the judge, the label line
+        # before them became claims of its own ("The model's answer could not be
+        # verified...", judged unsupported) and a quote glued to the next passage's title.
+        quotes = [c.quote for c in answer.citations if answer.mode == "extractive"] or None
+        claimed = "\n".join(quotes) if quotes else answer.text
         if answered and "faithfulness" in self.metrics:
             for name, scored in faithfulness(
-                self.judge, question.question, answer.text, contexts
+                self.judge, question.question, answer.text, contexts, quotes
             ).items():
                 put(name, scored)
         if question.answerable and references and "context_recall" in self.metrics:
@@ -176,13 +181,13 @@ class Evaluator:
             put(
                 "answer_relevancy",
                 answer_relevancy(
-                    self.judge, self.service.search.embedder, question.question, answer.text
+                    self.judge, self.service.search.embedder, question.question, claimed
                 ),
             )
         if question.answerable and references:
-            metrics["token_f1"] = token_f1(answer.text, references) if answered else 0.0
+            metrics["token_f1"] = token_f1(claimed, references) if answered else 0.0
             metrics["semantic_similarity"] = (
-                semantic_similarity(self.service.search.embedder, answer.text, references)
+                semantic_similarity(self.service.search.embedder, claimed, references)
                 if answered
                 else 0.0
             )

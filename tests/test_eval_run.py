@@ -294,6 +294,10 @@ def test_an_extractive_answer_is_scored_on_its_quotes(store: Settings, tmp_path:
     assert record["metrics"]["citation_recall"] == 1.0, "the label line is not a claim"
     sentences = record["details"]["citation_recall"]["sentences"]
     assert [s["sentence"] for s in sentences] == quotes
+    # Faithfulness too: the quotes are the statements, none split from the label line.
+    assert record["metrics"]["faithfulness"] == 1.0
+    statements = record["details"]["faithfulness"]["statements"]
+    assert [s["statement"] for s in statements] == [q.strip() for q in quotes]
 
 
 def test_a_question_is_asked_with_its_documents_and_their_copies_hidden(tmp_path: Path) -> None:
