@@ -15,6 +15,7 @@ from rag.answer.prompts import (
     UNVERIFIED_INTRO,
     answer_now,
     mentions_messages,
+    only_echoes,
     supports_messages,
 )
 from rag.answer.service import LLM_UNAVAILABLE, NO_PROBABILITIES, AnswerService
@@ -696,6 +697,23 @@ def test_a_draft_that_only_repeats_the_instruction_is_written_again(
     # Both drafts cost tokens; the first token timed is the kept draft's.
     assert answer.usage.completion_tokens == len(echo.split(" ")) + len(second.split(" "))
     assert answer.timings["first_token_s"] > 0
+
+
+def test_a_reworded_echo_of_the_instruction_is_written_again(demo_store: Settings) -> None:
+    """The demo's "Comment joindre le support informatique ?" got "La réponse est:
+    réponds à partir d'elles, en citant.": no word of its own, an echo all the same."""
+    second = "Le mariage donne droit à 5 jours de congé payé [1]."
+    llm = CheckingLLM("La réponse est: réponds à partir d'elles, en citant.", second, p_yes=0.9)
+    answer = service(checked(demo_store), llm).ask("Combien de jours de congé pour un mariage ?")
+    assert len(llm.calls) == 2 and answer.mode == "generative" and "5 jours" in answer.text
+
+
+def test_an_answer_with_words_of_its_own_is_no_echo() -> None:
+    line = ANSWER_NOW["fr"]
+    assert only_echoes("Les sources contiennent la réponse : réponds en citant [1].", line, "fr")
+    assert not only_echoes("Les sources contiennent la réponse : 5 jours [1].", line, "fr")
+    assert not only_echoes("Le support répond au poste 4242 [1].", line, "fr")
+    assert only_echoes("The answer is: answer from them, citing [1].", ANSWER_NOW["en"], "en")
 
 
 def test_the_llm_failing_in_the_second_draft_gives_the_passages(demo_store: Settings) -> None:

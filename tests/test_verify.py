@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from rag.answer.binding import bindings, swaps_binding
 from rag.answer.citations import parse_citations
 from rag.answer.definition import Role, Term, asks_definition, defined_term, only_in_passing, role
-from rag.answer.evidence import Evidence, Source, names, spells_out, without_heading
+from rag.answer.evidence import Evidence, Source, names, numbers, spells_out, without_heading
 from rag.answer.quantity import asks_quantity, gives_quantity
 from rag.answer.verify import (
     NO_QUANTITY,
@@ -918,6 +918,25 @@ def test_an_extractive_quote_is_a_sentence_not_the_title_line() -> None:
     evidence = Evidence("what is the venus flytrap", "en", [Source("1", text)])
     window = evidence.best_for_question(0)
     assert window is not None and window.text.startswith("The Venus flytrap is a carnivorous")
+
+
+def test_an_extractive_quote_is_a_statement_not_a_faq_heading() -> None:
+    """A FAQ's headings are questions, some in Markdown: "## Comment joindre le support
+    ?" holds the question's words and answers nothing; the line under it does."""
+    text = (
+        "## Comment joindre le support ?\n\nLe support informatique répond au poste 4242 "
+        "du lundi au vendredi.\n\n## Comment installer un logiciel ?"
+    )
+    evidence = Evidence("Comment joindre le support ?", "fr", [Source("1", text)])
+    window = evidence.best_for_question(0)
+    assert window is not None and window.text.startswith("Le support informatique répond")
+
+
+def test_a_time_on_the_hour_is_one_number_however_written() -> None:
+    """Translated, "de 8 h 30 à 18 h" became "from 8:30 to 18:00": the same times."""
+    assert numbers("from 8:30 to 18:00") == numbers("de 8 h 30 à 18 h") == {"8", "30", "18"}
+    assert numbers("18h00") == {"18"} and numbers("1 000 euros") == {"1000"}
+    assert numbers("100 euros") == {"100"} and numbers("2,50 €") == {"2.50"}
 
 
 def test_a_sentence_is_about_what_its_document_is_about() -> None:

@@ -63,9 +63,17 @@ def _modal(text: str, start: int, end: int) -> bool:
 NUMBER = re.compile(r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?![\d])|\d+(?:[.,]\d+)?")
 
 
+# A time of day on the hour, "18:00", "18h00" or "18 h 00": the hour alone, as "18 h"
+# says it. Translated, the demo's "de 8 h 30 à 18 h" became "from 8:30 to 18:00", whose
+# "00" no source states.
+_ON_THE_HOUR = re.compile(r"(?<![\d.,])(\d{1,2}) ?[:hH] ?00(?!\d)")
+
+
 def numbers(text: str) -> set[str]:
     """The numbers a text states, written one way: thousands joined ("1 000" = "1000"),
-    decimal commas as points ("2,50" = "2.50")."""
+    decimal commas as points ("2,50" = "2.50"), a time on the hour as its hour
+    ("18:00" = "18 h" = "18")."""
+    text = _ON_THE_HOUR.sub(r"\1", text)
     return {re.sub(r"[ \u00a0\u202f]", "", n).replace(",", ".") for n in NUMBER.findall(text)}
 
 
@@ -406,8 +414,13 @@ class Evidence:
         long ("Flag of the Democratic Republic of the Congo", a clapnq page's first
         line)? It names a subject and says nothing of it."""
         source = self.sources[window.source]
-        text = fold(window.text.strip().lstrip("#").strip())
-        return is_heading(window.text) or text in {fold(source.title), fold(source.heading)}
+        line = window.text.strip()
+        text = fold(line.lstrip("#").strip())
+        return (
+            is_heading(line)
+            or (line.startswith("#") and "\n" not in line)  # "## Comment joindre le support ?"
+            or text in {fold(source.title), fold(source.heading)}
+        )
 
     def _sentences(self, windows: list[Window]) -> list[Window]:
         """The windows a relevance is relative to: the sentences, not a title line
@@ -505,14 +518,16 @@ class Evidence:
     def best_for_question(self, source: int) -> Window | None:
         """The source's sentence that bears most on the question (what an
         extractive answer quotes); ties go to the earlier sentence. A title line alone
-        ("Venus flytrap") holds the question's words and says nothing: a sentence
-        is preferred to it."""
+        ("Venus flytrap") holds the question's words and says nothing, nor does a
+        question (a FAQ's "Comment joindre le support ?", quoted for "Who do I contact if
+        my laptop breaks?" above the answer under it): a statement is preferred."""
         best: Window | None = None
-        best_key = (False, -1.0)
+        best_key = (False, False, -1.0)
         for window in self.windows:
             if window.source != source:
                 continue
-            key = (not is_heading(window.text), self.relevance(window))
+            says = not self.is_title_line(window)
+            key = (says, says and not window.text.rstrip().endswith("?"), self.relevance(window))
             if key > best_key:
                 best, best_key = window, key
         return best

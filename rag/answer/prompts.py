@@ -458,6 +458,18 @@ def without_echo(answer: str, line: str) -> str:
     return echo.sub("", answer, count=1).strip()
 
 
+def only_echoes(answer: str, line: str, lang: str) -> bool:
+    """Is the answer nothing but the instruction `line`, copied or reworded: no content
+    word of its own? The 1.5B model answered the demo's "Comment joindre le support
+    informatique ?" with "La réponse est: réponds à partir d'elles, en citant.", which
+    the exact copy `without_echo` strips does not cover."""
+    rest = without_echo(answer, line)
+    if not rest:
+        return True
+    words = content_stems(re.sub(r"\[\d+\]", " ", rest), lang)
+    return bool(words) and words <= content_stems(line, lang)
+
+
 def with_line(prompt: Prompt, line: str) -> list[Message]:
     """The prompt's messages with one more line after the question: the prefix stays
     the same, so the check and then the answer share its evaluated tokens."""

@@ -43,6 +43,7 @@ from rag.answer.prompts import (
     build_prompt,
     looks_not_found,
     mentions_messages,
+    only_echoes,
     rewrite_messages,
     supports_messages,
     with_line,
@@ -582,7 +583,7 @@ class AnswerService:
             with self._timed(run, "generate", **attributes) as generate:
                 draft = yield from self._draft(run, run.messages, generate)
                 told = answer_now(run.prompt.lang, run.lang)
-                if run.told and draft.strip() and not without_echo(draft, told):
+                if run.told and draft.strip() and only_echoes(draft, told, run.prompt.lang):
                     log.info("the draft only repeated the instruction: written again")
                     generate.set_attribute("redrafted", True)
                     if run.streamed:
