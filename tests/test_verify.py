@@ -932,6 +932,23 @@ def test_an_extractive_quote_is_a_statement_not_a_faq_heading() -> None:
     assert window is not None and window.text.startswith("Le support informatique répond")
 
 
+def test_a_sentence_is_about_what_the_next_one_names_with_a_demonstrative() -> None:
+    """ "En dehors de ces horaires" says the sentence before it gave the hours: the
+    answer citing that sentence bears on "Quels sont les horaires…" and is kept."""
+    source = (
+        "Le support informatique répond au poste 4242 du lundi au vendredi, de 8 h 30 à "
+        "18 h. En dehors de ces horaires, ouvrez un ticket sur l'intranet."
+    )
+    question = "Quels sont les horaires du support informatique ?"
+    result = verify(
+        question, "Le support répond de 8 h 30 à 18 h, du lundi au vendredi [1].", source
+    )
+    assert [v.checks[0].window.text[:20] for v in result.kept] == ["Le support informati"]
+    evidence = Evidence(question, "fr", [Source("1", source)])
+    first, second = evidence.windows
+    assert evidence.relevance(first) == evidence.relevance(second) == 1.0
+
+
 def test_a_time_on_the_hour_is_one_number_however_written() -> None:
     """Translated, "de 8 h 30 à 18 h" became "from 8:30 to 18:00": the same times."""
     assert numbers("from 8:30 to 18:00") == numbers("de 8 h 30 à 18 h") == {"8", "30", "18"}

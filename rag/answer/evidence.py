@@ -35,6 +35,10 @@ _CONTINUES = re.compile(
     re.I,
 )
 
+# A noun named again with a demonstrative ("En dehors de ces horaires…", "Beyond these
+# limits…") names what the sentence before it stated: that sentence is about it too.
+_DEMONSTRATIVE = re.compile(r"\b(?:ce|cet|cette|ces|this|these|those)\s+([^\W\d_][\w'-]*)", re.I)
+
 # What ends a phrase of the question between two words: punctuation other than an
 # apostrophe or a hyphen ("repas, transport", "(repas)", "repas ? Et").
 _PHRASE_BREAK = re.compile(r"[^\w\s'\u2019-]")
@@ -256,6 +260,7 @@ class Evidence:
                 if before and _CONTINUES.match(text):
                     continuing.add(id(self.windows[-1]))
         self._stems = {id(w): content_stems(w.context, self.lang) for w in self.windows}
+        self._name_antecedents()
         self.weights = term_weights(
             content_stems(self.question, self.lang), list(self._stems.values())
         )
@@ -269,6 +274,23 @@ class Evidence:
         )
         self._question_vector: np.ndarray | None = None
         self._encoded: dict[int, np.ndarray] = {}
+
+    def _name_antecedents(self) -> None:
+        """A sentence naming a thing with a demonstrative ("ces horaires") says that
+        the sentence before it stated that thing: the noun is that sentence's too. The
+        demo's FAQ says "Le support informatique répond au poste 4242 du lundi au
+        vendredi, de 8 h 30 à 18 h. En dehors de ces horaires, ouvrez un ticket…": for
+        "Quels sont les horaires du support informatique ?" the first sentence bore on
+        the question 0.6 of the second, and the right answer citing it was removed as
+        off topic."""
+        for before, window in zip(self.windows, self.windows[1:], strict=False):
+            if before.source != window.source or starts_with_heading(window.text):
+                continue
+            named = " ".join(_DEMONSTRATIVE.findall(window.text))
+            if named:
+                self._stems[id(before)] = self._stems[id(before)] | content_stems(
+                    named, self.lang
+                )
 
     def _carry_through_pronouns(self, continuing: set[int]) -> None:
         """A sentence opening with a pronoun for what the sentence before it spoke of
