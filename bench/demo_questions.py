@@ -60,6 +60,12 @@ QUESTIONS: list[tuple[str, str | None]] = [
     ("Within how many days must expense reports be submitted?", "30"),
     ("Quelle est la longueur minimale d'un mot de passe ?", "14"),
     ("How much of the health insurance does the employer pay?", "60"),
+    # The IT FAQ: an answer under a question heading, the hours in the sentence before
+    # "En dehors de ces horaires", "de 8 h 30 à 18 h" translated "8:30 to 18:00".
+    ("Comment joindre le support informatique ?", "4242"),
+    ("How do I reach IT support?", "4242"),
+    ("Quels sont les horaires du support informatique ?", "18"),
+    ("What are the IT support hours?", "18"),
     # The handbook names the trial period only as the time after which telework is
     # allowed; it says nowhere what it is.
     ("Qu'est-ce que la période d'essai ?", None),
