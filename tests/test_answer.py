@@ -12,6 +12,7 @@ from rag.answer.prompts import (
     DECLINED_INTRO,
     NOT_FOUND,
     SUPPORTS,
+    TRANSLATE,
     UNVERIFIED_INTRO,
     answer_now,
     mentions_messages,
@@ -364,6 +365,42 @@ def test_the_instruction_echoed_in_the_sources_language_is_written_again(
     )
     assert len(llm.calls) == 2 and told not in str(llm.calls[1][-1]["content"])
     assert answer.mode == "generative" and "3%" in answer.text
+
+
+def test_an_answer_in_the_sources_language_is_translated_into_the_questions(
+    demo_store: Settings,
+) -> None:
+    """The demo's "What are the IT support hours?" got "Les IT support hours sont de 8 h
+    30 à 18 h…": a verified sentence in the French source's language is put into
+    English, and the translation kept as it says the same (its figures, its meaning)."""
+    french = "Le budget d'augmentation de l'année est de 3 % de la masse salariale [1]."
+    english = "The raise budget for the year is 3% of the payroll."
+    llm = CheckingLLM(french, f'Translation: "{english}"', p_yes=0.9)
+    answer = service(checked(demo_store), llm).ask(
+        "What is the raise budget this year?", filters=SearchFilters(groups=("hr",))
+    )
+    assert answer.mode == "generative" and answer.text == english[:-1] + " [1]."
+    [citation] = answer.citations
+    assert citation.quote.startswith("Le budget d'augmentation"), "the source's sentence"
+    assert TRANSLATE["en"] in llm.calls[1][0]["content"] and "translate_s" in answer.timings
+
+
+def test_a_translation_that_changes_a_figure_is_not_kept(demo_store: Settings) -> None:
+    french = "Le budget d'augmentation de l'année est de 3 % de la masse salariale [1]."
+    llm = CheckingLLM(french, "The raise budget for the year is 4% of the payroll.", p_yes=0.9)
+    answer = service(checked(demo_store), llm).ask(
+        "What is the raise budget this year?", filters=SearchFilters(groups=("hr",))
+    )
+    assert answer.text == french, "the verified sentence, in French, beats a wrong figure"
+
+
+def test_an_answer_in_the_questions_language_is_not_translated(demo_store: Settings) -> None:
+    llm = CheckingLLM("The raise budget for the year is 3% of the payroll [1].", p_yes=0.9)
+    answer = service(checked(demo_store), llm).ask(
+        "What is the raise budget this year?", filters=SearchFilters(groups=("hr",))
+    )
+    assert len(llm.calls) == 1 and "translate_s" not in answer.timings
+    assert answer.text.startswith("The raise budget")
 
 
 def test_sources_naming_a_term_only_in_passing_are_not_said_to_define_it(

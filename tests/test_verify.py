@@ -950,8 +950,12 @@ def test_a_sentence_is_about_what_the_next_one_names_with_a_demonstrative() -> N
 
 
 def test_a_time_on_the_hour_is_one_number_however_written() -> None:
-    """Translated, "de 8 h 30 à 18 h" became "from 8:30 to 18:00": the same times."""
+    """Translated, "de 8 h 30 à 18 h" became "from 8:30 to 18:00", or "from 8:30 AM to
+    6:00 PM": the same times."""
     assert numbers("from 8:30 to 18:00") == numbers("de 8 h 30 à 18 h") == {"8", "30", "18"}
+    assert numbers("from 8:30 AM to 6:00 PM") == numbers("de 8 h 30 à 18 h")
+    assert numbers("6pm") == {"18"} and numbers("12 a.m.") == {"0"}
+    assert numbers("5 amendments") == {"5"} and numbers("version 1.5 pm") == {"1.5"}
     assert numbers("18h00") == {"18"} and numbers("1 000 euros") == {"1000"}
     assert numbers("100 euros") == {"100"} and numbers("2,50 €") == {"2.50"}
 

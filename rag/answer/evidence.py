@@ -73,11 +73,22 @@ NUMBER = re.compile(r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?![\d])|\d+(?:[.,]\d+)?")
 _ON_THE_HOUR = re.compile(r"(?<![\d.,])(\d{1,2}) ?[:hH] ?00(?!\d)")
 
 
+# A time of day on the 12-hour clock, "6:00 PM", "8:30 a.m.", "6pm": on the 24-hour
+# clock, as French sources write it ("18 h", "8 h 30"). Translated into English, "de 8 h
+# 30 à 18 h" became "from 8:30 AM to 6:00 PM".
+_TWELVE_HOUR = re.compile(r"(?<![\d.,])(\d{1,2})(?:[:.](\d{2}))?\s?([ap])\.?m\b\.?", re.I)
+
+
+def _on_24_hours(match: re.Match[str]) -> str:
+    hour = int(match.group(1)) % 12 + (12 if match.group(3).lower() == "p" else 0)
+    return f"{hour} h {match.group(2)}" if match.group(2) else f"{hour} h"
+
+
 def numbers(text: str) -> set[str]:
     """The numbers a text states, written one way: thousands joined ("1 000" = "1000"),
-    decimal commas as points ("2,50" = "2.50"), a time on the hour as its hour
-    ("18:00" = "18 h" = "18")."""
-    text = _ON_THE_HOUR.sub(r"\1", text)
+    decimal commas as points ("2,50" = "2.50"), a time of day on the 24-hour clock and
+    on the hour as its hour ("6:00 PM" = "18:00" = "18 h" = "18")."""
+    text = _ON_THE_HOUR.sub(r"\1", _TWELVE_HOUR.sub(_on_24_hours, text))
     return {re.sub(r"[ \u00a0\u202f]", "", n).replace(",", ".") for n in NUMBER.findall(text)}
 
 
@@ -288,9 +299,7 @@ class Evidence:
                 continue
             named = " ".join(_DEMONSTRATIVE.findall(window.text))
             if named:
-                self._stems[id(before)] = self._stems[id(before)] | content_stems(
-                    named, self.lang
-                )
+                self._stems[id(before)] = self._stems[id(before)] | content_stems(named, self.lang)
 
     def _carry_through_pronouns(self, continuing: set[int]) -> None:
         """A sentence opening with a pronoun for what the sentence before it spoke of

@@ -458,6 +458,21 @@ def without_echo(answer: str, line: str) -> str:
     return echo.sub("", answer, count=1).strip()
 
 
+# rag.answer.language: a verified answer sentence in the sources' language, put into
+# the question's. The instruction is in the target language, the sentence after it.
+TRANSLATE = {
+    "fr": "Traduis cette phrase en français. Garde les noms et les chiffres tels quels. "
+    "Écris seulement la traduction.",
+    "en": "Translate this sentence into English. Keep names and figures as they are. "
+    "Write only the translation.",
+}
+
+
+def translate_messages(sentence: str, lang: str) -> list[Message]:
+    """The prompt putting one answer sentence into `lang`."""
+    return [{"role": "user", "content": f"{TRANSLATE[lang]}\n\n{as_data(sentence)}"}]
+
+
 def only_echoes(answer: str, line: str, lang: str) -> bool:
     """Is the answer nothing but the instruction `line`, copied or reworded: no content
     word of its own? The 1.5B model answered the demo's "Comment joindre le support

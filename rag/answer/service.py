@@ -29,6 +29,7 @@ from opentelemetry.trace import Span
 from rag.answer.citations import parse_citations
 from rag.answer.definition import defined_term, only_in_passing
 from rag.answer.evidence import Evidence, Source, rarity, without_heading
+from rag.answer.language import cleaned, off_language, says_the_same
 from rag.answer.links import HTML, UNTRUSTED_URL, DraftGuard, defang, strip_untrusted
 from rag.answer.prompts import (
     ANSWERABLE,
@@ -46,6 +47,7 @@ from rag.answer.prompts import (
     only_echoes,
     rewrite_messages,
     supports_messages,
+    translate_messages,
     with_line,
     without_echo,
 )
@@ -673,6 +675,7 @@ class AnswerService:
                     return
                 raise _Finish("extractive", UNVERIFIED_INTRO)
             raise _Finish("not_found")
+        self._in_question_language(run, verification)
 
     def _stage_redraft(self, run: _Run) -> Iterator[Event]:
         """The draft again, from one sentence: the lead passage's that bears most on
@@ -724,7 +727,47 @@ class AnswerService:
             verify.set_attribute("removed", len(answer.removed))
         if not verification.kept:
             raise _Finish("extractive", UNVERIFIED_INTRO, reset=run.streamed)
+        self._in_question_language(run, verification)
         answer.notices.append(REDRAFTED)
+
+    def _in_question_language(self, run: _Run, verification: Verification) -> None:
+        """A verified sentence in the language of the source it cites, not the
+        question's, is translated, and the translation replaces it when it says the
+        same (rag.answer.language); the citations stay the sentence's."""
+        encoder = self.multilingual
+        changed = False
+        for sentence in verification.kept:
+            if not off_language(sentence.text, run.lang) or not any(
+                check.window.source < len(run.hits)
+                and off_language(run.hits[check.window.source].chunk.text, run.lang)
+                for check in sentence.checks
+            ):
+                continue
+            translation = self._translate(run, sentence.text)
+            if says_the_same(
+                sentence.text, translation, run.lang, encoder.encode if encoder else None
+            ):
+                sentence.text, changed = translation, True
+        if changed:
+            run.answer.text = verification.text()
+
+    def _translate(self, run: _Run, sentence: str) -> str:
+        """The sentence in the question's language by the LLM ("" when it fails)."""
+        answer = run.answer
+        with self._timed(run, "translate"):
+            try:
+                generation = self.llm.generate(translate_messages(sentence, run.lang), run.params)
+                text = "".join(generation)
+            except LLMUnavailable as exc:
+                log.warning("answer sentence left untranslated: %s", exc)
+                return ""
+        used = generation.usage
+        answer.usage = Usage(
+            answer.usage.prompt_tokens + used.prompt_tokens,
+            answer.usage.completion_tokens + used.completion_tokens,
+            answer.usage.truncated_prompt,
+        )
+        return cleaned(text)
 
     def _lead_answers(self, run: _Run, prompt: Prompt) -> bool:
         """Does the one sentence a redraft would restate answer the question by itself,
