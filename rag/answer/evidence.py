@@ -172,10 +172,13 @@ def weighted_coverage(weights: dict[str, float], stems: set[str]) -> float:
 
 
 def is_heading(text: str) -> bool:
-    """A title line alone: short, one line, not ending like a sentence ("## Meals",
+    """A title line alone: one line, a Markdown heading however it ends ("## Comment
+    joindre le support ?"), or short and not ending like a sentence ("## Meals",
     "Venus flytrap", "Congés payés")."""
     text = text.strip()
-    return bool(text) and "\n" not in text and len(text.split()) <= 6 and text[-1] not in ".!?"
+    if not text or "\n" in text:
+        return False
+    return text.startswith("#") or (len(text.split()) <= 6 and text[-1] not in ".!?")
 
 
 def starts_with_heading(text: str) -> bool:
@@ -445,13 +448,8 @@ class Evidence:
         long ("Flag of the Democratic Republic of the Congo", a clapnq page's first
         line)? It names a subject and says nothing of it."""
         source = self.sources[window.source]
-        line = window.text.strip()
-        text = fold(line.lstrip("#").strip())
-        return (
-            is_heading(line)
-            or (line.startswith("#") and "\n" not in line)  # "## Comment joindre le support ?"
-            or text in {fold(source.title), fold(source.heading)}
-        )
+        text = fold(window.text.strip().lstrip("#").strip())
+        return is_heading(window.text) or text in {fold(source.title), fold(source.heading)}
 
     def _sentences(self, windows: list[Window]) -> list[Window]:
         """The windows a relevance is relative to: the sentences, not a title line

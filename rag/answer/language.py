@@ -14,19 +14,13 @@ verifier's own tools (figures, the multilingual encoder)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import numpy as np
-
-from rag.answer.evidence import numbers
+from rag.answer.evidence import Encode, numbers
 from rag.text import detect_language
 
 # A translation and its sentence, by the multilingual encoder: the embedded model's
 # translations of seven sentences of the demo's handbook and FAQ scored 0.66-0.92 with
 # their own sentence, at most 0.44 with another's.
 LEAST_SIMILARITY = 0.6
-
-Encode = Callable[[list[str]], np.ndarray]
 
 
 def off_language(sentence: str, lang: str) -> bool:

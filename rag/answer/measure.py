@@ -32,7 +32,6 @@ mention in passing.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import numpy as np
 
@@ -47,6 +46,7 @@ from rag.answer.definition import (
     role_at,
     span,
 )
+from rag.answer.evidence import Encode
 from rag.answer.quantity import gives_quantity
 from rag.text import content_words
 
@@ -336,8 +336,6 @@ def _says_of_it(clause: str) -> bool:
 # the time or the condition of something else with no measure of its own beside it.
 ALIGNED = 0.70
 _LONGEST = 4
-
-Encode = Callable[[list[str]], np.ndarray]
 
 
 def in_passing_across(sentence: str, term: Term, encode: Encode) -> bool:

@@ -281,6 +281,16 @@ class _Run:
     groups: tuple[str, ...] | None = None  # the caller's, when not every one (filters)
 
 
+def _count(answer: Answer, used: Usage) -> None:
+    """Add one generation's tokens to the answer's: every draft and translation costs."""
+    before = answer.usage
+    answer.usage = Usage(
+        before.prompt_tokens + used.prompt_tokens,
+        before.completion_tokens + used.completion_tokens,
+        before.truncated_prompt or used.truncated_prompt,
+    )
+
+
 class _Finish(Exception):
     """A stage decided that the answer ends now, and how: `not_found`, or the
     passages quoted under `intro` (`extractive`); `reset` when streamed tokens must be
@@ -635,12 +645,7 @@ class AnswerService:
         if rest := guard.flush():
             run.streamed = True
             yield {"type": "token", "text": rest}
-        before, used = answer.usage, generation.usage  # before: a first draft's, or none
-        answer.usage = Usage(
-            before.prompt_tokens + used.prompt_tokens,
-            before.completion_tokens + used.completion_tokens,
-            before.truncated_prompt or used.truncated_prompt,
-        )
+        _count(answer, generation.usage)  # after a first draft's, if any
         generate.set_attributes(
             {
                 "prompt_tokens": answer.usage.prompt_tokens,
@@ -761,12 +766,7 @@ class AnswerService:
             except LLMUnavailable as exc:
                 log.warning("answer sentence left untranslated: %s", exc)
                 return ""
-        used = generation.usage
-        answer.usage = Usage(
-            answer.usage.prompt_tokens + used.prompt_tokens,
-            answer.usage.completion_tokens + used.completion_tokens,
-            answer.usage.truncated_prompt,
-        )
+        _count(answer, generation.usage)
         return cleaned(text)
 
     def _lead_answers(self, run: _Run, prompt: Prompt) -> bool:
