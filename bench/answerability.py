@@ -156,12 +156,23 @@ def rates(rows: list[Row], name: str, weight: Weights, threshold: float) -> dict
     }
 
 
+def use_dense(rows: list[Row], which: str) -> None:
+    """The vector similarity the blend weighs: the closest source's (`chunk`, the
+    rows' `dense` as the service measured it), the closest single sentence's
+    (`sentence`) or the higher of the two (`max`). The chunk's is kept in `chunk`."""
+    for row in rows:
+        chunk = float(row.setdefault("chunk", row["dense"]))
+        sentence = float(row.get("sentence", chunk))
+        row["dense"] = {"chunk": chunk, "sentence": sentence, "max": max(chunk, sentence)}[which]
+
+
 def summary(rows: list[Row], weight: Weights, threshold: float) -> dict[str, Any]:
     """Every signal at one threshold; the baseline is the LLM's probability alone."""
     return {
         "questions": len(rows),
         "baseline_llm_p_yes": rates(rows, "p_yes", weight, threshold),
         "dense_similarity": rates(rows, "dense", weight, threshold),
+        "sentence_similarity": rates(rows, "sentence", weight, threshold),
         "coverage": rates(rows, "coverage", weight, threshold),
         "blend": rates(rows, "blend", weight, threshold),
     }
@@ -238,6 +249,10 @@ def measure(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
             "checked": checked and bool(scores),
             "p_yes": round(scores.get("p_yes", 0.0), 4),
             "dense": round(scores.get("dense", 0.0), 4),
+            # The best single sentence's cosine, measured to choose between them.
+            "sentence": round(service.sentence_similarity(q.question, prompt.hits), 4)
+            if checked
+            else 0.0,
             "coverage": round(coverage or 0.0, 4),
             "top": Path(prompt.hits[0].document.path).stem if prompt.hits else None,
         }
@@ -272,6 +287,13 @@ def main() -> None:
     parser.add_argument("--dense-weight", type=float, help="default: the configured one")
     parser.add_argument("--coverage-weight", type=float, help="default: the configured one")
     parser.add_argument("--threshold", type=float, help="default: the configured one")
+    parser.add_argument(
+        "--dense-signal",
+        choices=["chunk", "sentence", "max"],
+        default="chunk",
+        help="the similarity the blend weighs: the closest source's, the closest "
+        "sentence's, or the higher",
+    )
     parser.add_argument("--grid", action="store_true", help="choose both on the calibration half")
     parser.add_argument("--target-not-found", type=float, default=0.80)
     args = parser.parse_args()
@@ -283,6 +305,7 @@ def main() -> None:
             parser.error("--questions and --data-dir are needed (or --rows)")
         rows, meta = measure(args)
     halves(rows)
+    use_dense(rows, args.dense_signal)
     language = Counter(r["lang"] for r in rows).most_common(1)[0][0] if rows else "en"
     settings = Settings()
     answer = settings.answer
@@ -306,6 +329,7 @@ def main() -> None:
             "answerable": dict(Counter(r["kind"] for r in rows if r["answerable"])),
             "unanswerable": dict(Counter(r["kind"] for r in rows if not r["answerable"])),
         },
+        "dense_signal": args.dense_signal,
         "dense_weight": weight[0],
         "coverage_weight": weight[1],
         "threshold": threshold,

@@ -17,7 +17,7 @@ from typing import Any
 from eval.answer_metrics import Scored, answer_relevancy, faithfulness
 from eval.citation_metrics import CitedSentence, citation_scores, gold_scores
 from eval.context_metrics import context_precision, context_recall
-from eval.correctness import semantic_similarity, token_f1
+from eval.correctness import semantic_similarity, token_f1, yardstick
 from eval.datasets import DatasetError, Question, is_relevant
 from eval.judge import Judge
 from eval.prompts import supported
@@ -181,13 +181,13 @@ class Evaluator:
             put(
                 "answer_relevancy",
                 answer_relevancy(
-                    self.judge, self.service.search.embedder, question.question, claimed
+                    self.judge, yardstick(self.service.search.embedder), question.question, claimed
                 ),
             )
         if question.answerable and references:
             metrics["token_f1"] = token_f1(claimed, references) if answered else 0.0
             metrics["semantic_similarity"] = (
-                semantic_similarity(self.service.search.embedder, claimed, references)
+                semantic_similarity(yardstick(self.service.search.embedder), claimed, references)
                 if answered
                 else 0.0
             )

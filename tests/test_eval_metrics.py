@@ -10,10 +10,11 @@ import pytest
 from eval.answer_metrics import answer_relevancy, faithfulness
 from eval.citation_metrics import CitedSentence, citation_scores
 from eval.context_metrics import average_precision, context_precision, context_recall
-from eval.correctness import normalise, semantic_similarity, strip_markers, token_f1
+from eval.correctness import normalise, semantic_similarity, strip_markers, token_f1, yardstick
 from eval.judge import Judge, JudgeCache
 from eval.retrieval_metrics import ndcg_at_k, recall_at_k
-from tests.fakes import BinaryJudgeLLM, HashingEmbedder, JudgeLLM
+from rag.embedding import BlendedEmbedder
+from tests.fakes import BilingualEncoder, BinaryJudgeLLM, HashingEmbedder, JudgeLLM
 
 CONTEXT = ["Le congé de mariage dure 4 jours.", "Le congé de naissance dure 3 jours."]
 
@@ -152,6 +153,20 @@ def test_semantic_similarity_takes_the_best_reference() -> None:
         pytest.approx(1.0)
     )
     assert semantic_similarity(embedder, "x", []) == 0.0
+
+
+def test_answers_are_measured_with_the_retrieval_model_alone() -> None:
+    """The yardstick does not move with the search's blend: the same answer scores
+    the same through a blended embedder as through its retrieval model."""
+    primary = HashingEmbedder(dimension=64)
+    blended = BlendedEmbedder(primary, BilingualEncoder(), {"fr": 0.7})  # type: ignore[arg-type]
+    answer, references = "Le congé de mariage dure 4 jours [1].", ["quatre jours de congé"]
+    assert yardstick(blended) is primary
+    assert yardstick(primary) is primary
+    alone = semantic_similarity(primary, answer, references)
+    assert semantic_similarity(yardstick(blended), answer, references) == pytest.approx(alone)
+    # Through the blend itself the figure is another one: what the yardstick avoids.
+    assert semantic_similarity(blended, answer, references) != pytest.approx(alone)
 
 
 def test_retrieval_recall_and_ndcg() -> None:

@@ -28,7 +28,7 @@ from opentelemetry.trace import Span
 
 from rag.answer.citations import parse_citations
 from rag.answer.definition import defined_term, only_in_passing
-from rag.answer.evidence import Evidence, Source, rarity, without_heading
+from rag.answer.evidence import Evidence, Source, is_heading, rarity, without_heading
 from rag.answer.language import cleaned, off_language, says_the_same
 from rag.answer.links import HTML, UNTRUSTED_URL, DraftGuard, defang, strip_untrusted
 from rag.answer.prompts import (
@@ -1011,6 +1011,22 @@ class AnswerService:
         scores = {cid: float(embedder.primary_part(v) @ query) for cid, v in stored.items()}
         best = max(hits, key=lambda h: scores.get(h.chunk.id, 0.0))
         return scores.get(best.chunk.id, 0.0), best
+
+    def sentence_similarity(self, question: str, hits: list[SearchHit]) -> float:
+        """The best cosine, by the retrieval model alone, between the question and one
+        sentence of these sources (headings left out). A source holding several facts
+        is further from a question about one of them than that fact's sentence is: the
+        demo's "What is the hotel ceiling in Paris?" is 0.44 from its policy's Travel
+        section (trains, flights, hotels) and closer to "Hotel nights are capped at 120
+        euros in Paris and 90 euros elsewhere." alone."""
+        embedder = self.search.embedder
+        model = embedder.primary if isinstance(embedder, BlendedEmbedder) else embedder
+        texts = [hit.chunk.text[s:e] for hit in hits for s, e in sentences(hit.chunk.text)]
+        texts = [t for t in texts if not is_heading(t)]
+        if not texts:
+            return 0.0
+        vectors = model.embed_documents(texts)
+        return float(np.max(vectors @ model.embed_query(question)))
 
     def _confident(self, run: _Run) -> bool:
         """Did the answerability check find, surely enough, that the sources hold the
