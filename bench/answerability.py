@@ -161,7 +161,8 @@ def use_dense(rows: list[Row], which: str) -> None:
     rows' `dense` as the service measured it), the closest single sentence's
     (`sentence`) or the higher of the two (`max`). The chunk's is kept in `chunk`."""
     for row in rows:
-        chunk = float(row.setdefault("chunk", row["dense"]))
+        row["chunk"] = row.get("chunk", row["dense"])
+        chunk = float(row["chunk"])
         sentence = float(row.get("sentence", chunk))
         row["dense"] = {"chunk": chunk, "sentence": sentence, "max": max(chunk, sentence)}[which]
 
