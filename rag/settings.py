@@ -256,6 +256,12 @@ class AnswerSettings(BaseModel):
         "sentence in another language for the citation to count as supported (halved when "
         "a number of the sentence is missing from the source).",
     )
+    translate_claims: bool = Field(
+        True,
+        description="Across languages, an answer sentence under the cosine above is put "
+        "into the source's language by the LLM and checked word by word there (the "
+        "translation kept only when it keeps the sentence's figures and meaning).",
+    )
     # bench/citation_support.py --judge: the embedded model asked whether the cited
     # sentence says what the claim says, as an answer to the question. Vetoing under
     # 0.5 the citations the word-level check passes: HaluEval's hallucinated answers

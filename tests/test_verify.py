@@ -1449,3 +1449,46 @@ def test_the_retriever_s_first_hit_keeps_a_place_in_the_prompt() -> None:
     assert ordered[-1] is first, "the encoder alone puts it last"
     kept = service.order_across_languages(question, "en", hits, keep=2)  # type: ignore[arg-type]
     assert kept == [others[0], first, others[1], others[2]] and hits[0] is first
+
+
+def test_across_languages_a_claim_is_checked_word_by_word_in_the_source_s_language() -> None:
+    """The demo's "How do I install software?" was answered "To install software, you
+    can use the company portal [1]." from "Les logiciels s'installent depuis le
+    portail d'entreprise.": a multilingual cosine of 0.44, under the bar, so the
+    passages were served. Translated into the source's language by the LLM, the claim
+    is the sentence's own words; a translation that does not say what the claim says
+    (other figures, far from it) vouches for nothing, nor does a failed one."""
+    claim = "To install software, you can use the company portal"
+    source = "Les logiciels s'installent depuis le portail d'entreprise."
+    faithful = "Pour installer un logiciel, vous pouvez utiliser le portail d'entreprise."
+    drifted = "Les logiciels s'installent depuis le portail d'entreprise en 2 jours."
+    vectors = {
+        claim: [1.0, 0.0, 0.0],
+        source: [0.44, 0.898, 0.0],
+        faithful: [0.8, 0.6, 0.0],
+        drifted: [0.44, 0.898, 0.0],
+    }
+
+    def encode(texts: list[str]) -> np.ndarray:
+        rows = [vectors.get(t, vectors.get(t.rstrip("."), [0.6, 0.6, 0.529])) for t in texts]
+        return np.array(rows, dtype=np.float32)
+
+    asked: list[tuple[str, str]] = []
+
+    def kept(translation: str | None) -> bool:
+        def translate(text: str, lang: str) -> str:
+            asked.append((text, lang))
+            return translation or ""
+
+        evidence = Evidence("How do I install software?", "en", [Source("1", source)], encode)
+        parsed = parse_citations(f"{claim} [1].", 1)
+        verifier = Verifier(
+            evidence, VerifySettings(), translate=None if translation is None else translate
+        )
+        return bool(verifier.verify(parsed.statements, {"1": 0}).kept)
+
+    assert not kept(None), "the cosine alone: 0.44"
+    assert kept(faithful)
+    assert asked[-1] == (f"{claim}.", "fr"), "put into the source's language"
+    assert not kept(drifted), "a figure the claim does not state"
+    assert not kept(""), "the LLM failed"

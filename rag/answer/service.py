@@ -58,6 +58,7 @@ from rag.answer.verify import (
     Judge,
     Mentions,
     Removal,
+    Translate,
     Verification,
     Verifier,
     VerifySettings,
@@ -452,7 +453,9 @@ class AnswerService:
             with span(name, run.root, **attributes) as stage_span:
                 yield stage_span
         finally:
-            run.answer.timings[f"{name}_s"] = time.perf_counter() - t0
+            # A stage run more than once (a translation per sentence) counts them all.
+            key = f"{name}_s"
+            run.answer.timings[key] = run.answer.timings.get(key, 0.0) + time.perf_counter() - t0
 
     def _stage_rewrite(self, run: _Run, history: list[Message]) -> Iterator[Event]:
         yield {"type": "stage", "name": "rewrite"}
@@ -662,7 +665,14 @@ class AnswerService:
         with self._timed(run, "verify") as verify:
             judge, mentions = self._judges(run.standalone, run.lang, run.params, run.answer)
             verification = self._verify(
-                run.answer, run.draft, run.standalone, run.hits, run.lang, judge, mentions
+                run.answer,
+                run.draft,
+                run.standalone,
+                run.hits,
+                run.lang,
+                judge,
+                mentions,
+                translate=self._translator(run),
             )
             verify.set_attribute("removed", len(run.answer.removed))
         if not verification.kept:
@@ -727,7 +737,15 @@ class AnswerService:
         with self._timed(run, "verify_redraft") as verify:
             judge, mentions = self._judges(run.standalone, run.lang, run.params, answer)
             verification = self._verify(
-                answer, raw, run.standalone, run.hits, run.lang, judge, mentions, removed
+                answer,
+                raw,
+                run.standalone,
+                run.hits,
+                run.lang,
+                judge,
+                mentions,
+                removed,
+                self._translator(run),
             )
             verify.set_attribute("removed", len(answer.removed))
         if not verification.kept:
@@ -748,7 +766,7 @@ class AnswerService:
                 for check in sentence.checks
             ):
                 continue
-            translation = self._translate(run, sentence.text)
+            translation = self._translate(run, sentence.text, run.lang)
             if says_the_same(
                 sentence.text, translation, run.lang, encoder.encode if encoder else None
             ):
@@ -756,12 +774,18 @@ class AnswerService:
         if changed:
             run.answer.text = verification.text()
 
-    def _translate(self, run: _Run, sentence: str) -> str:
-        """The sentence in the question's language by the LLM ("" when it fails)."""
+    def _translator(self, run: _Run) -> Translate | None:
+        """The LLM as the verifier's translator of claims (RAG_ANSWER__TRANSLATE_CLAIMS)."""
+        if not self.settings.answer.translate_claims:
+            return None
+        return lambda claim, lang: self._translate(run, claim, lang)
+
+    def _translate(self, run: _Run, sentence: str, lang: str) -> str:
+        """The sentence in `lang` by the LLM ("" when it fails)."""
         answer = run.answer
-        with self._timed(run, "translate"):
+        with self._timed(run, "translate", into=lang):
             try:
-                generation = self.llm.generate(translate_messages(sentence, run.lang), run.params)
+                generation = self.llm.generate(translate_messages(sentence, lang), run.params)
                 text = "".join(generation)
             except LLMUnavailable as exc:
                 log.warning("answer sentence left untranslated: %s", exc)
@@ -1179,6 +1203,7 @@ class AnswerService:
         judge: Judge | None = None,
         mentions: Mentions | None = None,
         earlier: Sequence[Removal] = (),
+        translate: Translate | None = None,
     ) -> Verification:
         """Keep the draft's sentences that a source sentence about the question
         supports, re-cited where the model cited the wrong source or none
@@ -1203,7 +1228,7 @@ class AnswerService:
             judge_veto=a.judge_veto.get(lang, 0.0),
             mention_veto=a.mention_veto.get(lang, 0.0),
         )
-        verification = Verifier(evidence, settings, judge, mentions).verify(
+        verification = Verifier(evidence, settings, judge, mentions, translate).verify(
             parsed.statements, labels
         )
         self._strip_links(verification, hits, web)

@@ -15,43 +15,42 @@ all of whose kept sentences name X only in passing (rag.answer.measure), and one
 "what is X" none of whose kept sentences speaks of X.
 The rule users rely on: cited and verified, or not said.
 
-Support within the question's language is lexical (rag.answer.citations.support_score: content
-stems, numbers weigh double). Across languages no word is shared, so it is the
-multilingual cosine of claim and sentence. In both, a number the claim states is a
-hard anchor: one that is neither in the source sentence nor in the question makes
-the claim unsupported ("4 jours" against "5 jours" is the typical invention). So is
-the period a figure is counted per: a claim "par an" (per year, monthly...) whose
-source sentence does not count by that period (nor its heading or document's title
-name it) is unsupported ("50 euros par an" against "50 euros par mois"; "a daily
-allowance of 25 days" against "25 jours de congés par an"); and the period a figure
-counts: "a 2-week trial" is not what "2 jours" says. And asked what something is,
+Support within the question's language is lexical (rag.answer.citations.support_score:
+content stems, numbers weigh double). Across languages no word is shared, so it is the
+multilingual cosine of claim and sentence or, where that falls short and the service
+gives the verifier a translator, the claim put into the source's language by the LLM and
+checked word by word (the translation kept only if it says the same). In both, a number
+the claim states is a hard anchor: one that is neither in the source sentence nor in the
+question makes the claim unsupported ("4 jours" against "5 jours" is the typical
+invention). So is the period a figure is counted per: a claim "par an" (per year,
+monthly...) whose source sentence does not count by that period (nor its heading or
+document's title name it) is unsupported ("50 euros par an" against "50 euros par mois";
+"a daily allowance of 25 days" against "25 jours de congés par an"); and the period a
+figure counts: "a 2-week trial" is not what "2 jours" says. And asked what something is,
 a claim saying what it is needs a sentence that does not name it only after a
 preposition ("Après la période d'essai, un salarié peut…" says what holds after it;
 rag.answer.definition); asked how long or how much something is, a claim stating it
 needs a sentence that does not name it only in passing ("…jusqu'à 2 jours par semaine,
 après la période d'essai" does not say how long the trial period lasts;
-rag.answer.measure). Nor does a sentence support a claim binding one of its figures
-to what the passage says of another figure ("construit avant le 23 décembre 1986" where
-the tenants moved in before that date; rag.answer.binding).
-Bearing on the question is rag.answer.evidence's relevance, relative to the best sentence of
-the sources: a claim that repeats the paid-leave sentence does not answer a question
-about marriage leave. Where the service gives it a judge (the LLM, asked whether the
-sentence says what the claim says as an answer to the question), a citation that
-passes both is vetoed under the judge's threshold; the judge never passes one they
-fail (bench/citation_support.py measured both ways).
-A question word that no source in the question's language holds ("repas" asked of a
-handbook that only speaks of a telework allowance) weighs nothing in relevance, and a
-claim can bind it to a sentence about something else ("l'indemnité de repas est de 2,50
-euros" from "une indemnité de 2,50 euros par jour télétravaillé"). With a judge of
-mentions, a claim stating a figure is kept only if the LLM says the cited sentence
-speaks of it, under another name perhaps ("longueur minimale" for "au moins 14
-caractères"); under its threshold the citation fails (bench/abstention.py,
-bench/demo_questions.py).
-The names a claim states that its source does not spell out ("the United States",
-"Popeye the Sailor" cited to a page on Friends) are put to the judge of mentions as
-well: neither the multilingual cosine nor word-level support tells one name from
-another.
-"""
+rag.answer.measure). Nor does a sentence support a claim binding one of its figures to
+what the passage says of another figure ("construit avant le 23 décembre 1986" where the
+tenants moved in before that date; rag.answer.binding). Bearing on the question is
+rag.answer.evidence's relevance, relative to the best sentence of the sources: a claim
+that repeats the paid-leave sentence does not answer a question about marriage leave.
+Where the service gives it a judge (the LLM, asked whether the sentence says what the
+claim says as an answer to the question), a citation that passes both is vetoed under
+the judge's threshold; the judge never passes one they fail (bench/citation_support.py
+measured both ways). A question word that no source in the question's language holds
+("repas" asked of a handbook that only speaks of a telework allowance) weighs nothing in
+relevance, and a claim can bind it to a sentence about something else ("l'indemnité de
+repas est de 2,50 euros" from "une indemnité de 2,50 euros par jour télétravaillé").
+With a judge of mentions, a claim stating a figure is kept only if the LLM says the
+cited sentence speaks of it, under another name perhaps ("longueur minimale" for "au
+moins 14 caractères"); under its threshold the citation fails (bench/abstention.py,
+bench/demo_questions.py). The names a claim states that its source does not spell out
+("the United States", "Popeye the Sailor" cited to a page on Friends) are put to the
+judge of mentions as well: neither the multilingual cosine nor word-level support tells
+one name from another."""
 
 from __future__ import annotations
 
@@ -74,10 +73,11 @@ from rag.answer.definition import (
     swaps_role,
 )
 from rag.answer.evidence import Evidence, Source, Window, names, numbers, spells_out
+from rag.answer.language import says_the_same
 from rag.answer.measure import in_passing, in_passing_across, measured_term, states_measure
 from rag.answer.quantity import asks_quantity, gives_quantity
 from rag.answer.rates import claimed_rates, counted_periods, named_periods, stated_rates
-from rag.text import content_stems
+from rag.text import content_stems, detect_language
 
 # Reasons a sentence is removed, as the API reports them.
 UNSUPPORTED = "unsupported"  # no source sentence says it
@@ -94,6 +94,10 @@ Judge = Callable[[str, str], float | None]
 # The LLM's probability that a source sentence (with its context) speaks of what a
 # phrase of the question names; None when it cannot tell.
 Mentions = Callable[[str, str], float | None]
+# A claim put into a language by the LLM ("" when it cannot): across languages, a
+# claim the multilingual cosine does not vouch for is checked word by word in the
+# source's language.
+Translate = Callable[[str, str], str]
 
 # Sentences put to the LLM per claim and source, and for a post-hoc attribution, at
 # most (counting those that cost a fresh prompt). Each costs the judge's prompt and,
@@ -183,8 +187,11 @@ class Verifier:
         settings: VerifySettings,
         judge: Judge | None = None,
         mentions: Mentions | None = None,
+        translate: Translate | None = None,
     ) -> None:
         self.evidence = evidence
+        self.translate = translate
+        self._translations: dict[tuple[str, str], str] = {}
         self.settings = settings
         self.judge = judge if settings.judge_veto > 0 else None
         self.mentions = mentions if settings.mention_veto > 0 else None
@@ -466,6 +473,8 @@ class Verifier:
             if self._names_elsewhere(claim, window):
                 return 0.0
             score = max(float(self._claim_vector(claim) @ vector), 0.0)
+            if score < self._threshold(window):
+                score = max(score, self._support_translated(claim, window))
         if score >= self._threshold(window) and self._measures_in_passing(claim, window):
             # "La période d'essai … est de 2 jours par semaine" (or "The trial period
             # … is 2 days per week") from "Le télétravail est possible jusqu'à 2 jours
@@ -473,6 +482,29 @@ class Verifier:
             # figure is the telework's (rag.answer.measure).
             return 0.0
         return score
+
+    def _support_translated(self, claim: str, window: Window) -> float:
+        """Word-level support of the claim, put into the source's language, by its
+        sentence there. The multilingual cosine scores a faithful paraphrase across
+        languages low: the demo's "To install software, you can access the portal of
+        the enterprise." is 0.44 from "Les logiciels s'installent depuis le portail
+        d'entreprise.". Translated ("Pour installer un logiciel, vous pouvez accéder
+        au portail de l'entreprise."), its words are the sentence's. The translation
+        counts only if it says what the claim says (rag.answer.language: the same
+        figures, close in the multilingual space), so a model's drift towards the
+        sources cannot make a claim pass."""
+        if self.translate is None:
+            return 0.0
+        lang = detect_language(window.text, default=self.evidence.lang)
+        key = (claim, lang)
+        if key not in self._translations:
+            translation = self.translate(claim, lang)
+            same = says_the_same(claim, translation, lang, self.evidence.encode)
+            self._translations[key] = translation if same else ""
+        translation = self._translations[key]
+        if not translation:
+            return 0.0
+        return support_score(translation, window.text, lang)
 
     def _names_in_passing(self, text: str) -> bool:
         """Does an answer sentence name the question's measured term only in passing?
