@@ -19,7 +19,7 @@ from rag.answer.prompts import (
     only_echoes,
     supports_messages,
 )
-from rag.answer.service import LLM_UNAVAILABLE, NO_PROBABILITIES, AnswerService
+from rag.answer.service import LLM_UNAVAILABLE, NO_PROBABILITIES, Answer, AnswerService
 from rag.errors import RagError
 from rag.llm import LLM, LLMUnavailable, NoTokenProbabilities
 from rag.retrieval.service import SearchService
@@ -995,3 +995,40 @@ def test_the_standalone_question_carries_no_address_the_user_did_not_write(
     history = [{"role": "user", "content": "Voir https://intranet.example/demenagement"}]
     answer = service(injected_store, llm).ask("Et pour un déménagement ?", history=history)
     assert answer.standalone_question == "Combien de jours pour un déménagement ?"
+
+
+def test_a_close_sentence_earns_an_english_question_a_draft_not_the_passages(
+    demo_store: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's "What is the hotel ceiling in Paris?" is 0.44 from the expense
+    policy's Travel section (trains, flights, hotels) and 0.62 from its hotel sentence.
+    The closer sentence lifts the check over its threshold (0.7 x 0.62 + 0.3 x 0.5 =
+    0.58), so the model drafts and verification decides; the source alone (0.46) is
+    not sure, so a draft that fails verification gives "not found", not the passages.
+    Without the sentence the check stops the question before any draft."""
+    question = "What is the hotel ceiling in Paris?"
+    monkeypatch.setattr(
+        AnswerService, "_model_similarity", lambda self, q, hits: (0.44, hits[0] if hits else None)
+    )
+    monkeypatch.setattr(AnswerService, "sentence_similarity", lambda self, q, hits: 0.62)
+
+    def ask(settings: Settings, draft: str) -> tuple[Answer, CheckingLLM]:
+        llm = CheckingLLM(draft, p_yes=0.5, then_p_yes=0.2)
+        return service(settings, llm).ask(question), llm
+
+    right = "Hotel nights are capped at 120 euros in Paris [1]."
+    answer, _ = ask(checked(demo_store), right)
+    assert answer.mode == "generative" and "120 euros" in answer.text
+    verdict = answer.to_dict()["answerability"]
+    assert verdict["score"] == pytest.approx(0.584) and verdict["sure"] == pytest.approx(0.458)
+    assert verdict["sentence"] == pytest.approx(0.62) and verdict["dense"] == pytest.approx(0.44)
+
+    answer, _ = ask(checked(demo_store), "The hotel ceiling in Paris is 300 euros per night [1].")
+    assert answer.mode == "not_found", "drafted, not verified, and not sure: no passages"
+
+    alone = checked(demo_store)
+    alone = alone.model_copy(
+        update={"answer": alone.answer.model_copy(update={"answerable_sentence": {}})}
+    )
+    answer, llm = ask(alone, right)
+    assert answer.mode == "not_found" and llm.calls == [], "the source's cosine alone: 0.46"

@@ -245,7 +245,17 @@ class Answer:
                     # coverage: null where it did not count (no weight, across languages);
                     # redraft_p_yes: where the redraft's sentence was checked
                     k: round(self.answerability[k], 4) if k in self.answerability else None
-                    for k in ("score", "p_yes", "dense", "coverage", "threshold", "redraft_p_yes")
+                    # sentence, sure: where the closest sentence counted (below)
+                    for k in (
+                        "score",
+                        "p_yes",
+                        "dense",
+                        "sentence",
+                        "sure",
+                        "coverage",
+                        "threshold",
+                        "redraft_p_yes",
+                    )
                 }
                 if self.answerability
                 else None
@@ -1007,12 +1017,27 @@ class AnswerService:
         coverage = self.coverage(question, lang, hits, groups) if coverage_weight else None
         if coverage is None:
             coverage_weight = 0.0
-        score = (
-            weight * max(dense, 0.0)
-            + coverage_weight * (coverage or 0.0)
-            + max(1.0 - weight - coverage_weight, 0.0) * p_yes
-        )
+
+        def blend(similarity: float) -> float:
+            return (
+                weight * max(similarity, 0.0)
+                + coverage_weight * (coverage or 0.0)
+                + max(1.0 - weight - coverage_weight, 0.0) * p_yes
+            )
+
+        score = blend(dense)
         answer.answerability = {"score": score, "p_yes": p_yes, "dense": dense}
+        if weight and a.answerable_sentence.get(lang, False):
+            # The closest single sentence, where it is closer than its source: a
+            # section holding several facts is far from a question about one of them.
+            # It earns the question a draft, which verification checks; the labelled
+            # passages, when nothing the model writes is verified, still need the
+            # source itself to be close (`sure`, read by _confident).
+            sentence = self.sentence_similarity(question, hits)
+            answer.answerability["sentence"] = sentence
+            answer.answerability["sure"] = score
+            score = blend(max(dense, sentence))
+            answer.answerability["score"] = score
         if coverage is not None:
             answer.answerability["coverage"] = coverage
         answer.answerability["threshold"] = threshold
@@ -1067,7 +1092,7 @@ class AnswerService:
         if answer.answerability is None:
             return False
         bar = self.settings.answer.extractive_threshold.get(answer.language, 1.0)
-        if answer.answerability["score"] < bar:
+        if answer.answerability.get("sure", answer.answerability["score"]) < bar:
             return False
         term = defined_term(run.standalone, run.lang)
         if term is None:
