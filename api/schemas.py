@@ -252,6 +252,17 @@ class Answerability(BaseModel):
     score: float
     p_yes: float
     dense: float
+    sentence: float | None = Field(
+        None,
+        description="The closest single source sentence's similarity, where the score "
+        "weighs it (RAG_ANSWER__ANSWERABLE_SENTENCE: English by default); null elsewhere.",
+    )
+    sure: float | None = Field(
+        None,
+        description="Where `sentence` counted: the score with the closest source's own "
+        "similarity, which decides whether the check is sure enough for the labelled "
+        "passages (RAG_ANSWER__EXTRACTIVE_THRESHOLD); null elsewhere.",
+    )
     coverage: float | None = Field(
         None,
         description="How much of the question the best source sentence holds, its words "

@@ -1492,3 +1492,55 @@ def test_across_languages_a_claim_is_checked_word_by_word_in_the_source_s_langua
     assert asked[-1] == (f"{claim}.", "fr"), "put into the source's language"
     assert not kept(drifted), "a figure the claim does not state"
     assert not kept(""), "the LLM failed"
+
+
+def test_a_draft_gets_few_translations() -> None:
+    """Each translation is a generation: a draft of many unverified sentences in the
+    other language gets its first TRANSLATED_PER_DRAFT translated, not all of them."""
+    from rag.answer.verify import TRANSLATED_PER_DRAFT
+
+    question, text = "How do I install software?", "Les logiciels s'installent ici."
+
+    def encode(texts: list[str]) -> np.ndarray:  # every claim far from the sentence
+        rows = [[0.0, 1.0] if t in (question, text) else [1.0, 0.0] for t in texts]
+        return np.array(rows, dtype=np.float32)
+
+    evidence = Evidence(question, "en", [Source("1", text)], encode)
+    teams = ("support", "finance", "security", "facilities")
+    draft = " ".join(f"To install software, ask the {team} team [1]." for team in teams)
+    asked: list[str] = []
+
+    def translate(text: str, lang: str) -> str:
+        asked.append(text)
+        return ""
+
+    parsed = parse_citations(draft, 1)
+    Verifier(evidence, VerifySettings(), translate=translate).verify(parsed.statements, {"1": 0})
+    assert len(asked) == TRANSLATED_PER_DRAFT == 2
+
+
+def test_asked_who_the_cited_sentence_must_name_the_one_the_claim_names() -> None:
+    """clapnq's "who talks for simba in the lion king" was answered "Randall talks for
+    Simba in the Lion King [1]" citing the sentence on Broderick's casting: every other
+    word is the question's. The name is the answer, and its sentence must say it; a
+    claim naming the one the sentence names is kept, however it opens."""
+    question = "who talks for simba in the lion king"
+    casting = (
+        "The first actor to be assigned to The Lion King, Broderick learned of the role "
+        "while he was on vacation in Ireland, when the directors wanted him as Simba."
+    )
+    wrong = verify(question, "Randall talks for Simba in the Lion King [1].", casting, lang="en")
+    assert not wrong.kept and wrong.removed[0].reason == "unsupported"
+    for right in (
+        "Broderick talks for Simba in the Lion King [1].",
+        "The actor who talks for Simba in the Lion King is Broderick [1].",
+    ):
+        assert verify(question, right, casting, lang="en").kept, right
+    # Not asked who: the opening word is not held against the sentence.
+    other = verify(
+        "what did broderick learn in ireland",
+        "Broderick learned of the role while he was on vacation in Ireland [1].",
+        casting,
+        lang="en",
+    )
+    assert other.kept
