@@ -213,6 +213,8 @@ def test_every_answer_field_reaches_the_client(make_api) -> None:  # type: ignor
             "score",
             "p_yes",
             "dense",
+            "sentence",
+            "sure",
             "coverage",
             "threshold",
             "redraft_p_yes",
