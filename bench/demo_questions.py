@@ -60,6 +60,15 @@ QUESTIONS: list[tuple[str, str | None]] = [
     ("Within how many days must expense reports be submitted?", "30"),
     ("Quelle est la longueur minimale d'un mot de passe ?", "14"),
     ("How much of the health insurance does the employer pay?", "60"),
+    # One fact of a section holding several (trains, flights, hotels): the section is
+    # far from the question, the hotel sentence close.
+    ("What is the hotel ceiling in Paris?", "120"),
+    ("What is the maximum hotel price outside Paris?", "90"),
+    ("How much is the taxi allowance?", None),
+    # "Le matériel perdu ou volé doit être signalé au support informatique sous 24
+    # heures", in the handbook.
+    ("Que faire si mon ordinateur est volé ?", "24"),
+    ("What should I do if my laptop is stolen?", "24"),
     # The IT FAQ: an answer under a question heading, the hours in the sentence before
     # "En dehors de ces horaires", "de 8 h 30 à 18 h" translated "8:30 to 18:00".
     ("Comment joindre le support informatique ?", "4242"),
@@ -138,6 +147,8 @@ BASELINES = {
     "ungated": "baseline: the redraft without asking whether its sentence answers",
     "mentions": "baseline: without the judge of mentions",
     "judges": "baseline: word-level only (both judges off)",
+    "sentence": "baseline: the English check without the closest sentence's cosine",
+    "translate": "baseline: claims across languages checked by the cosine alone",
 }
 
 
@@ -159,6 +170,8 @@ def main() -> None:
             "ungated": lambda: changed(settings, redraft_threshold=0.0),
             "mentions": lambda: without(settings, "mention_veto"),
             "judges": lambda: without(settings, "mention_veto", "judge_veto"),
+            "sentence": lambda: changed(settings, answerable_sentence={}),
+            "translate": lambda: changed(settings, translate_claims=False),
         }
         report: dict[str, object] = {
             "questions": len(QUESTIONS),
