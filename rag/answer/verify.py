@@ -50,7 +50,8 @@ moins 14 caractères"); under its threshold the citation fails (bench/abstention
 bench/demo_questions.py). The names a claim states that its source does not spell out
 ("the United States", "Popeye the Sailor" cited to a page on Friends) are put to the
 judge of mentions as well: neither the multilingual cosine nor word-level support tells
-one name from another."""
+one name from another. Asked who, within one language, the cited sentence must name
+someone the claim names beyond the question (`_names_no_one_here`)."""
 
 from __future__ import annotations
 
