@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rag.embedding import BlendedEmbedder, Embedder
+from rag.embedding import Embedder, retrieval_model
 
 _ARTICLES = re.compile(r"\b(a|an|the|le|la|les|l|un|une|des|du|de|d)\b", flags=re.IGNORECASE)
 _MARKERS = re.compile(r"\[\s*\d+(?:\s*[,;\-–]\s*\d+)*\s*\]")
@@ -66,7 +66,7 @@ def yardstick(embedder: Embedder) -> Embedder:
     0.475 for the same answers (the multilingual encoder's cosines run lower), so the
     figure moved with the search's configuration rather than with the answers; the
     first baseline's 0.62 was MiniLM's."""
-    return embedder.primary if isinstance(embedder, BlendedEmbedder) else embedder
+    return retrieval_model(embedder)
 
 
 def semantic_similarity(embedder: Embedder, answer: str, references: Sequence[str]) -> float:

@@ -214,6 +214,12 @@ class BlendedEmbedder:
         return np.ascontiguousarray(both, dtype=np.float32)
 
 
+def retrieval_model(embedder: Embedder) -> Embedder:
+    """The sentence-transformers model itself, without the multilingual part a blended
+    embedder adds: the scale the answerability check and the eval measure on."""
+    return embedder.primary if isinstance(embedder, BlendedEmbedder) else embedder
+
+
 def create_embedder(settings: EmbeddingSettings) -> Embedder:
     """The one place that picks an embedder from settings: the sentence-transformers
     model, blended with the multilingual encoder unless that is turned off."""

@@ -64,7 +64,7 @@ from rag.answer.verify import (
     VerifySettings,
 )
 from rag.answer.web import PendingWebSearch, SearxngClient, WebResult, WebSearchUnavailable
-from rag.embedding import BlendedEmbedder
+from rag.embedding import BlendedEmbedder, retrieval_model
 from rag.llm import (
     LLM,
     GenerationParams,
@@ -300,6 +300,11 @@ def _count(answer: Answer, used: Usage) -> None:
         before.completion_tokens + used.completion_tokens,
         before.truncated_prompt or used.truncated_prompt,
     )
+
+
+def _sentence_texts(hits: Sequence[SearchHit]) -> list[str]:
+    """Every sentence of these sources, in order."""
+    return [hit.chunk.text[s:e] for hit in hits for s, e in sentences(hit.chunk.text)]
 
 
 class _Finish(Exception):
@@ -1068,10 +1073,8 @@ class AnswerService:
         demo's "What is the hotel ceiling in Paris?" is 0.44 from its policy's Travel
         section (trains, flights, hotels) and closer to "Hotel nights are capped at 120
         euros in Paris and 90 euros elsewhere." alone."""
-        embedder = self.search.embedder
-        model = embedder.primary if isinstance(embedder, BlendedEmbedder) else embedder
-        texts = [hit.chunk.text[s:e] for hit in hits for s, e in sentences(hit.chunk.text)]
-        texts = [t for t in texts if not is_heading(t)]
+        model = retrieval_model(self.search.embedder)
+        texts = [t for t in _sentence_texts(hits) if not is_heading(t)]
         if not texts:
             return 0.0
         vectors = model.embed_documents(texts)
@@ -1099,7 +1102,7 @@ class AnswerService:
             return True
         # Each sentence, and each title and heading: a fiche titled "Médiation
         # familiale" may define it in a sentence opening "Il s'agit…".
-        texts = [hit.chunk.text[s:e] for hit in run.hits for s, e in sentences(hit.chunk.text)]
+        texts = _sentence_texts(run.hits)
         texts += [t for hit in run.hits for t in (hit.document.title, hit.chunk.heading) if t]
         return not only_in_passing(texts, term, run.lang)
 
