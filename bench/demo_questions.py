@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingest.demo import write_demo_corpus
 from ingest.pipeline import IngestService
+from rag.answer.evidence import numbers
 from rag.answer.service import AnswerService
 from rag.settings import Settings
 
@@ -88,10 +88,10 @@ QUESTIONS: list[tuple[str, str | None]] = [
 
 
 def states(text: str, figure: str) -> bool:
-    """Does the text state this figure as a number of its own ("2,50" is "2.50"; the
-    "5" of "25" is not "5")?"""
-    normal = text.replace(",", ".")
-    return re.search(rf"(?<![\d.]){re.escape(figure)}(?![\d]|\.\d)", normal) is not None
+    """Does the text state this figure as a number of its own? Read as verification
+    reads figures (rag.answer.evidence.numbers): "2,50" is "2.50", the "5" of "25" is
+    not "5", and "6:00 PM" is "18"."""
+    return figure in numbers(text)
 
 
 def outcome(mode: str, text: str, quotes: list[str], figure: str | None) -> str:
